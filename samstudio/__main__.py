@@ -1,0 +1,5 @@
+import sys
+
+from samstudio.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,51 @@
+"""Entry point of the `samstudio` command.
+
+Each module in COMMAND_MODULES exposes `register(subparsers)`, which adds its
+sub-commands and sets `func` on their parsers. Modules must import only the
+standard library at import time: heavy imports (torch, onnxruntime) go inside
+the command functions, so `samstudio --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = [
+    "samstudio.cli.info_cmd",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="samstudio", description="SAM Studio: segment images with Segment Anything."
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from samstudio import __version__
+
+        print(__version__)
+        return 0
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

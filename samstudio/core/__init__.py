@@ -1,0 +1,1 @@
+"""Qt-free core: images, masks, formats, the annotation document and its store."""

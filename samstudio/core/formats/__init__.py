@@ -1,0 +1,1 @@
+"""Exchange formats: COCO instances, SA-1B per-image JSON, labelme."""

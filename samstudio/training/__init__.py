@@ -1,0 +1,1 @@
+"""Training of the small demo SAM with the paper's recipe (needs torch)."""

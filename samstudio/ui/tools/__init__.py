@@ -1,0 +1,1 @@
+"""Interaction tools (point, box, brush, eraser, pan), each an object."""
