@@ -27,3 +27,6 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     base = tmp_path_factory.getbasetemp() / "userdirs"
     monkeypatch.setenv("SAMSTUDIO_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("SAMSTUDIO_CACHE_DIR", str(base / "cache"))
+
+
+from model_fixtures import *  # noqa: E402,F401,F403  (registers the model fixtures)
