@@ -1,0 +1,131 @@
+"""The SQL schema of a SAM Studio project file, its version, and forward migrations.
+
+The schema version lives in `PRAGMA user_version`. A new file is built by running the
+version-1 DDL and then every migration in order, so the migration path is exercised
+every time a project is created. Migrations only ever go forward; a file with a
+version newer than `SCHEMA_VERSION` is refused (see `store.ProjectVersionError`).
+
+Tables (version 2):
+- images: one row per image file; `path` is relative to the project root (POSIX
+  separators); `width`/`height` are the displayed frame (EXIF orientation applied);
+  `error` is set when the file could not be read.
+- categories: `color` is '#rrggbb'.
+- annotations: `counts` holds the COCO compressed RLE counts (ASCII bytes) of the full
+  (height, width) mask, column-major as pycocotools writes them; bbox is XYWH pixels;
+  `alive` = 0 marks an annotation removed by an operation that may still be undone.
+  Index (image_id, alive) serves "list one image's annotations".
+- history: one row per undoable operation, per image, ordered by `seq`; `undone` = 1
+  rows form the redo stack. `atoms` is JSON (see document/history.py) and `blob` holds
+  the concatenated mask diffs the atoms point into. Index (image_id, seq).
+- history_refs (added in version 2): which annotations each history row touches, so
+  that annotations kept only for undo can be purged when their history goes away.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+SCHEMA_VERSION = 2
+APPLICATION_ID = 0x53414D53  # "SAMS": marks the file as a SAM Studio project
+
+_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    content_hash TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'in_progress', 'done')),
+    note TEXT NOT NULL DEFAULT '',
+    error TEXT
+);
+CREATE INDEX images_hash ON images (content_hash);
+CREATE TABLE categories (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    color TEXT NOT NULL,
+    supercategory TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE annotations (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    category_id INTEGER REFERENCES categories (id),
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    counts BLOB NOT NULL,
+    bbox_x INTEGER NOT NULL,
+    bbox_y INTEGER NOT NULL,
+    bbox_w INTEGER NOT NULL,
+    bbox_h INTEGER NOT NULL,
+    area INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    predicted_iou REAL,
+    stability_score REAL,
+    prompts TEXT,
+    author TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    modified REAL NOT NULL,
+    alive INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX annotations_image ON annotations (image_id, alive);
+CREATE TABLE history (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    seq INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    atoms TEXT NOT NULL,
+    blob BLOB,
+    undone INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE UNIQUE INDEX history_image_seq ON history (image_id, seq);
+"""
+
+
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Add history_refs and fill it from the annotation ids named in each row's atoms."""
+    conn.execute(
+        "CREATE TABLE history_refs ("
+        " history_id INTEGER NOT NULL REFERENCES history (id),"
+        " annotation_id INTEGER NOT NULL)"
+    )
+    conn.execute("CREATE INDEX history_refs_history ON history_refs (history_id)")
+    conn.execute("CREATE INDEX history_refs_annotation ON history_refs (annotation_id)")
+    rows = conn.execute("SELECT id, atoms FROM history").fetchall()
+    refs: list[tuple[int, int]] = []
+    for hid, atoms in rows:
+        ids = sorted({int(atom["id"]) for atom in json.loads(atoms)})
+        refs.extend((hid, aid) for aid in ids)
+    conn.executemany("INSERT INTO history_refs (history_id, annotation_id) VALUES (?, ?)", refs)
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    for statement in _V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# MIGRATIONS[n] turns a version-n file into a version-(n + 1) file.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+
+
+def create(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> None:
+    """Build the schema in an empty database, inside the caller's transaction.
+
+    `upto` < SCHEMA_VERSION builds an older file (used to test migrations).
+    """
+    _create_v1(conn)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 1")
+    migrate(conn, 1, upto)
+
+
+def migrate(conn: sqlite3.Connection, from_version: int, to_version: int = SCHEMA_VERSION) -> None:
+    """Run the forward migrations from `from_version` to `to_version`, inside the caller's
+    transaction, and stamp the new version."""
+    for version in range(from_version, to_version):
+        MIGRATIONS[version](conn)
+        conn.execute(f"PRAGMA user_version = {version + 1}")
