@@ -1,0 +1,251 @@
+"""Resumable, verified downloads (standard library only: urllib).
+
+`download` writes to `DEST.part`, resumes a partial file with an HTTP Range request
+(and starts over cleanly when the server ignores Range), checks the size and SHA-256,
+and only then renames the file into place. Nothing half-downloaded is ever at DEST.
+The same function serves the CLI (a tqdm bar through `progress`) and the GUI
+(`progress` callback from a worker thread, `cancel` event from the Cancel button).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.client
+import os
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from samstudio.inference.catalog import CatalogEntry
+from samstudio.inference.errors import DownloadError
+
+ProgressCallback = Callable[[int, "int | None"], None]
+"""progress(bytes_done, bytes_total_or_None), called after every chunk (and once at start)."""
+
+USER_AGENT = "samstudio-model-download/1"
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+class DownloadCancelled(DownloadError):
+    """The download was cancelled; the partial file is kept so that it can resume."""
+
+
+def partial_path(dest: Path) -> Path:
+    """The file a download of `dest` writes to until it is verified: DEST.part."""
+    return dest.with_name(dest.name + ".part")
+
+
+def _hash_file(path: Path, h: hashlib._Hash, chunk_size: int) -> None:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            h.update(chunk)
+
+
+def _disk_full(exc: OSError, where: Path) -> DownloadError:
+    return DownloadError(
+        f"the disk is full: cannot write {where} ({exc.strerror or exc}); free some space "
+        "and run the download again to resume"
+    )
+
+
+def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http/https only)
+    return response  # type: ignore[no-any-return]
+
+
+def download(
+    source: CatalogEntry | str,
+    dest: str | os.PathLike[str],
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    chunk_size: int = 1 << 20,
+    timeout: float = 60.0,
+    allow_unverified: bool = False,
+) -> Path:
+    """Download `source` (a catalog entry or a URL) to `dest` and return `dest`.
+
+    sha256 / size: expected lowercase hex digest and byte count; for a catalog entry they
+    default to the entry's values. Without a checksum the download refuses to start unless
+    `allow_unverified=True`. If `dest` already exists with the right checksum it is
+    returned at once. A partial `dest.part` from an earlier attempt is resumed.
+
+    Raises DownloadError (message names the URL or file and the problem) on HTTP errors,
+    network errors, a size or checksum mismatch (the partial file is then deleted) or a full
+    disk; DownloadCancelled when `cancel` is set (the partial file is kept for resume).
+    """
+    if isinstance(source, CatalogEntry):
+        if source.url is None:
+            raise DownloadError(f"model '{source.name}' is shipped, not downloadable")
+        url = source.url
+        sha256 = sha256 if sha256 is not None else source.sha256
+        size = size if size is not None else source.size
+    else:
+        url = source
+    if not url.startswith(("http://", "https://")):
+        raise DownloadError(f"{url}: only http:// and https:// URLs can be downloaded")
+    if sha256 is None and not allow_unverified:
+        raise DownloadError(
+            f"{url}: no SHA-256 is known for this file, so it cannot be verified; pass "
+            "allow_unverified=True (CLI: --allow-unverified) to download it anyway"
+        )
+    expected = sha256.lower() if sha256 else None
+    target = Path(dest)
+    part = partial_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise _disk_full(exc, target.parent) from exc
+        raise DownloadError(f"cannot create {target.parent}: {exc}") from exc
+
+    if target.is_file() and expected is not None:
+        h = hashlib.sha256()
+        _hash_file(target, h, chunk_size)
+        if h.hexdigest() == expected:
+            if progress is not None:
+                n = target.stat().st_size
+                progress(n, n)
+            return target
+
+    restarted = False
+    while True:
+        offset = part.stat().st_size if part.is_file() else 0
+        if size is not None and offset > size:
+            part.unlink()
+            offset = 0
+        if size is not None and offset == size:
+            if progress is not None:
+                progress(offset, size)
+            break  # complete from an earlier attempt: only verification is left
+        try:
+            response = _open(url, offset, timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and offset and not restarted:
+                # Our partial file does not fit the server's: start over once.
+                part.unlink(missing_ok=True)
+                restarted = True
+                continue
+            raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DownloadError(f"{url}: cannot connect ({reason})") from exc
+        with response:
+            _receive(response, url, part, offset, size, progress, cancel, chunk_size)
+        break
+
+    return _verify_and_move(part, target, url, expected, size, chunk_size)
+
+
+def _receive(
+    response: http.client.HTTPResponse,
+    url: str,
+    part: Path,
+    offset: int,
+    size: int | None,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    chunk_size: int,
+) -> None:
+    """Stream the response body into `part`, appending at `offset` when the server
+    honoured our Range request, else from the start."""
+    status = response.status
+    if offset and status == 206:
+        m = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        if m is None or int(m.group(1)) != offset:
+            raise DownloadError(
+                f"{url}: the server resumed at the wrong place "
+                f"(Content-Range {response.headers.get('Content-Range')!r}, wanted {offset})"
+            )
+        mode = "ab"
+    else:
+        offset = 0  # 200: the server ignored Range (or we asked for none): start over
+        mode = "wb"
+    length = response.headers.get("Content-Length")
+    total = offset + int(length) if length is not None and length.isdigit() else size
+    if size is not None and total is not None and total != size:
+        raise DownloadError(f"{url}: the server sends {total} bytes but {size} were expected")
+
+    done = offset
+    if progress is not None:
+        progress(done, total)
+    fh: IO[bytes]
+    try:
+        fh = open(part, mode)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise _disk_full(exc, part) from exc
+        raise DownloadError(f"cannot write {part}: {exc}") from exc
+    with fh:
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise DownloadCancelled(
+                    f"download of {url} cancelled after {done} bytes; the partial file "
+                    f"{part} is kept and the next download resumes it"
+                )
+            try:
+                chunk = response.read(chunk_size)
+            except (OSError, http.client.HTTPException) as exc:
+                raise DownloadError(
+                    f"{url}: the connection was lost after {done} of "
+                    f"{total if total is not None else '?'} bytes ({exc!r}); run the "
+                    f"download again to resume from {part}"
+                ) from exc
+            if not chunk:
+                break
+            try:
+                fh.write(chunk)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise _disk_full(exc, part) from exc
+                raise DownloadError(f"cannot write {part}: {exc}") from exc
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        try:
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise _disk_full(exc, part) from exc
+            raise DownloadError(f"cannot write {part}: {exc}") from exc
+    if total is not None and done < total:
+        raise DownloadError(
+            f"{url}: the connection was closed after {done} of {total} bytes; run the "
+            f"download again to resume from {part}"
+        )
+
+
+def _verify_and_move(
+    part: Path, target: Path, url: str, expected: str | None, size: int | None, chunk_size: int
+) -> Path:
+    actual_size = part.stat().st_size
+    if size is not None and actual_size != size:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"{target.name}: downloaded {actual_size} bytes from {url} but {size} were "
+            "expected; the partial file was deleted"
+        )
+    if expected is not None:
+        h = hashlib.sha256()
+        _hash_file(part, h, chunk_size)
+        actual = h.hexdigest()
+        if actual != expected:
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"{target.name}: checksum mismatch for {url}: expected SHA-256 {expected}, "
+                f"got {actual}; the downloaded file was deleted"
+            )
+    os.replace(part, target)
+    return target

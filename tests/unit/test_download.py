@@ -1,0 +1,310 @@
+"""Downloads against a local HTTP server on 127.0.0.1 that supports Range requests.
+
+The server can cut a response midway (closing the connection), ignore Range headers,
+or answer 404, so every failure a user meets on a real network is reproduced offline.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import http.server
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from samstudio.inference import download as download_mod
+from samstudio.inference.catalog import CatalogEntry
+from samstudio.inference.download import DownloadCancelled, download, partial_path
+from samstudio.inference.errors import DownloadError
+
+PAYLOAD_SIZE = 3 * (1 << 20) + 12345  # not a multiple of the chunk size
+
+
+class RangeServer:
+    """A tiny file server: `files` maps URL paths to bytes. `cut_after` (one-shot) closes
+    the connection after that many body bytes; `ignore_range` answers 200 to Range
+    requests; `requests` logs (path, Range header) of every GET."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.cut_after: int | None = None
+        self.ignore_range = False
+        self.requests: list[tuple[str, str | None]] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                rng = self.headers.get("Range")
+                owner.requests.append((self.path, rng))
+                data = owner.files.get(self.path)
+                if data is None:
+                    body = b"not found"
+                    self.send_response(404)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                start = 0
+                m = re.fullmatch(r"bytes=(\d+)-", rng or "")
+                if m and not owner.ignore_range:
+                    start = int(m.group(1))
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                cut, owner.cut_after = owner.cut_after, None
+                if cut is not None:
+                    self.wfile.write(body[:cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[RangeServer]:
+    srv = RangeServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def payload() -> bytes:
+    return bytes(range(256)) * (PAYLOAD_SIZE // 256) + b"\x07" * (PAYLOAD_SIZE % 256)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_normal_download_reports_progress_and_lands_verified(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/model.pth"] = payload
+    seen: list[tuple[int, int | None]] = []
+    dest = tmp_path / "models" / "model.pth"
+    out = download(
+        server.url("/model.pth"),
+        dest,
+        sha256=sha(payload),
+        size=len(payload),
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert out == dest
+    assert dest.read_bytes() == payload
+    assert not partial_path(dest).exists()
+    assert seen[0] == (0, len(payload))
+    assert seen[-1] == (len(payload), len(payload))
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert server.requests == [("/model.pth", None)]
+
+
+def test_catalog_entry_supplies_url_size_and_checksum(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/e.pth"] = payload
+    entry = CatalogEntry(
+        "test", "vit_b", server.url("/e.pth"), "e.pth", len(payload), sha(payload), "", "MIT"
+    )
+    dest = download(entry, tmp_path / "e.pth")
+    assert dest.read_bytes() == payload
+    # Already present and verified: returned without asking the server again.
+    download(entry, tmp_path / "e.pth")
+    assert len(server.requests) == 1
+
+
+def test_interrupted_download_resumes_with_range(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    server.cut_after = 1_000_000
+    with pytest.raises(DownloadError, match="connection was (lost|closed)"):
+        download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    part = partial_path(dest)
+    assert not dest.exists(), "nothing half-downloaded may be at the final path"
+    kept = part.stat().st_size
+    assert 0 < kept <= 1_000_000
+    download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert dest.read_bytes() == payload
+    assert server.requests[-1] == ("/m.pth", f"bytes={kept}-")
+    assert not part.exists()
+
+
+def test_server_ignoring_range_restarts_cleanly(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    server.cut_after = 700_000
+    with pytest.raises(DownloadError):
+        download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert partial_path(dest).stat().st_size > 0
+    server.ignore_range = True
+    download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert server.requests[-1][1] is not None  # we asked for a range, got the whole file
+    assert dest.read_bytes() == payload  # not the old prefix followed by the whole file
+
+
+def test_wrong_checksum_deletes_the_partial_file(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    wrong = "ab" * 32
+    with pytest.raises(DownloadError) as err:
+        download(server.url("/m.pth"), dest, sha256=wrong, size=len(payload))
+    msg = str(err.value)
+    assert "m.pth" in msg and wrong in msg and sha(payload) in msg
+    assert not dest.exists() and not partial_path(dest).exists()
+
+
+def test_404_names_the_url_and_status(server: RangeServer, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError) as err:
+        download(server.url("/missing.pth"), tmp_path / "x.pth", sha256="0" * 64)
+    assert "404" in str(err.value) and server.url("/missing.pth") in str(err.value)
+    assert not (tmp_path / "x.pth").exists()
+
+
+def test_unreachable_server_is_a_download_error(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DownloadError, match="cannot connect"):
+        download(f"http://127.0.0.1:{port}/m.pth", tmp_path / "m.pth", sha256="0" * 64)
+
+
+def test_cancel_keeps_the_partial_file_and_resume_finishes(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    cancel = threading.Event()
+
+    def progress(done: int, total: int | None) -> None:
+        if done >= 3 * 65536:
+            cancel.set()
+
+    with pytest.raises(DownloadCancelled):
+        download(
+            server.url("/m.pth"),
+            dest,
+            sha256=sha(payload),
+            size=len(payload),
+            progress=progress,
+            cancel=cancel,
+            chunk_size=65536,
+        )
+    kept = partial_path(dest).stat().st_size
+    assert kept == 3 * 65536
+    assert not dest.exists()
+    download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert dest.read_bytes() == payload
+    assert server.requests[-1][1] == f"bytes={kept}-"
+
+
+def test_disk_full_is_reported_with_the_place(
+    server: RangeServer, payload: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, fh: Any) -> None:
+            self.fh, self.written = fh, 0
+
+        def write(self, data: bytes) -> int:
+            if self.written + len(data) > 1_500_000:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.written += len(data)
+            return int(self.fh.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.fh, name)
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+    monkeypatch.setattr(
+        download_mod, "open", lambda p, mode="r": FullDisk(real_open(p, mode)), raising=False
+    )
+    with pytest.raises(DownloadError) as err:
+        download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert "disk is full" in str(err.value) and str(partial_path(dest)) in str(err.value)
+    assert not dest.exists()
+    monkeypatch.undo()
+    download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert dest.read_bytes() == payload
+
+
+def test_refuses_to_download_without_a_checksum_unless_allowed(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    with pytest.raises(DownloadError, match="allow_unverified"):
+        download(server.url("/m.pth"), tmp_path / "m.pth")
+    assert server.requests == []
+    out = download(server.url("/m.pth"), tmp_path / "m.pth", allow_unverified=True)
+    assert out.read_bytes() == payload
+
+
+def test_stale_partial_longer_than_the_file_is_discarded(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    partial_path(dest).write_bytes(b"x" * (len(payload) + 10))
+    download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert dest.read_bytes() == payload
+    assert server.requests == [("/m.pth", None)]
+
+
+def test_corrupt_partial_prefix_is_caught_by_the_checksum(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    partial_path(dest).write_bytes(b"\xff" * 1000)  # garbage an earlier run left behind
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert not partial_path(dest).exists() and not dest.exists()
+    download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert dest.read_bytes() == payload
