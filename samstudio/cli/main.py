@@ -14,6 +14,7 @@ import sys
 
 COMMAND_MODULES = [
     "samstudio.cli.info_cmd",
+    "samstudio.cli.model_cmd",
 ]
 
 
