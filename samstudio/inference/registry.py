@@ -8,14 +8,13 @@ The registry is `data_dir()/model_registry.json`, rewritten atomically on every 
 Validation on import is quick and torch-free where it can be: an ONNX folder needs a
 readable `manifest.json` and the `.onnx` files it names; a checkpoint must look like a
 PyTorch file (zip or pickle) and is then loaded with
-`samstudio.inference.checkpoints.load_sam_checkpoint` when that module exists, otherwise
-with `torch.load(..., weights_only=True)` and a check of the SAM state-dict keys.
+`samstudio.inference.checkpoints.load_sam_checkpoint` (torch, weights_only=True), which
+also detects the architecture.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
@@ -31,10 +30,6 @@ from samstudio.inference.errors import ModelLoadError
 
 REGISTRY_VERSION = 1
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
-
-# The embedding width of the image encoder's patch embedding identifies the architecture.
-_EMBED_DIM_TO_ARCH = {768: "vit_b", 1024: "vit_l", 1280: "vit_h"}
-_PATCH_KEY = "image_encoder.patch_embed.proj.weight"
 
 
 @dataclass(frozen=True)
@@ -132,15 +127,6 @@ def unregister(name: str) -> ImportedModel:
     return item
 
 
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Lowercase hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _looks_like_torch_file(path: Path) -> bool:
     """True for the zip container of torch.save (>= 1.6) or a legacy pickle stream."""
     if zipfile.is_zipfile(path):
@@ -150,51 +136,17 @@ def _looks_like_torch_file(path: Path) -> bool:
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def _validate_checkpoint_fallback(path: Path) -> str:
-    """Load with weights_only=True (memory-mapped) and check the SAM keys. Returns the
-    architecture."""
-    import pickle
-
-    import torch  # torch-only path: imported lazily
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except pickle.UnpicklingError as exc:
-        raise ModelLoadError(
-            f"{path}: refused to load: the file contains code or objects that are not plain "
-            f"weights ({exc})"
-        ) from exc
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise ModelLoadError(f"{path}: not a readable PyTorch checkpoint ({exc})") from exc
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    if not isinstance(state, dict) or _PATCH_KEY not in state:
-        raise ModelLoadError(f"{path}: not a SAM checkpoint (no '{_PATCH_KEY}' in its state dict)")
-    dim = int(state[_PATCH_KEY].shape[0])
-    arch = _EMBED_DIM_TO_ARCH.get(dim)
-    if arch is None:
-        raise ModelLoadError(f"{path}: unsupported SAM architecture (embedding width {dim})")
-    for part in ("prompt_encoder.", "mask_decoder."):
-        if not any(k.startswith(part) for k in state):
-            raise ModelLoadError(f"{path}: not a complete SAM checkpoint (no {part}* weights)")
-    return arch
-
-
 def _validate_checkpoint(path: Path) -> str | None:
-    """Check that `path` is a loadable SAM checkpoint; return its architecture if known."""
+    """Check that `path` is a loadable SAM checkpoint (weights_only load into Meta's
+    modules); return its architecture."""
     if not _looks_like_torch_file(path):
         raise ModelLoadError(
             f"{path}: not a PyTorch checkpoint (neither a torch zip archive nor a pickle)"
         )
-    try:
-        from samstudio.inference.checkpoints import load_sam_checkpoint  # type: ignore[attr-defined]
-    except ImportError:
-        return _validate_checkpoint_fallback(path)
-    loaded: Any = load_sam_checkpoint(path)
-    arch = getattr(loaded, "architecture", None)
-    if arch is None and isinstance(loaded, tuple) and len(loaded) == 2:
-        arch = loaded[1] if isinstance(loaded[1], str) else loaded[0]
-    return arch if isinstance(arch, str) else None
+    from samstudio.inference.checkpoints import load_sam_checkpoint
+
+    _sam, architecture = load_sam_checkpoint(path)
+    return architecture
 
 
 def _validate_onnx_dir(path: Path) -> str | None:
@@ -212,6 +164,15 @@ def _validate_onnx_dir(path: Path) -> str | None:
     missing = [v for v in named if not (path / v).is_file()]
     if missing:
         raise ModelLoadError(f"{path}: the manifest names missing files: {', '.join(missing)}")
+    files = meta.get("files")
+    for item in files.values() if isinstance(files, dict) else ():
+        if isinstance(item, dict) and "path" in item and "bytes" in item:
+            actual = (path / str(item["path"])).stat().st_size
+            if actual != int(item["bytes"]):
+                raise ModelLoadError(
+                    f"{path / str(item['path'])}: {actual} bytes, but the manifest says "
+                    f"{item['bytes']} (truncated or replaced)"
+                )
     if not named and not any(path.glob("*.onnx")):
         raise ModelLoadError(f"{path}: no .onnx files in this folder")
     arch = meta.get("architecture") or meta.get("model_type")
@@ -261,6 +222,8 @@ def import_model(
         if size == 0:
             raise ModelLoadError(f"{src}: the file is empty")
         say(f"checking {src.name} ({size / 2**20:.0f} MiB)")
+        from samstudio.inference.checkpoints import file_sha256
+
         digest = file_sha256(src)
         architecture = _validate_checkpoint(src)
     else:
