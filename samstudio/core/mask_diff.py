@@ -116,7 +116,9 @@ class MaskDiff:
     def _write(self, mask: np.ndarray, forward: bool) -> np.ndarray:
         mask = _as_mask(mask, "mask")
         if tuple(mask.shape) != self.shape:
-            raise MaskDiffError(f"diff is for a {self.shape} mask, got {tuple(mask.shape)}")
+            raise MaskDiffError(
+                f"diff is for a mask of shape {self.shape}, got {tuple(mask.shape)}"
+            )
         out = mask.copy()
         if self.is_empty:
             return out

@@ -242,7 +242,9 @@ class Store:
             rows = [str(exc)]
         if rows == ["ok"]:
             return
-        self.problems = rows
+        lines = [line.strip() for row in rows for line in row.splitlines()]
+        self.problems = [line for line in lines if line and not line.startswith("***")]
+        rows = self.problems
         if not self.read_only:
             detail = "; ".join(rows[:3])
             raise CorruptProjectError(
@@ -302,7 +304,7 @@ class Store:
                 self.path, f"{doing} is not possible: the project is open read-only"
             )
         with self._mutex:
-            conn = self.conn
+            conn = self._open_conn(doing)
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
@@ -318,7 +320,7 @@ class Store:
     def reading(self, doing: str = "reading the project") -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several SELECTs; sqlite3 errors become ProjectErrors."""
         with self._mutex:
-            conn = self.conn
+            conn = self._open_conn(doing)
             nested = conn.in_transaction
             try:
                 if not nested:
@@ -334,6 +336,12 @@ class Store:
                 if not nested:
                     _rollback(conn)
                 raise
+
+    def _open_conn(self, doing: str) -> sqlite3.Connection:
+        conn = getattr(self, "conn", None)
+        if conn is None:
+            raise ProjectError(self.path, f"{doing} is not possible: the project is closed")
+        return conn
 
     def close(self) -> None:
         """Close the connection (SQLite checkpoints the WAL) and release the lock."""

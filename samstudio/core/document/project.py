@@ -233,8 +233,7 @@ class Project:
         wanted = {img.content_hash for img in images}
         by_hash: dict[str, str] = {}
         for rel in scan_images(new_folder, skip=[self.path]):
-            same_place = any(img.path == rel.as_posix() for img in images)
-            if not same_place and len(by_hash) == len(wanted):
+            if len(by_hash) == len(wanted):
                 break
             digest = probe_image(new_folder / rel)[2]
             if digest in wanted:
@@ -249,7 +248,8 @@ class Project:
         with self.store.transaction("relocating the images") as conn:
             # Two passes so that swapped names never collide on the UNIQUE path.
             conn.executemany(
-                "UPDATE images SET path = '\x00' || path WHERE id = ?", [(i,) for _, i in updates]
+                "UPDATE images SET path = '//moving//' || path WHERE id = ?",
+                [(i,) for _, i in updates],
             )
             conn.executemany("UPDATE images SET path = ? WHERE id = ?", updates)
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('root', ?)", (rel_root,))
@@ -326,6 +326,48 @@ class Project:
             )
             for row in rows:
                 yield _annotation(row)
+
+    def salvage_annotations(self, chunk: int = 1000) -> tuple[list[Annotation], list[str]]:
+        """Every annotation that can still be read, for exporting from a damaged file.
+
+        Reads by id range through the table itself (not the indexes) and falls back to
+        one row at a time inside a range that fails. Returns (annotations, problems),
+        problems naming the ids that could not be read.
+        """
+        conn = self.store._open_conn("salvaging annotations")
+        out: list[Annotation] = []
+        problems: list[str] = []
+        sql = f"SELECT {_ANNOTATION_COLUMNS} FROM annotations WHERE id BETWEEN ? AND ? AND alive = 1 ORDER BY id"
+        try:
+            max_id = int(conn.execute("SELECT max(id) FROM annotations").fetchone()[0] or 0)
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"cannot read the highest annotation id ({exc}); probing ids")
+            max_id = -1
+        start, empty_run = 1, 0
+        while (max_id >= 0 and start <= max_id) or (max_id < 0 and empty_run < 50):
+            stop = start + chunk - 1
+            try:
+                rows = conn.execute(sql, (start, stop)).fetchall()
+            except sqlite3.DatabaseError:
+                rows = []
+                bad = []
+                for aid in range(start, stop + 1):
+                    try:
+                        rows += conn.execute(sql, (aid, aid)).fetchall()
+                    except sqlite3.DatabaseError:
+                        bad.append(aid)
+                if bad:
+                    problems.append(
+                        f"annotations {bad[0]}..{bad[-1]}: {len(bad)} ids could not be read"
+                    )
+            for row in rows:
+                try:
+                    out.append(_annotation(row))
+                except (ValueError, UnicodeDecodeError) as exc:
+                    problems.append(f"annotation {row[0]}: damaged ({exc})")
+            empty_run = 0 if rows else empty_run + 1
+            start = stop + 1
+        return out, problems
 
     def mask(self, annotation_id: int) -> np.ndarray:
         """The (H, W) bool mask of an annotation."""
