@@ -1,0 +1,541 @@
+"""The annotation session: current image, prompts, candidates, instances, strokes.
+
+Widgets stay thin: the window wires gestures to these methods and repaints from the
+signals. Every change of the annotations goes to the project store at once, through
+`UndoHistory` so that each user action is one undo step. The model is reached only
+through the `InferenceWorker` (another thread); results come back as signals.
+
+Coordinates: image pixels of the image as displayed (x right, y down), float for
+prompts; masks are (H, W) bool.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from samstudio.inference.types import Prompts
+from samstudio.ui.canvas import Canvas
+from samstudio.ui.image_io import ImageReadError, load_rgb
+from samstudio.ui.inference_worker import CandidateSet, InferenceWorker, MaskCandidate
+from samstudio.ui.overlays import MaskPicture, mask_box, preview, render_mask
+from samstudio.ui.project_access import hex_to_rgb, record_id
+from samstudio.ui.undo import UndoHistory
+
+STROKE_PAINT = (255, 255, 255)
+STROKE_ERASE = (255, 60, 60)
+MIN_BRUSH, MAX_BRUSH = 1, 400
+FAILED = object()  # what `_store` returns when the store refused an operation
+
+
+class _PixelLoader(QObject):
+    """Reads image files off the UI thread; results come back as signals."""
+
+    loaded = Signal(int, int, object)  # ticket, image id, (H, W, 3) uint8
+    failed = Signal(int, int, str)  # ticket, image id, message
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samstudio-io")
+
+    def load(self, ticket: int, image_id: int, path: str) -> None:
+        self._pool.submit(self._run, ticket, image_id, path)
+
+    def _run(self, ticket: int, image_id: int, path: str) -> None:
+        try:
+            self.loaded.emit(ticket, image_id, load_rgb(path))
+        except ImageReadError as exc:
+            self.failed.emit(ticket, image_id, str(exc))
+        except Exception as exc:  # a decoder bug must not kill the reader thread
+            self.failed.emit(ticket, image_id, f"{path}: {type(exc).__name__}: {exc}")
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Annotator(QObject):
+    """Holds the state of annotating one image of one project (see module docstring)."""
+
+    image_opened = Signal(int)  # image id; pixels are on the canvas
+    image_failed = Signal(int, str)
+    candidates_changed = Signal()
+    instances_changed = Signal()
+    embedding_state = Signal(str)
+    embedding_ready = Signal(int)
+    message = Signal(str)
+    error = Signal(str, str)  # title, text (the window shows a dialog)
+
+    def __init__(
+        self, canvas: Canvas, worker: InferenceWorker, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.canvas = canvas
+        self.worker = worker
+        self.project: Any = None
+        self.image_id: int | None = None
+        self.image_rgb: np.ndarray | None = None
+        self.points: list[tuple[float, float]] = []
+        self.labels: list[int] = []
+        self.box: np.ndarray | None = None
+        self.candidate_set: CandidateSet | None = None
+        self.candidates: list[MaskCandidate] = []
+        self.chosen = -1
+        self.previous_logits: np.ndarray | None = None
+        self.selected: int | None = None
+        self.category_id: int | None = None
+        self.hidden: set[int] = set()
+        self.brush_radius = 8
+        self.prefetch_depth = 2
+        self.embedding_is_ready = False
+        self.history = UndoHistory(self.refresh_instances, self)
+        self._pictures: dict[int, tuple[tuple[Any, ...], MaskPicture]] = {}
+        self._latest_request = 0
+        self._ticket = 0
+        self._stroke: np.ndarray | None = None
+        self._stroke_last: tuple[int, int] | None = None
+        self._stroke_paint = True
+        self._encode_started_at: float | None = None
+        self._encode_timer = QTimer(self)
+        self._encode_timer.setInterval(100)
+        self._encode_timer.timeout.connect(self._tick_encode)
+        self.loader = _PixelLoader()
+        self.loader.loaded.connect(self._pixels_loaded)
+        self.loader.failed.connect(self._pixels_failed)
+        worker.prediction_ready.connect(self._prediction_ready)
+        worker.prediction_failed.connect(self._prediction_failed)
+        worker.encode_started.connect(self._encode_started)
+        worker.embedding_ready.connect(self._embedding_ready)
+        worker.embedding_failed.connect(self._embedding_failed)
+
+    # ---------------------------------------------------------------------------- project
+    def set_project(self, project: Any) -> None:
+        self.project = project
+        self.history.set_project(project)
+        cats = project.categories() if project is not None else []
+        self.category_id = cats[0].id if cats else None
+        self.image_id = None
+        self.image_rgb = None
+        self.canvas.set_image(None)
+        self._pictures.clear()
+        self.clear_prompts()
+
+    def category_color(self, category_id: int | None) -> tuple[int, int, int]:
+        if self.project is not None:
+            for c in self.project.categories():
+                if c.id == category_id:
+                    return hex_to_rgb(c.color)
+        return (30, 144, 255)
+
+    # ----------------------------------------------------------------------------- images
+    def open_image(self, image_id: int) -> None:
+        """Show `image_id`; the worker starts on its embedding and prefetches the next ones."""
+        if self.project is None:
+            return
+        if self.canvas.tool is not None:
+            self.canvas.tool.cancel()
+        self.cancel_stroke()
+        self.clear_prompts()
+        self.selected = None
+        self.hidden.clear()
+        self._pictures.clear()
+        self.image_id = image_id
+        self.image_rgb = None
+        self.embedding_is_ready = False
+        self.history.set_image(image_id)
+        path = str(self.project.image_path(image_id))
+        self._ticket += 1
+        self.loader.load(self._ticket, image_id, path)
+        self.worker.open_image(image_id, path)
+        self.worker.set_prefetch(self._prefetch_items(image_id))
+        self.embedding_state.emit(
+            "waiting for the model" if self.worker.model_info is None else "queued"
+        )
+
+    def _image_record(self, image_id: int) -> Any:
+        for rec in self.project.images():
+            if rec.id == image_id:
+                return rec
+        raise KeyError(f"no image {image_id} in the project")
+
+    def _prefetch_items(self, image_id: int) -> list[tuple[int, str]]:
+        ids = [r for r in self.project.images() if not getattr(r, "error", None)]
+        order = [r.id for r in ids]
+        if image_id not in order or self.prefetch_depth <= 0:
+            return []
+        i = order.index(image_id)
+        nxt = ids[i + 1 : i + 1 + self.prefetch_depth]
+        return [(r.id, str(self.project.image_path(r.id))) for r in nxt]
+
+    def _pixels_loaded(self, ticket: int, image_id: int, rgb: np.ndarray) -> None:
+        if ticket != self._ticket:
+            return
+        from samstudio.ui.canvas import rgb_qimage
+
+        self.image_rgb = rgb
+        self.canvas.set_image(rgb_qimage(rgb))
+        self.refresh_instances()
+        self.image_opened.emit(image_id)
+
+    def _pixels_failed(self, ticket: int, image_id: int, message: str) -> None:
+        if ticket != self._ticket:
+            return
+        self.canvas.set_image(None)
+        self.image_failed.emit(image_id, message)
+        self.message.emit(message)
+
+    # ------------------------------------------------------------------------- embedding
+    def _encode_started(self, image_id: int) -> None:
+        if image_id == self.image_id:
+            self._encode_started_at = time.perf_counter()
+            self._encode_timer.start()
+            self._tick_encode()
+
+    def _tick_encode(self) -> None:
+        if self._encode_started_at is not None:
+            self.embedding_state.emit(
+                f"computing… {time.perf_counter() - self._encode_started_at:.1f} s"
+            )
+
+    def _embedding_ready(self, image_id: int, seconds: float, cached: bool) -> None:
+        if image_id != self.image_id:
+            return
+        self._encode_timer.stop()
+        self._encode_started_at = None
+        self.embedding_is_ready = True
+        self.embedding_state.emit("cached" if cached else f"ready ({seconds:.1f} s)")
+        self.embedding_ready.emit(image_id)
+
+    def _embedding_failed(self, image_id: int, message: str) -> None:
+        if image_id != self.image_id:
+            return
+        self._encode_timer.stop()
+        self._encode_started_at = None
+        self.embedding_state.emit("failed")
+        self.message.emit(message)
+
+    # ---------------------------------------------------------------------------- prompts
+    def add_point(self, x: float, y: float, foreground: bool) -> None:
+        if self.image_rgb is None:
+            return
+        h, w = self.image_rgb.shape[:2]
+        if not (0 <= x < w and 0 <= y < h):
+            return
+        self.points.append((float(x), float(y)))
+        self.labels.append(1 if foreground else 0)
+        self._prompts_changed()
+
+    def set_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        if self.image_rgb is None:
+            return
+        h, w = self.image_rgb.shape[:2]
+        self.box = np.asarray([max(0, x0), max(0, y0), min(w, x1), min(h, y1)], np.float32)
+        self._prompts_changed()
+
+    def show_box_preview(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        self.canvas.show_box_preview(x0, y0, x1, y1)
+
+    def hide_box_preview(self) -> None:
+        self.canvas.hide_box_preview()
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        self.canvas.pan_by(dx, dy)
+
+    def current_prompts(self) -> Prompts | None:
+        if not self.points and self.box is None:
+            return None
+        return Prompts(
+            points=np.asarray(self.points, np.float32).reshape(-1, 2),
+            labels=np.asarray(self.labels, np.int32),
+            box=self.box,
+            mask_input=self.previous_logits,
+        )
+
+    def _prompts_changed(self) -> None:
+        """Re-run the decoder with all points, the box and the chosen candidate's logits."""
+        self.canvas.set_prompts(
+            np.asarray(self.points).reshape(-1, 2), np.asarray(self.labels), self.box
+        )
+        prompts = self.current_prompts()
+        if prompts is None or self.image_id is None:
+            return
+        if self.worker.model_info is None:
+            self.message.emit("No model loaded: choose one in the Model menu.")
+            return
+        color = self.category_color(self.category_id)
+        self._latest_request = self.worker.request_decode(
+            self.image_id, prompts, multimask=prompts.is_ambiguous, color=color
+        )
+
+    def clear_prompts(self) -> None:
+        """Esc: forget points, box, candidates and the previous logits."""
+        self.points, self.labels, self.box = [], [], None
+        self.previous_logits = None
+        self.candidate_set = None
+        self.candidates = []
+        self.chosen = -1
+        self._latest_request = -1
+        self.canvas.set_prompts(np.zeros((0, 2)), np.zeros((0,)), None)
+        self.canvas.set_candidate(None)
+        self.candidates_changed.emit()
+
+    def _prediction_ready(self, cs: CandidateSet) -> None:
+        if cs.image_id != self.image_id or cs.request != self._latest_request:
+            return  # stale: the user clicked again or moved on
+        self.candidate_set = cs
+        self.candidates = list(cs.candidates)
+        self.chosen = -1
+        self.choose(0)
+        self.candidates_changed.emit()
+
+    def _prediction_failed(self, image_id: int, request: int, message: str) -> None:
+        if image_id == self.image_id and request == self._latest_request:
+            self.message.emit(f"The model could not decode these prompts: {message}")
+
+    def choose(self, index: int) -> None:
+        """Pick candidate `index`: shown on the canvas, its logits feed the next prompt."""
+        if not 0 <= index < len(self.candidates):
+            return
+        self.chosen = index
+        cand = self.candidates[index]
+        self.previous_logits = cand.low_res_logits
+        self.canvas.set_candidate(cand.picture)
+
+    @property
+    def chosen_candidate(self) -> MaskCandidate | None:
+        return self.candidates[self.chosen] if 0 <= self.chosen < len(self.candidates) else None
+
+    def accept(self) -> int | None:
+        """Enter/Space: the chosen candidate becomes an instance of the current category."""
+        cand = self.chosen_candidate
+        if (
+            cand is None
+            or self.project is None
+            or self.image_id is None
+            or self.category_id is None
+        ):
+            return None
+        if not cand.mask.any():
+            self.message.emit("The chosen mask is empty: add a point or draw a box.")
+            return None
+        image_id, category_id = self.image_id, self.category_id
+        prompts = {
+            "points": [list(p) for p in self.points],
+            "labels": list(self.labels),
+            "box": None if self.box is None else [float(v) for v in self.box],
+        }
+        ann_id = self._store(
+            "Accept mask",
+            lambda: self.project.add_annotation(
+                image_id,
+                cand.mask,
+                category_id,
+                source="manual",
+                predicted_iou=cand.predicted_iou,
+                stability_score=cand.stability_score,
+                prompts=prompts,
+            ),
+        )
+        if ann_id is FAILED:
+            return None
+        self._mark_in_progress(image_id)
+        self.clear_prompts()
+        self.refresh_instances()
+        return record_id(ann_id)
+
+    # ---------------------------------------------------------------------------- strokes
+    def set_brush_radius(self, radius: float) -> None:
+        self.brush_radius = int(max(MIN_BRUSH, min(MAX_BRUSH, round(radius))))
+        self.canvas.set_brush_radius(self.brush_radius)
+
+    def begin_stroke(self, x: float, y: float, paint: bool) -> None:
+        if self.image_rgb is None:
+            return
+        self._stroke = np.zeros(self.image_rgb.shape[:2], np.uint8)
+        self._stroke_paint = paint
+        self._stroke_last = None
+        self.extend_stroke(x, y)
+
+    def extend_stroke(self, x: float, y: float) -> None:
+        """Stamp a disc of `brush_radius` at pixel (floor x, floor y), joined to the last one."""
+        if self._stroke is None:
+            return
+        p = (int(np.floor(x)), int(np.floor(y)))
+        r = int(self.brush_radius)
+        if self._stroke_last is not None:
+            cv2.line(
+                self._stroke, self._stroke_last, p, 1, thickness=2 * r + 1, lineType=cv2.LINE_8
+            )
+        cv2.circle(self._stroke, p, r, 1, thickness=-1, lineType=cv2.LINE_8)
+        self._stroke_last = p
+        color = STROKE_PAINT if self._stroke_paint else STROKE_ERASE
+        self.canvas.set_stroke(
+            render_mask(self._stroke > 0, color, fill_alpha=140, outline_width=0)
+        )
+
+    def end_stroke(self) -> None:
+        """Commit the stroke: one store operation, one undo step."""
+        stroke = self._stroke
+        self.cancel_stroke()
+        if stroke is None or self.project is None or self.image_id is None:
+            return
+        stroke_mask = stroke > 0
+        value = self._stroke_paint
+        if self.selected is not None:
+            ann_id = self.selected
+            if not (self.project.mask(ann_id)[stroke_mask] != value).any():
+                return  # the stroke changes nothing: no store operation, no undo step
+            self._store(
+                "Brush stroke" if value else "Eraser stroke",
+                lambda: self.project.paint(ann_id, stroke_mask, value),
+            )
+            self.refresh_instances()
+        elif self.chosen_candidate is not None:
+            self._edit_candidate(stroke_mask, value)
+        elif value and self.category_id is not None:
+            image_id, category_id = self.image_id, self.category_id
+            ann_id = self._store(
+                "Paint new mask",
+                lambda: self.project.add_annotation(
+                    image_id, stroke_mask, category_id, source="manual"
+                ),
+            )
+            if ann_id is not FAILED:
+                self._mark_in_progress(image_id)
+                self.selected = record_id(ann_id)
+            self.refresh_instances()
+        else:
+            self.message.emit("Select an instance to erase from.")
+
+    def cancel_stroke(self) -> None:
+        self._stroke = None
+        self._stroke_last = None
+        self.canvas.set_stroke(None)
+
+    def _edit_candidate(self, stroke_mask: np.ndarray, value: bool) -> None:
+        cand = self.chosen_candidate
+        assert cand is not None and self.image_rgb is not None
+        mask = cand.mask.copy()
+        mask[stroke_mask] = value
+        color = self.category_color(self.category_id)
+        box = mask_box(mask)
+        new = replace(
+            cand,
+            mask=mask,
+            box=box,
+            picture=render_mask(
+                mask, color, fill_alpha=120, box=box, outline_color=(255, 255, 255)
+            ),
+            preview=preview(self.image_rgb, mask, box=box, color=color),
+        )
+        self.candidates[self.chosen] = new
+        self.canvas.set_candidate(new.picture)
+        self.candidates_changed.emit()
+
+    # -------------------------------------------------------------------------- instances
+    def select_instance(self, annotation_id: int | None) -> None:
+        self.selected = annotation_id
+        self.refresh_instances()
+
+    def delete_instance(self, annotation_id: int | None = None) -> None:
+        ann_id = self.selected if annotation_id is None else annotation_id
+        if ann_id is None or self.project is None:
+            return
+        if self._store("Delete mask", lambda: self.project.delete_annotation(ann_id)) is not FAILED:
+            if self.selected == ann_id:
+                self.selected = None
+            self.refresh_instances()
+
+    def set_instance_visible(self, annotation_id: int, visible: bool) -> None:
+        (self.hidden.discard if visible else self.hidden.add)(annotation_id)
+        self.canvas.set_instance_visible(annotation_id, visible)
+
+    def set_current_category(self, category_id: int) -> None:
+        """Choose the category for new masks; a selected instance changes to it too."""
+        self.category_id = category_id
+        if self.selected is not None and self.project is not None:
+            ann_id = self.selected
+            rec = next((a for a in self.project.annotations(self.image_id) if a.id == ann_id), None)
+            if rec is not None and rec.category_id != category_id:
+                self._store(
+                    "Change category", lambda: self.project.set_category(ann_id, category_id)
+                )
+                self.refresh_instances()
+
+    def refresh_instances(self) -> None:
+        """Repaint the overlays of the current image from the store (cached per mask)."""
+        if self.project is None or self.image_id is None or self.image_rgb is None:
+            self.instances_changed.emit()
+            return
+        records = self.project.annotations(self.image_id)
+        colors = {c.id: c.color for c in self.project.categories()}
+        seen = set()
+        for rec in records:
+            seen.add(rec.id)
+            selected = rec.id == self.selected
+            key = (_rle_key(rec.rle), colors.get(rec.category_id), selected)
+            cached = self._pictures.get(rec.id)
+            if cached is None or cached[0] != key:
+                mask = self.project.mask(rec.id)
+                rgb = hex_to_rgb(colors.get(rec.category_id, "#1e90ff"))
+                picture = (
+                    render_mask(
+                        mask, rgb, fill_alpha=150, outline_color=(255, 255, 255), outline_width=2
+                    )
+                    if selected
+                    else render_mask(mask, rgb, fill_alpha=90, outline_width=1)
+                )
+                self._pictures[rec.id] = (key, picture)
+                self.canvas.set_instance(rec.id, picture)
+                self.canvas.set_instance_visible(rec.id, rec.id not in self.hidden)
+        for gone in set(self._pictures) - seen:
+            del self._pictures[gone]
+            self.canvas.set_instance(gone, None)
+        if self.selected is not None and self.selected not in seen:
+            self.selected = None
+        self.canvas.raise_instance(self.selected)
+        self.instances_changed.emit()
+
+    # ------------------------------------------------------------------------------ store
+    def _store(self, label: str, action: Any) -> Any:
+        """Run one store operation as one undo step; a refusal becomes an error dialog."""
+        try:
+            return self.history.do(label, action)
+        except Exception as exc:
+            self.error.emit("Could not save the change", f"{label}: {exc}")
+            return FAILED
+
+    def _mark_in_progress(self, image_id: int) -> None:
+        try:
+            if self._image_record(image_id).status == "new":
+                self.project.set_image_status(image_id, "in_progress")
+        except Exception as exc:
+            self.message.emit(f"Could not update the image status: {exc}")
+
+    def undo(self) -> None:
+        self.cancel_stroke()
+        if not self.history.undo():
+            self.message.emit("Nothing to undo")
+
+    def redo(self) -> None:
+        if not self.history.redo():
+            self.message.emit("Nothing to redo")
+
+    def shutdown(self) -> None:
+        self._encode_timer.stop()
+        self.loader.shutdown()
+
+
+def _rle_key(rle: Any) -> Any:
+    if isinstance(rle, dict):
+        counts = rle.get("counts")
+        return (
+            tuple(rle.get("size", ())),
+            counts if isinstance(counts, (str, bytes)) else str(counts),
+        )
+    return rle

@@ -1,0 +1,389 @@
+"""The one thread that owns the model: loading, encoding, decoding, prefetching.
+
+The UI thread never calls the model. It posts requests here and gets results back
+through Qt signals, which Qt queues onto the main thread:
+
+- `load_model(factory)`: the factory (e.g. `lambda: open_model(spec)`) runs here, so
+  heavy imports (torch, onnxruntime) and weight loading never block the window.
+- `open_image(...)`: the image the user is on. It replaces the previous one; stale
+  decode requests and the prefetch queue are dropped.
+- `request_decode(...)`: the latest request wins. While a decode runs, newer requests
+  replace each other in a single slot, so fast clicking never queues stale work.
+- `set_prefetch([...])`: when idle, embeddings of the next images are computed and put
+  in the embedding cache (memory, and the disk cache when one is given).
+
+An encoder pass cannot be interrupted halfway; a stale one finishes into the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from samstudio.inference.types import ImageEmbedding, ModelInfo, Prompts, Segmenter
+from samstudio.ui.image_io import load_rgb
+from samstudio.ui.overlays import MaskPicture, mask_box, preview, render_mask
+
+
+class EmbeddingStore(Protocol):
+    """A persistent embedding cache (the disk cache of the inference layer)."""
+
+    def get(
+        self, content_key: str, model_id: str, preprocessing_id: str
+    ) -> ImageEmbedding | None: ...
+
+    def put(self, content_key: str, embedding: ImageEmbedding) -> None: ...
+
+
+@dataclass(frozen=True, eq=False)
+class MaskCandidate:
+    """One of the model's answers to the current prompts, ready to show.
+
+    mask: (H, W) bool, image frame. box: XYXY end-exclusive or None when empty.
+    low_res_logits: (256, 256) float32, fed back as the next prompt's mask input.
+    picture: the translucent overlay; preview: (h, w, 3) uint8 RGB thumbnail.
+    """
+
+    rank: int
+    mask: np.ndarray
+    box: tuple[int, int, int, int] | None
+    predicted_iou: float
+    stability_score: float
+    low_res_logits: np.ndarray
+    picture: MaskPicture
+    preview: np.ndarray
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateSet:
+    """The decoder's answer to one request. decode_ms: model time; total_ms: from the
+    request being posted to the set being ready (includes upscaling and pictures)."""
+
+    image_id: int
+    request: int
+    prompts: Prompts
+    candidates: list[MaskCandidate]
+    decode_ms: float
+    total_ms: float
+    submitted_at: float  # time.perf_counter() when the request was posted
+
+
+@dataclass(eq=False)
+class _ImageJob:
+    image_id: int
+    path: Path
+
+
+@dataclass
+class _DecodeJob:
+    image_id: int
+    request: int
+    prompts: Prompts
+    multimask: bool
+    color: tuple[int, int, int]
+    submitted_at: float = field(default_factory=time.perf_counter)
+
+
+def image_content_hash(image: np.ndarray) -> str:
+    """The pixel hash the embedding cache is keyed by (shared with `samstudio embed`)."""
+    try:
+        from samstudio.inference.cache import image_content_hash as pixels_hash
+    except ImportError:
+        return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+    return pixels_hash(image)
+
+
+class DiskEmbeddingStore:
+    """The inference layer's on-disk EmbeddingCache behind the `EmbeddingStore` protocol."""
+
+    def __init__(self, max_bytes: int = 2 << 30) -> None:
+        from samstudio.inference.cache import EmbeddingCache
+
+        self.cache = EmbeddingCache(max_bytes=max_bytes)
+
+    def get(self, content_key: str, model_id: str, preprocessing_id: str) -> ImageEmbedding | None:
+        from samstudio.inference.cache import cache_key
+
+        return self.cache.get(cache_key(content_key, model_id, preprocessing_id))
+
+    def put(self, content_key: str, embedding: ImageEmbedding) -> None:
+        from samstudio.inference.cache import cache_key
+
+        self.cache.put(
+            cache_key(content_key, embedding.model_id, embedding.preprocessing_id), embedding
+        )
+
+
+class InferenceWorker(QThread):
+    """Owns the Segmenter. Create it, `start()` it, and `stop()` it before exit."""
+
+    model_loading = Signal(str)  # label
+    model_loaded = Signal(object)  # ModelInfo
+    model_failed = Signal(str, str)  # label, message
+    encode_started = Signal(int)  # image id
+    embedding_ready = Signal(int, float, bool)  # image id, seconds, came from a cache
+    embedding_failed = Signal(int, str)  # image id, message
+    prediction_ready = Signal(object)  # CandidateSet
+    prediction_failed = Signal(int, int, str)  # image id, request, message
+    prefetched = Signal(int, bool)  # image id, came from a cache
+
+    def __init__(self, disk_cache: EmbeddingStore | None = None, memory_slots: int = 6) -> None:
+        super().__init__()
+        self.setObjectName("samstudio-inference")
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._segmenter: Segmenter | None = None
+        self._model_job: tuple[Callable[[], Segmenter], str] | None = None
+        self._current: _ImageJob | None = None
+        self._current_failed = False
+        self._current_image: np.ndarray | None = None
+        self._decode: _DecodeJob | None = None
+        self._prefetch: deque[_ImageJob] = deque()
+        self._memory: OrderedDict[tuple[str, str], ImageEmbedding] = OrderedDict()
+        self._memory_slots = max(1, memory_slots)
+        self._keys: dict[int, str] = {}
+        self._disk_cache = disk_cache
+        self._request_counter = 0
+        self.busy_with: str = ""  # what the thread is doing now, for tests and the UI
+
+    # ----------------------------------------------------------------- requests (any thread)
+    def load_model(self, factory: Callable[[], Segmenter], label: str) -> None:
+        """Load a model in this thread. The previous model stays until the new one works."""
+        with self._cond:
+            self._model_job = (factory, label)
+            self._decode = None
+            self._cond.notify_all()
+
+    def open_image(self, image_id: int, path: str | Path) -> None:
+        """Make `image_id` the current image; drops stale decodes and the prefetch queue."""
+        with self._cond:
+            self._current = _ImageJob(image_id, Path(path))
+            self._current_failed = False
+            self._current_image = None
+            self._decode = None
+            self._prefetch.clear()
+            self._cond.notify_all()
+
+    def request_decode(
+        self,
+        image_id: int,
+        prompts: Prompts,
+        multimask: bool = True,
+        color: tuple[int, int, int] = (30, 144, 255),
+    ) -> int:
+        """Post a decode; it replaces any decode not yet started. Returns its number."""
+        with self._cond:
+            self._request_counter += 1
+            self._decode = _DecodeJob(image_id, self._request_counter, prompts, multimask, color)
+            self._cond.notify_all()
+            return self._request_counter
+
+    def set_prefetch(self, items: list[tuple[int, str | Path]]) -> None:
+        """(image id, path) of the images to encode ahead, in order."""
+        with self._cond:
+            self._prefetch = deque(_ImageJob(i, Path(p)) for i, p in items)
+            self._cond.notify_all()
+
+    def stop(self, wait_ms: int = 60000) -> None:
+        """Ask the thread to finish after its current step and wait for it."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self.wait(wait_ms)
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        seg = self._segmenter
+        return None if seg is None else seg.info
+
+    def has_embedding(self, image_id: int) -> bool:
+        """True when the embedding of `image_id` is in memory for the current model."""
+        with self._cond:
+            key = self._keys.get(image_id)
+            seg = self._segmenter
+            return key is not None and seg is not None and (key, seg.info.model_id) in self._memory
+
+    # ------------------------------------------------------------------------- the thread
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                job = self._next_job_locked()
+                while job is None and not self._stopping:
+                    self._cond.wait()
+                    job = self._next_job_locked()
+                if self._stopping:
+                    return
+            try:
+                job()
+            except Exception:  # a bug here must not kill the thread that owns the model
+                traceback.print_exc()
+            finally:
+                self.busy_with = ""
+
+    def _next_job_locked(self) -> Callable[[], None] | None:
+        if self._model_job is not None:
+            factory, label = self._model_job
+            self._model_job = None
+            return lambda: self._run_load(factory, label)
+        seg = self._segmenter
+        if seg is None:
+            return None
+        model_id = seg.info.model_id
+        cur = self._current
+        if cur is not None and not self._current_failed:
+            key = self._keys.get(cur.image_id)
+            if key is None or (key, model_id) not in self._memory or self._current_image is None:
+                return lambda: self._run_encode(seg, cur, current=True)
+        dec = self._decode
+        if dec is not None and cur is not None and dec.image_id == cur.image_id:
+            key = self._keys.get(cur.image_id)
+            emb = self._memory.get((key, model_id)) if key else None
+            if emb is not None and self._current_image is not None:
+                self._decode = None
+                image = self._current_image
+                return lambda: self._run_decode(seg, emb, image, dec)
+        while self._prefetch:
+            item = self._prefetch.popleft()
+            key = self._keys.get(item.image_id)
+            if key is not None and (key, model_id) in self._memory:
+                continue
+            return lambda: self._run_encode(seg, item, current=False)
+        return None
+
+    def _run_load(self, factory: Callable[[], Segmenter], label: str) -> None:
+        self.busy_with = "loading"
+        self.model_loading.emit(label)
+        try:
+            seg = factory()
+            info = seg.info
+        except Exception as exc:
+            self.model_failed.emit(label, _message(exc))
+            return
+        with self._cond:
+            self._segmenter = seg
+            self._current_image = None  # re-encode the current image with the new model
+        self.model_loaded.emit(info)
+
+    def _run_encode(self, seg: Segmenter, item: _ImageJob, current: bool) -> None:
+        self.busy_with = "encoding" if current else "prefetching"
+        info = seg.info
+        started = time.perf_counter()
+        try:
+            image = load_rgb(item.path)
+            key = self._keys.get(item.image_id) or image_content_hash(image)
+            self._keys[item.image_id] = key
+            emb = self._memory.get((key, info.model_id))
+            from_cache = emb is not None
+            if emb is None and self._disk_cache is not None:
+                emb = _safe_cache_get(self._disk_cache, key, info)
+                from_cache = emb is not None
+            if emb is None:
+                if current:
+                    self.encode_started.emit(item.image_id)
+                emb = seg.encode(image)
+                if self._disk_cache is not None:
+                    _safe_cache_put(self._disk_cache, key, emb)
+        except Exception as exc:
+            if current:
+                with self._cond:
+                    if self._current is item:
+                        self._current_failed = True
+                self.embedding_failed.emit(item.image_id, _message(exc))
+            return
+        seconds = time.perf_counter() - started
+        with self._cond:
+            self._memory[(key, info.model_id)] = emb
+            self._memory.move_to_end((key, info.model_id))
+            while len(self._memory) > self._memory_slots:
+                self._memory.popitem(last=False)
+            still_current = self._current is item
+            if current and still_current:
+                self._current_image = image
+        if current and still_current:
+            self.embedding_ready.emit(item.image_id, seconds, from_cache)
+        elif not current:
+            self.prefetched.emit(item.image_id, from_cache)
+
+    def _run_decode(
+        self, seg: Segmenter, emb: ImageEmbedding, image: np.ndarray, job: _DecodeJob
+    ) -> None:
+        self.busy_with = "decoding"
+        try:
+            t0 = time.perf_counter()
+            pred = seg.decode(emb, job.prompts, multimask=job.multimask)
+            decode_ms = (time.perf_counter() - t0) * 1000
+            masks = pred.masks
+            candidates = []
+            for i in range(len(pred)):
+                mask = np.asarray(masks[i], dtype=bool)
+                box = mask_box(mask)
+                candidates.append(
+                    MaskCandidate(
+                        rank=i,
+                        mask=mask,
+                        box=box,
+                        predicted_iou=float(pred.iou_predictions[i]),
+                        stability_score=float(pred.stability_scores[i]),
+                        low_res_logits=np.asarray(pred.low_res_logits[i], np.float32),
+                        picture=render_mask(
+                            mask, job.color, fill_alpha=120, box=box, outline_color=(255, 255, 255)
+                        ),
+                        preview=preview(image, mask, box=box, color=job.color),
+                    )
+                )
+        except Exception as exc:
+            self.prediction_failed.emit(job.image_id, job.request, _message(exc))
+            return
+        total_ms = (time.perf_counter() - job.submitted_at) * 1000
+        self.prediction_ready.emit(
+            CandidateSet(
+                job.image_id,
+                job.request,
+                job.prompts,
+                candidates,
+                decode_ms,
+                total_ms,
+                job.submitted_at,
+            )
+        )
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _safe_cache_get(cache: EmbeddingStore, key: str, info: ModelInfo) -> ImageEmbedding | None:
+    try:
+        return cache.get(key, info.model_id, info.preprocessing_id)
+    except Exception:  # a broken cache entry is recomputed, never fatal
+        traceback.print_exc()
+        return None
+
+
+def _safe_cache_put(cache: EmbeddingStore, key: str, emb: ImageEmbedding) -> None:
+    try:
+        cache.put(key, emb)
+    except Exception:  # a full disk must not stop annotation
+        traceback.print_exc()
+
+
+def describe(info: ModelInfo | None) -> str:
+    """One line for the status bar: model and device."""
+    if info is None:
+        return "no model"
+    return f"{info.model_id} · {info.backend} · {info.device}"

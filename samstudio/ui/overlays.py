@@ -1,0 +1,122 @@
+"""Mask pictures for the canvas and the candidates panel, in numpy (no Qt).
+
+Everything here runs in any thread: the inference worker renders candidate overlays
+and previews so that the UI thread only wraps finished RGBA buffers in QImages.
+Masks are (H, W) bool in the image frame; boxes are XYXY pixel indices, end-exclusive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class MaskPicture:
+    """An RGBA picture of a mask, cropped to the mask's box.
+
+    rgba: (h, w, 4) uint8, straight alpha, C-contiguous. origin: (x0, y0) of the crop
+    in image pixels. An empty mask gives a 0x0 picture at (0, 0).
+    """
+
+    rgba: np.ndarray
+    origin: tuple[int, int]
+
+    @property
+    def is_empty(self) -> bool:
+        return self.rgba.size == 0
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """XYXY end-exclusive box of the True pixels of an (H, W) bool mask, or None if empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
+    """(h, w) bool: the mask's pixels that touch a pixel outside it (4-neighbourhood)."""
+    m = mask.astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    eroded = cv2.erode(
+        m, kernel, iterations=max(1, width), borderType=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    return mask & (eroded == 0)
+
+
+def render_mask(
+    mask: np.ndarray,
+    color: tuple[int, int, int],
+    fill_alpha: int = 110,
+    outline_color: tuple[int, int, int] | None = None,
+    outline_width: int = 1,
+    box: tuple[int, int, int, int] | None = None,
+) -> MaskPicture:
+    """A translucent fill with an opaque outline, cropped to the mask's box.
+
+    mask: (H, W) bool, image frame. color / outline_color: RGB 0-255 (outline defaults
+    to the fill colour). box: a precomputed `mask_box(mask)` to save a pass.
+    """
+    box = mask_box(mask) if box is None else box
+    if box is None:
+        return MaskPicture(np.zeros((0, 0, 4), np.uint8), (0, 0))
+    x0, y0, x1, y1 = box
+    pad = 1
+    h, w = mask.shape
+    x0p, y0p, x1p, y1p = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+    crop = mask[y0p:y1p, x0p:x1p]
+    rgba = np.zeros(crop.shape + (4,), np.uint8)
+    rgba[crop] = (*color, fill_alpha)
+    if outline_width > 0:
+        edge = outline(crop, outline_width)
+        rgba[edge] = (*(outline_color or color), 255)
+    return MaskPicture(np.ascontiguousarray(rgba), (x0p, y0p))
+
+
+def preview(
+    image: np.ndarray,
+    mask: np.ndarray,
+    size: tuple[int, int] = (168, 120),
+    color: tuple[int, int, int] = (30, 144, 255),
+    box: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """A small picture of the image around the mask, with the mask tinted and outlined.
+
+    image: (H, W, 3) uint8 RGB; mask: (H, W) bool. size: (width, height) of the result.
+    Returns (height, width, 3) uint8 RGB, the crop letterboxed to keep its aspect ratio.
+    """
+    out_w, out_h = size
+    box = mask_box(mask) if box is None else box
+    h, w = mask.shape
+    if box is None:
+        x0, y0, x1, y1 = 0, 0, w, h
+    else:
+        x0, y0, x1, y1 = box
+        # Show some context around the object: a quarter of its size on each side.
+        mx, my = max(8, (x1 - x0) // 4), max(8, (y1 - y0) // 4)
+        x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+    crop = image[y0:y1, x0:x1].astype(np.float32)
+    mcrop = mask[y0:y1, x0:x1]
+    scale = min(out_w / crop.shape[1], out_h / crop.shape[0])
+    tw, th = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST
+    small = cv2.resize(crop, (tw, th), interpolation=interp)
+    msmall = cv2.resize(mcrop.astype(np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST) > 0
+    small *= 0.55  # dim the background so the object stands out
+    tint = np.asarray(color, np.float32)
+    small[msmall] = crop_blend(cv2.resize(crop, (tw, th), interpolation=interp)[msmall], tint)
+    edge = outline(msmall)
+    small[edge] = tint
+    canvas = np.full((out_h, out_w, 3), 24, np.float32)
+    oy, ox = (out_h - th) // 2, (out_w - tw) // 2
+    canvas[oy : oy + th, ox : ox + tw] = small
+    return np.ascontiguousarray(np.clip(canvas, 0, 255).astype(np.uint8))
+
+
+def crop_blend(pixels: np.ndarray, tint: np.ndarray, amount: float = 0.35) -> np.ndarray:
+    """(N, 3) float pixels blended toward an RGB tint by `amount`."""
+    return pixels * (1.0 - amount) + tint * amount

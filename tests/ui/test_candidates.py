@@ -1,0 +1,84 @@
+"""Click, three candidates, pick by key, accept: the core loop of the annotator."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from ui.conftest import open_folder
+from ui.fakes import HALF_SIZES, square
+from ui.helpers import click_image, key
+
+
+def wait_candidates(qtbot, win, n: int = 3) -> None:  # noqa: ANN001
+    qtbot.waitUntil(lambda: len(win.candidates_panel.candidates) == n, timeout=5000)
+
+
+def test_click_shows_three_candidates_best_preselected(qtbot, window, image_folder, fake) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    click_image(qtbot, window, 100, 80)
+    wait_candidates(qtbot, window)
+    panel = window.candidates_panel
+    assert panel.chosen == 0
+    assert [c.predicted_iou for c in panel.candidates] == sorted(
+        (c.predicted_iou for c in panel.candidates), reverse=True
+    )
+    assert all(card.isVisible() for card in panel.cards)
+    assert "0.930" in panel.cards[0].iou_bar.label + f"{panel.cards[0].iou_bar.value:.3f}"
+    assert window.canvas.has_candidate_overlay()
+    # The prompt is drawn as one green point.
+    assert window.canvas.prompt_item_count() == 1
+    # The click reached the model in image pixels (within the view's rounding).
+    ((x, y),) = fake.decoded[-1].points
+    assert abs(x - 100) <= 1 and abs(y - 80) <= 1 and list(fake.decoded[-1].labels) == [1]
+    h, w = window.annotator.image_rgb.shape[:2]
+    np.testing.assert_array_equal(panel.chosen_candidate.mask, square((h, w), x, y, HALF_SIZES[0]))
+
+
+def test_keys_pick_and_accept_creates_instance(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    click_image(qtbot, window, 150, 120)
+    wait_candidates(qtbot, window)
+    key(qtbot, window, Qt.Key.Key_3)
+    assert window.candidates_panel.chosen == 2
+    key(qtbot, window, Qt.Key.Key_Tab)
+    assert window.candidates_panel.chosen == 0  # wraps around
+    key(qtbot, window, Qt.Key.Key_2)
+    assert window.candidates_panel.chosen == 1
+    chosen_mask = window.candidates_panel.chosen_candidate.mask.copy()
+    key(qtbot, window, Qt.Key.Key_Return)
+    project, image_id = window.project, window.annotator.image_id
+    anns = project.annotations(image_id)
+    assert len(anns) == 1
+    np.testing.assert_array_equal(project.mask(anns[0].id), chosen_mask)
+    assert anns[0].predicted_iou == np.float32(0.81)
+    # Prompts and candidates are cleared; the instance is listed.
+    assert window.annotator.points == [] and window.candidates_panel.candidates == []
+    assert window.instances_panel.row_ids() == [anns[0].id]
+
+
+def test_second_click_feeds_chosen_logits_back(qtbot, window, image_folder, fake) -> None:  # noqa: ANN001
+    """§A loop: the next decode gets all points and the chosen candidate's low-res logits."""
+    open_folder(qtbot, window, image_folder)
+    click_image(qtbot, window, 150, 120)
+    wait_candidates(qtbot, window)
+    key(qtbot, window, Qt.Key.Key_2)
+    chosen_logits = window.candidates_panel.chosen_candidate.low_res_logits.copy()
+    click_image(qtbot, window, 60, 60, button=Qt.MouseButton.RightButton)
+    wait_candidates(qtbot, window, n=1)
+    last = fake.decoded[-1]
+    assert last.points.shape == (2, 2) and list(last.labels) == [1, 0]
+    np.testing.assert_array_equal(last.mask_input, chosen_logits)
+    assert window.canvas.prompt_item_count() == 2
+
+
+def test_escape_clears_prompts(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    click_image(qtbot, window, 150, 120)
+    wait_candidates(qtbot, window)
+    key(qtbot, window, Qt.Key.Key_Escape)
+    assert window.annotator.points == []
+    assert window.annotator.previous_logits is None
+    assert window.candidates_panel.candidates == []
+    assert not window.canvas.has_candidate_overlay()
+    assert window.canvas.prompt_item_count() == 0
