@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES = [
     "samstudio.cli.info_cmd",
     "samstudio.cli.model_cmd",
+    "samstudio.cli.predict_cmd",
 ]
 
 

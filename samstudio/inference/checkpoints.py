@@ -181,13 +181,16 @@ def _load_demo(path: Path, obj: dict[str, Any], architecture: str | None) -> tup
             f"model file {path} holds the SAM Studio model {name!r}, not {architecture!r}"
         )
     try:
-        from samstudio.inference.demo_arch import build_demo_sam
+        from samstudio.inference import demo_arch
     except ImportError as exc:
         raise ModelLoadError(
             f"model file {path} is a SAM Studio model but this installation cannot build it ({exc})"
         ) from None
+    known = getattr(demo_arch, "DEFAULT_CONFIG", None)
+    if isinstance(known, dict):  # training metadata may ride along in the config
+        config = {k: v for k, v in config.items() if k in known}
     try:
-        sam = build_demo_sam(config)
+        sam = demo_arch.build_demo_sam(config)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelLoadError(
             f"model file {path} has a configuration that cannot be built: {exc}"
