@@ -9,6 +9,7 @@ The same function serves the CLI (a tqdm bar through `progress`) and the GUI
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import http.client
@@ -17,7 +18,7 @@ import re
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -119,6 +120,57 @@ def download(
                 progress(n, n)
             return target
 
+    with _exclusive(target):
+        return _fetch(url, part, target, expected, size, progress, cancel, chunk_size, timeout)
+
+
+@contextlib.contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    """Hold an advisory lock on `target`'s download (POSIX flock on DEST.lock), so that two
+    processes never append to the same partial file. Where flock is unavailable (Windows)
+    this is a no-op."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock = target.with_name(target.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise _disk_full(exc, lock) from exc
+        raise DownloadError(f"cannot create {lock}: {exc}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DownloadError(
+                f"{target}: another download of this file is already running"
+            ) from None
+        try:
+            yield
+        finally:
+            try:
+                os.unlink(lock)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def _fetch(
+    url: str,
+    part: Path,
+    target: Path,
+    expected: str | None,
+    size: int | None,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    chunk_size: int,
+    timeout: float,
+) -> Path:
+    """Resume or start the transfer into `part`, then verify and move it to `target`."""
     restarted = False
     while True:
         offset = part.stat().st_size if part.is_file() else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.server
+import os
 import re
 import socket
 import threading
@@ -308,3 +309,24 @@ def test_corrupt_partial_prefix_is_caught_by_the_checksum(
     assert not partial_path(dest).exists() and not dest.exists()
     download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
     assert dest.read_bytes() == payload
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the download lock uses POSIX flock")
+def test_a_second_download_of_the_same_file_is_refused_while_one_runs(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    second: list[BaseException] = []
+
+    def progress(done: int, total: int | None) -> None:
+        if done and not second:
+            try:
+                download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+            except DownloadError as exc:
+                second.append(exc)
+
+    download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload), progress=progress)
+    assert len(second) == 1 and "already running" in str(second[0])
+    assert dest.read_bytes() == payload
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pth"]
