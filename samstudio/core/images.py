@@ -306,3 +306,49 @@ def _decode_16bit_color(data: bytes, label: PathLike | str) -> np.ndarray:
         raise ImageLoadError(label, "OpenCV could not decode its 16-bit colour samples")
     rgb = arr[:, :, 2::-1]  # BGR(A) -> RGB, alpha dropped
     return _scale_to_uint8(rgb)
+
+
+def orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an (H, W, ...) array from the stored frame into the displayed frame.
+
+    The same transforms ``load_image`` applies for EXIF ``orientation`` 2-8 (others: copy).
+    """
+    a = np.asarray(arr)
+    ops = {
+        2: lambda x: x[:, ::-1],
+        3: lambda x: x[::-1, ::-1],
+        4: lambda x: x[::-1],
+        5: lambda x: x.swapaxes(0, 1),
+        6: lambda x: np.rot90(x, -1),
+        7: lambda x: np.rot90(x, 2).swapaxes(0, 1),
+        8: lambda x: np.rot90(x, 1),
+    }
+    op = ops.get(orientation)
+    return np.ascontiguousarray(op(a) if op is not None else a)
+
+
+def orient_points(points: np.ndarray, orientation: int, stored_size: tuple[int, int]) -> np.ndarray:
+    """Map (N, 2) x, y pixel-edge coordinates from the stored frame to the displayed frame.
+
+    ``stored_size`` is (height, width) of the stored image. Matches ``orient_array``.
+    """
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    h, w = stored_size
+    x, y = p[:, 0], p[:, 1]
+    table = {
+        2: (w - x, y),
+        3: (w - x, h - y),
+        4: (x, h - y),
+        5: (y, x),
+        6: (h - y, x),
+        7: (h - y, w - x),
+        8: (y, w - x),
+    }
+    nx, ny = table.get(orientation, (x, y))
+    return np.stack([nx, ny], axis=1)
+
+
+def stored_size_and_orientation(path: PathLike) -> tuple[tuple[int, int], int]:
+    """((height, width) as stored in the file, EXIF orientation 1-8), from the header only."""
+    with _open(path) as img:
+        return (img.size[1], img.size[0]), exif_orientation(img)

@@ -54,7 +54,8 @@ def mask_to_geometry(mask: np.ndarray) -> MultiPolygon:
     crop = m[y0 : int(rows[-1]) + 1, x0 : int(cols[-1]) + 1]
     # Each pixel becomes 2x2 quarters; every traced boundary quarter maps to the corner of
     # its pixel that it touches, which walks the mask's outline along the pixel edges.
-    quarters = np.pad(np.kron(crop, np.ones((2, 2), dtype=np.uint8)).astype(np.uint8), 1)
+    quarters = np.zeros((2 * crop.shape[0] + 2, 2 * crop.shape[1] + 2), dtype=np.uint8)
+    quarters[1:-1, 1:-1] = crop.repeat(2, axis=0).repeat(2, axis=1)
     contours, hierarchy = cv2.findContours(quarters, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
     if hierarchy is None:
         return MultiPolygon()
@@ -170,8 +171,10 @@ def mask_to_polygons(
     geom = mask_to_geometry(m)
     if geom.is_empty:
         return []
-    h, w = m.shape
-    target = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+    # Measure the IoU inside the mask's box (the rings never leave it), which is cheaper.
+    x0, y0, x1, y1 = (int(v) for v in geom.bounds)
+    h, w = y1 - y0, x1 - x0
+    target = mask_utils.encode(np.asfortranarray(m[y0:y1, x0:x1].astype(np.uint8)))
     best: list[Ring] | None = None
     tol = float(tolerance)
     for t in (tol, tol / 2, tol / 4, 0.0):
@@ -180,7 +183,8 @@ def mask_to_polygons(
         g = geom if t == 0 else shapely.make_valid(geom.simplify(t, preserve_topology=True))
         rings = geometry_to_rings(g, decimals)
         best = rings
-        iou = float(mask_utils.iou([_rings_rle(rings, h, w)], [target], [0])[0][0])
+        local = [[v - (x0 if k % 2 == 0 else y0) for k, v in enumerate(r)] for r in rings]
+        iou = float(mask_utils.iou([_rings_rle(local, h, w)], [target], [0])[0][0])
         if iou >= min_iou:
             return rings
     assert best is not None

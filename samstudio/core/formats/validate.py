@@ -1,0 +1,276 @@
+"""Checks shared by the importers: segmentations, stored area and box, SAM fields, ids.
+
+Every check reports through an ``AnnotationContext`` (file, image id, annotation id),
+so each message names where the problem is. Rules:
+
+- A segmentation that cannot be decoded (malformed RLE, no usable polygon ring, an RLE
+  whose size is not the image's, including width and height swapped) is an *error*: the
+  annotation is not imported.
+- Polygon vertices outside the image are a *warning*: the mask is clipped to the image.
+- An empty mask is a *warning*: the annotation is kept.
+- A stored ``area`` or ``bbox`` is never trusted: both are recomputed from the mask, and a
+  disagreement is a *warning* (area: more than 0.5 pixel for RLE, more than
+  max(1, 5 %) for polygons, whose stored area is often the geometric polygon area; box:
+  any side more than 1 pixel off).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from pycocotools import mask as mask_utils
+
+from samstudio.core.formats.records import FormatError, ImportReport
+from samstudio.core.masks import RLE, RLEError, compress_rle, rle_area, rle_bbox
+
+POLYGON_AREA_TOLERANCE = 0.05
+BBOX_TOLERANCE = 1.0
+
+
+def load_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; ``FormatError`` naming the file for anything unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise FormatError(str(path), exc.strerror or str(exc)) from exc
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise FormatError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(
+            str(path), f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise FormatError(str(path), "JSON nested too deeply") from None
+
+
+@dataclass
+class AnnotationContext:
+    """Where we are, for messages: the file, the image id and the annotation id."""
+
+    report: ImportReport
+    file: str
+    annotation_id: Any = None
+    image_id: Any = None
+
+    def warn(self, code: str, message: str) -> None:
+        self.report.warn(code, self.file, message, self.annotation_id, self.image_id)
+
+    def error(self, code: str, message: str) -> None:
+        self.report.error(code, self.file, message, self.annotation_id, self.image_id)
+
+
+def finite_number(value: Any) -> float | None:
+    """A finite int/float (not bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def int_id(value: Any) -> int | None:
+    """An integer id (ints, and floats/str holding an integer), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def number_list(value: Any, length: int | None = None) -> list[float] | None:
+    if not isinstance(value, (list, tuple)):
+        return None
+    out = [finite_number(v) for v in value]
+    if any(v is None for v in out) or (length is not None and len(out) != length):
+        return None
+    return [float(v) for v in out if v is not None]
+
+
+class Segmentation:
+    """The result of reading one ``segmentation`` value."""
+
+    def __init__(self, rle: RLE | None, kind: str, polygon_bbox: list[float] | None = None) -> None:
+        self.rle = rle  # None: box only
+        self.kind = kind  # "polygon", "rle", "rle_uncompressed", "none"
+        self.polygon_bbox = polygon_bbox
+
+
+def read_segmentation(
+    seg: Any, height: int, width: int, ctx: AnnotationContext
+) -> Segmentation | None:
+    """Decode a COCO/SA-1B ``segmentation`` for an image of (height, width).
+
+    Returns None after reporting an error (the annotation must be skipped).
+    """
+    if seg is None or (isinstance(seg, list) and len(seg) == 0):
+        return Segmentation(None, "none")
+    if isinstance(seg, dict):
+        return _read_rle(seg, height, width, ctx)
+    if isinstance(seg, list):
+        return _read_polygons(seg, height, width, ctx)
+    ctx.error("bad_segmentation", f"segmentation is a {type(seg).__name__}, not polygons or an RLE")
+    return None
+
+
+def _read_rle(
+    seg: dict[str, Any], height: int, width: int, ctx: AnnotationContext
+) -> Segmentation | None:
+    try:
+        rle = compress_rle(seg)
+    except RLEError as exc:
+        ctx.error("bad_segmentation", f"RLE is malformed: {exc}")
+        return None
+    h, w = rle["size"]
+    if [h, w] != [height, width]:
+        if [h, w] == [width, height]:
+            ctx.error(
+                "size_transposed",
+                f"RLE size [{h}, {w}] is the image's size with height and width swapped "
+                f"(the image is {height} high and {width} wide); the mask was probably written "
+                "in another frame, so it is not imported",
+            )
+        else:
+            ctx.error(
+                "size_mismatch",
+                f"RLE size [{h}, {w}] does not match the image ({height} high, {width} wide); "
+                "not imported",
+            )
+        return None
+    kind = "rle_uncompressed" if isinstance(seg.get("counts"), list) else "rle"
+    return Segmentation(rle, kind)
+
+
+def _read_polygons(
+    seg: list[Any], height: int, width: int, ctx: AnnotationContext
+) -> Segmentation | None:
+    rings: list[list[float]] = []
+    bad = 0
+    for ring in seg:
+        values = number_list(ring)
+        if values is None or len(values) < 6 or len(values) % 2:
+            bad += 1
+            continue
+        rings.append(values)
+    if bad:
+        ctx.warn(
+            "bad_polygon", f"{bad} polygon ring(s) ignored: not an even list of >= 6 finite numbers"
+        )
+    if not rings:
+        ctx.error("bad_segmentation", "no usable polygon ring; not imported")
+        return None
+    xs = [v for r in rings for v in r[0::2]]
+    ys = [v for r in rings for v in r[1::2]]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if height <= 0 or width <= 0:
+        ctx.error("size_mismatch", f"image size {width}x{height} has no pixels")
+        return None
+    far = 2 * (height + width)
+    if min(x0, y0) < -far or max(x1, y1) > far:
+        ctx.error(
+            "polygon_outside",
+            f"polygon coordinates lie far outside the {width}x{height} image (x {x0:g}..{x1:g}, "
+            f"y {y0:g}..{y1:g}); not imported",
+        )
+        return None
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        ctx.warn(
+            "polygon_outside",
+            f"polygon extends outside the {width}x{height} image (x {x0:g}..{x1:g}, "
+            f"y {y0:g}..{y1:g}); the mask is clipped to the image",
+        )
+    coco = mask_utils.merge(mask_utils.frPyObjects(rings, height, width))
+    rle = {"size": [height, width], "counts": coco["counts"].decode("ascii")}
+    cx0, cy0 = max(0.0, x0), max(0.0, y0)
+    cx1, cy1 = min(float(width), x1), min(float(height), y1)
+    box = [cx0, cy0, max(0.0, cx1 - cx0), max(0.0, cy1 - cy0)]
+    return Segmentation(rle, "polygon", box)
+
+
+def check_mask(
+    segm: Segmentation,
+    stored_area: Any,
+    stored_bbox: Any,
+    ctx: AnnotationContext,
+) -> list[float] | None:
+    """Report an empty mask and stored area/box disagreements; return the box to keep.
+
+    For a box-only annotation the stored box is validated and returned (None if unusable,
+    after an error).
+    """
+    if segm.rle is None:
+        box = number_list(stored_bbox, 4)
+        if box is None or box[2] < 0 or box[3] < 0:
+            ctx.error(
+                "bad_segmentation",
+                f"no segmentation and no usable bbox ({stored_bbox!r}); not imported",
+            )
+            return None
+        ctx.warn("bbox_only", "has no mask (empty segmentation); imported as a box only")
+        return box
+    area = rle_area(segm.rle)
+    box = rle_bbox(segm.rle)
+    if area == 0:
+        ctx.warn("empty_mask", "mask is empty (0 pixels); kept")
+    if stored_area is not None:
+        a = finite_number(stored_area)
+        if a is None:
+            ctx.warn("area_mismatch", f"stored area {stored_area!r} is not a number; using {area}")
+        else:
+            slack = max(1.0, POLYGON_AREA_TOLERANCE * area) if segm.kind == "polygon" else 0.5
+            if abs(a - area) > slack:
+                ctx.warn(
+                    "area_mismatch",
+                    f"stored area {a:g} disagrees with the mask's {area} pixels; using {area}",
+                )
+    if stored_bbox is not None:
+        sb = number_list(stored_bbox, 4)
+        ref = segm.polygon_bbox if segm.polygon_bbox is not None else box
+        if sb is None:
+            ctx.warn("bbox_mismatch", f"stored bbox {stored_bbox!r} is not 4 numbers; using {box}")
+        elif area > 0 and max(abs(p - q) for p, q in zip(sb, ref)) > BBOX_TOLERANCE:
+            ctx.warn(
+                "bbox_mismatch",
+                f"stored bbox {sb} disagrees with the mask's {box}; using the mask's",
+            )
+        elif area == 0 and any(v != 0 for v in sb[2:]):
+            ctx.warn("bbox_mismatch", f"stored bbox {sb} for an empty mask; using {box}")
+    return box
+
+
+def read_sam_fields(raw: dict[str, Any], ctx: AnnotationContext) -> dict[str, Any]:
+    """predicted_iou, stability_score, point_coords, crop_box (each dropped with a warning if bad)."""
+    out: dict[str, Any] = {}
+    for key in ("predicted_iou", "stability_score"):
+        if key in raw and raw[key] is not None:
+            v = finite_number(raw[key])
+            if v is None:
+                ctx.warn("bad_field", f"{key} {raw[key]!r} is not a finite number; dropped")
+            else:
+                out[key] = v
+    if raw.get("point_coords") is not None:
+        pts = raw["point_coords"]
+        coords = [number_list(p, 2) for p in pts] if isinstance(pts, list) else None
+        if coords is None or any(c is None for c in coords):
+            ctx.warn("bad_field", "point_coords is not a list of [x, y] numbers; dropped")
+        else:
+            out["point_coords"] = [c for c in coords if c is not None]
+    if raw.get("crop_box") is not None:
+        box = number_list(raw["crop_box"], 4)
+        if box is None:
+            ctx.warn("bad_field", f"crop_box {raw['crop_box']!r} is not 4 numbers; dropped")
+        else:
+            out["crop_box"] = box
+    return out
+
+
+SAM_KEYS = ("predicted_iou", "stability_score", "point_coords", "crop_box")
