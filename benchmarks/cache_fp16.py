@@ -26,13 +26,6 @@ sys.path.insert(0, str(REPO))
 DEFAULT_IMAGE = REPO.parent / "shared" / "data" / "sam_demo_photos" / "sam1_truck.jpg"
 
 
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    if union == 0:
-        return 1.0
-    return float(np.logical_and(a, b).sum() / union)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
@@ -45,6 +38,7 @@ def main() -> int:
     import torch
     from segment_anything import SamPredictor, sam_model_registry
 
+    from samstudio.core.masks import mask_iou
     from samstudio.inference.cache import encode_entry
     from samstudio.inference.types import ImageEmbedding
 

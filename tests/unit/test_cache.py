@@ -221,6 +221,15 @@ def _churn(root: str, worker: int, rounds: int, max_bytes: int, errors: str) -> 
     Path(errors).write_text(str(bad + cache.corrupt_dropped))
 
 
+def run_all(procs: list[multiprocessing.process.BaseProcess]) -> None:
+    """Start the processes together and check that each exited cleanly."""
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+
+
 def _context() -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -233,11 +242,7 @@ def test_two_processes_writing_the_same_key_leave_a_valid_entry(tmp_path: Path) 
         ctx.Process(target=_writer, args=(str(tmp_path), key_of(50), seed, 30, start))
         for seed in (100, 200)
     ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    run_all(procs)
     cache = EmbeddingCache(tmp_path, dtype="float32")
     got = cache.get(key_of(50))
     assert got is not None
@@ -257,11 +262,7 @@ def test_two_processes_reading_writing_and_evicting_never_see_bad_data(tmp_path:
         )
         for w in (0, 1)
     ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    run_all(procs)
     assert [(tmp_path / f"errors{w}.txt").read_text() for w in (0, 1)] == ["0", "0"]
     cache = EmbeddingCache(tmp_path, max_bytes=4 * entry, dtype="float32")
     assert cache.size_bytes() <= 4 * entry
