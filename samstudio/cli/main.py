@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "samstudio.cli.info_cmd",
     "samstudio.cli.model_cmd",
     "samstudio.cli.predict_cmd",
+    "samstudio.cli.convert_cmd",
 ]
 
 
