@@ -1,0 +1,494 @@
+"""Automatic mask generation ("segment everything", paper §4 and §B), without torch or Qt.
+
+The pipeline, for each crop (the whole image, then the zoomed-in crops of each layer):
+encode the crop once, prompt it with a regular grid of single foreground points in
+batches (3 masks per point), keep the confident and stable masks that do not touch the
+crop's inner edges or cover almost the whole image, and de-duplicate them with box NMS
+ranked by predicted IoU. Across crops, NMS prefers the more zoomed-in crop. Optionally,
+small islands and holes are cleaned and NMS runs again.
+
+It runs on any `Segmenter` (PyTorch or ONNX Runtime). The decoder's low-resolution
+logits are filtered before anything is upscaled: the stability score, mask and box of a
+candidate come from an exact full-resolution *window* of its logits (see
+`amg_upscale`), so the decisions equal those of Meta's `SamAutomaticMaskGenerator`,
+which upscales every candidate first. Only candidates that pass the filters are kept,
+as run-length encoded windows, so memory stays bounded by the masks kept, never by the
+grid.
+
+`iter_masks` is a generator that yields an `AmgProgress` after encoding each crop and
+after each decoder batch, and stops cleanly when `cancel()` turns true; `generate_masks`
+runs it to the end. Records carry the SA-1B annotation fields.
+
+Adaptive mode (SAM Studio, not in the paper): each crop is first prompted with a coarse
+grid; then only those points of the full grid that no kept mask covers yet are decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from samstudio.core.amg_grid import CropBox, crop_boxes, crop_points, point_grid
+from samstudio.core.amg_nms import box_nms, mask_box, near_crop_edge
+from samstudio.core.amg_params import AmgParams, AmgParamsError
+from samstudio.core.amg_upscale import LogitUpscaler
+from samstudio.core.masks import (
+    RLE,
+    decode_rle,
+    encode_rle,
+    remove_small_regions,
+    rle_area,
+    rle_bbox,
+)
+from samstudio.inference.types import ImageEmbedding, Segmenter
+
+__all__ = [
+    "AmgCancelled",
+    "AmgParams",
+    "AmgParamsError",
+    "AmgProgress",
+    "MaskRecord",
+    "generate_masks",
+    "iter_masks",
+]
+
+Stage = Literal["encode", "decode", "postprocess", "done", "cancelled"]
+
+
+class AmgCancelled(Exception):
+    """Automatic mask generation was cancelled before it finished."""
+
+
+@dataclass(frozen=True)
+class MaskRecord:
+    """One generated mask with the SA-1B annotation fields.
+
+    segmentation: compressed COCO RLE (counts str) in the original image frame.
+    bbox: XYWH in pixel-edge coordinates (pycocotools' `toBbox`: width = columns spanned).
+    area: foreground pixels. predicted_iou, stability_score: the model's quality scores.
+    point_coords: the prompt point(s), XY pixels of the original frame.
+    crop_box: XYWH of the crop whose embedding produced the mask.
+    """
+
+    segmentation: RLE
+    bbox: tuple[float, float, float, float]
+    area: int
+    predicted_iou: float
+    stability_score: float
+    point_coords: tuple[tuple[float, float], ...]
+    crop_box: tuple[int, int, int, int]
+
+    def mask(self) -> np.ndarray:
+        """(H, W) bool mask in the original frame."""
+        return decode_rle(self.segmentation)
+
+    def to_sa1b(self, annotation_id: int) -> dict[str, Any]:
+        """The SA-1B per-image JSON annotation dict for this mask."""
+        return {
+            "id": int(annotation_id),
+            "segmentation": dict(self.segmentation),
+            "bbox": [float(v) for v in self.bbox],
+            "area": int(self.area),
+            "predicted_iou": float(self.predicted_iou),
+            "stability_score": float(self.stability_score),
+            "point_coords": [[float(x), float(y)] for x, y in self.point_coords],
+            "crop_box": [float(v) for v in self.crop_box],
+        }
+
+
+@dataclass(frozen=True)
+class AmgProgress:
+    """Where a run stands; yielded after each crop encoding and each decoder batch.
+
+    stage: "encode" (a crop was encoded), "decode" (a batch was decoded),
+    "postprocess" (cleaning small regions), "done" (masks holds the result) or
+    "cancelled" (the run stopped early; masks is empty).
+    points_done / points_total: prompts decoded / planned so far over all crops
+    (in adaptive mode the plan shrinks once the coarse grid shows what is covered).
+    crop_index / crop_count: the crop being processed (0 is the whole image).
+    candidates: masks that passed the filters so far (before cross-crop NMS).
+    """
+
+    stage: Stage
+    points_done: int
+    points_total: int
+    crop_index: int
+    crop_count: int
+    candidates: int = 0
+    masks: tuple[MaskRecord, ...] = field(default=())
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in ("done", "cancelled")
+
+    @property
+    def fraction(self) -> float:
+        """Share of the planned prompts decoded, in [0, 1] (1 when done)."""
+        if self.stage == "done":
+            return 1.0
+        return min(1.0, self.points_done / self.points_total) if self.points_total else 0.0
+
+
+@dataclass
+class _Candidate:
+    """A mask that passed the filters: its window RLE and what NMS and records need.
+
+    box: inclusive XYXY in the original frame (Meta's NMS convention).
+    window: pycocotools RLE (bytes counts) of the mask inside its window, whose top-left
+    is (y0, x0) in the original frame.
+    """
+
+    box: tuple[int, int, int, int]
+    predicted_iou: float
+    stability_score: float
+    point: tuple[float, float]
+    window: dict[str, Any]
+    y0: int
+    x0: int
+    crop: CropBox
+
+    def window_mask(self) -> np.ndarray:
+        return mask_utils.decode(self.window).astype(bool)
+
+    def full_mask(self, image_size: tuple[int, int]) -> np.ndarray:
+        out = np.zeros(image_size, dtype=bool)
+        win = self.window_mask()
+        out[self.y0 : self.y0 + win.shape[0], self.x0 : self.x0 + win.shape[1]] = win
+        return out
+
+
+def generate_masks(
+    segmenter: Segmenter,
+    image: np.ndarray,
+    params: AmgParams | None = None,
+    *,
+    embedding: ImageEmbedding | None = None,
+    on_progress: Callable[[AmgProgress], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[MaskRecord]:
+    """All masks of `image` (see `iter_masks`). Raises AmgCancelled if `cancel()` turned true."""
+    for progress in iter_masks(segmenter, image, params, embedding=embedding, cancel=cancel):
+        if on_progress is not None:
+            on_progress(progress)
+        if progress.stage == "done":
+            return list(progress.masks)
+        if progress.stage == "cancelled":
+            raise AmgCancelled("automatic mask generation was cancelled")
+    raise AmgCancelled("automatic mask generation stopped before it finished")
+
+
+def iter_masks(
+    segmenter: Segmenter,
+    image: np.ndarray,
+    params: AmgParams | None = None,
+    *,
+    embedding: ImageEmbedding | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Iterator[AmgProgress]:
+    """Run automatic mask generation step by step.
+
+    image: (H, W, 3) uint8 RGB as displayed. embedding: optional, the segmenter's
+    embedding of the whole `image` when the caller has it already (saves one encoder
+    pass). cancel: polled before each encoder and decoder call; when it returns True the
+    generator yields a "cancelled" progress and ends. The last progress of a complete
+    run has stage "done" and carries the masks, best-ranked first.
+    """
+    params = params or AmgParams()
+    image = _check_image(image)
+    height, width = image.shape[:2]
+    if embedding is not None and tuple(embedding.original_size) != (height, width):
+        raise ValueError(
+            f"the embedding is of a {embedding.original_size[1]}x{embedding.original_size[0]} "
+            f"image but the image is {width}x{height}"
+        )
+    crops = crop_boxes((height, width), params.crop_n_layers, params.crop_overlap_ratio)
+    plan = [_initial_points(params, crop.layer) for crop in crops]
+    run = _Run(params, (height, width), len(crops), sum(plan))
+    kept: list[_Candidate] = []
+    for index, crop in enumerate(crops):
+        if cancel is not None and cancel():
+            yield run.progress("cancelled", index)
+            return
+        if index == 0 and embedding is not None:
+            crop_embedding = embedding
+        else:
+            crop_image = np.ascontiguousarray(image[crop.y0 : crop.y1, crop.x0 : crop.x1])
+            crop_embedding = segmenter.encode(crop_image)
+        yield run.progress("encode", index)
+        crop_kept: list[_Candidate] = []
+        for step in _process_crop(run, segmenter, crop_embedding, crop, index, cancel, crop_kept):
+            yield step
+            if step.stage == "cancelled":
+                return
+        kept.extend(crop_kept)
+    if len(crops) > 1 and kept:
+        areas = np.array([c.crop.area for c in kept], dtype=np.float32)
+        order = box_nms(_boxes(kept), np.float32(1.0) / areas, params.crop_nms_thresh)
+        kept = [kept[i] for i in order]
+    if params.min_mask_region_area > 0 and kept:
+        yield run.progress("postprocess", len(crops) - 1)
+        records = _clean_small_regions(kept, params, (height, width))
+    else:
+        records = [_record(c, c.full_mask((height, width))) for c in kept]
+    yield run.progress("done", len(crops) - 1, tuple(records))
+
+
+class _Run:
+    """Counters shared by the steps of one run (for progress reports)."""
+
+    def __init__(
+        self, params: AmgParams, image_size: tuple[int, int], crop_count: int, planned: int
+    ) -> None:
+        self.params = params
+        self.image_size = image_size
+        self.crop_count = crop_count
+        self.points_total = planned
+        self.points_done = 0
+        self.candidates = 0
+
+    def progress(
+        self, stage: Stage, crop_index: int, masks: tuple[MaskRecord, ...] = ()
+    ) -> AmgProgress:
+        return AmgProgress(
+            stage=stage,
+            points_done=self.points_done,
+            points_total=self.points_total,
+            crop_index=crop_index,
+            crop_count=self.crop_count,
+            candidates=self.candidates,
+            masks=masks,
+        )
+
+
+def _initial_points(params: AmgParams, layer: int) -> int:
+    n = (
+        params.coarse_points_per_side(layer)
+        if params.adaptive
+        else params.layer_points_per_side(layer)
+    )
+    return n * n
+
+
+def _process_crop(
+    run: _Run,
+    segmenter: Segmenter,
+    embedding: ImageEmbedding,
+    crop: CropBox,
+    crop_index: int,
+    cancel: Callable[[], bool] | None,
+    kept: list[_Candidate],
+) -> Iterator[AmgProgress]:
+    """Decode the crop's grid in batches, filter, NMS within the crop; fill `kept`."""
+    params = run.params
+    full_n = params.layer_points_per_side(crop.layer)
+    if params.adaptive:
+        first = crop_points(crop, point_grid(params.coarse_points_per_side(crop.layer)))
+    else:
+        first = crop_points(crop, point_grid(full_n))
+    candidates: list[_Candidate] = []
+    upscaler: list[LogitUpscaler] = []
+    for step in _decode_points(
+        run, segmenter, embedding, crop, crop_index, first, cancel, candidates, upscaler
+    ):
+        yield step
+        if step.stage == "cancelled":
+            return
+    if params.adaptive:
+        survivors = _nms_in_crop(candidates, params)
+        fine = crop_points(crop, point_grid(full_n))
+        todo = fine[~_covered(fine, survivors, crop)]
+        run.points_total += len(todo) - 0
+        for step in _decode_points(
+            run, segmenter, embedding, crop, crop_index, todo, cancel, candidates, upscaler
+        ):
+            yield step
+            if step.stage == "cancelled":
+                return
+    kept.extend(_nms_in_crop(candidates, params))
+
+
+def _decode_points(
+    run: _Run,
+    segmenter: Segmenter,
+    embedding: ImageEmbedding,
+    crop: CropBox,
+    crop_index: int,
+    points: np.ndarray,
+    cancel: Callable[[], bool] | None,
+    out: list[_Candidate],
+    upscaler: list[LogitUpscaler],
+) -> Iterator[AmgProgress]:
+    batch = run.params.points_per_batch
+    for start in range(0, len(points), batch):
+        if cancel is not None and cancel():
+            yield run.progress("cancelled", crop_index)
+            return
+        chunk = points[start : start + batch]
+        prediction = segmenter.decode_points_batch(embedding, chunk, multimask=True)
+        if not upscaler:
+            upscaler.append(
+                LogitUpscaler(
+                    prediction.input_size,
+                    prediction.original_size,
+                    prediction.image_size,
+                    low_res=prediction.low_res_logits.shape[-1],
+                )
+            )
+        found = _filter_batch(
+            run, prediction.low_res_logits, prediction.iou_predictions, chunk, crop, upscaler[0]
+        )
+        out.extend(found)
+        run.points_done += len(chunk)
+        run.candidates += len(found)
+        yield run.progress("decode", crop_index)
+
+
+def _filter_batch(
+    run: _Run,
+    low_res: np.ndarray,
+    iou_predictions: np.ndarray,
+    points: np.ndarray,
+    crop: CropBox,
+    upscaler: LogitUpscaler,
+) -> list[_Candidate]:
+    """The paper's filters on one batch (B, M, s, s) of logits; survivors as candidates.
+
+    Order and comparisons as Meta's generator: predicted IoU > threshold, stability >=
+    threshold (both in float32), non-empty mask, not near the crop's inner edges; then
+    the paper's whole-image filter.
+    """
+    params = run.params
+    n_points, n_masks = iou_predictions.shape[:2]
+    logits = low_res.reshape(n_points * n_masks, *low_res.shape[-2:])
+    ious = iou_predictions.reshape(-1).astype(np.float32)
+    keep = np.ones(len(ious), dtype=bool)
+    if params.pred_iou_thresh > 0:
+        keep &= ious > np.float32(params.pred_iou_thresh)
+    threshold = params.mask_threshold
+    offset = params.stability_score_offset
+    height, width = run.image_size
+    max_area = (
+        None
+        if params.max_mask_area_fraction is None
+        else params.max_mask_area_fraction * height * width
+    )
+    found: list[_Candidate] = []
+    for k in np.flatnonzero(keep):
+        window = upscaler.window(logits[k], threshold - offset)
+        if window is None:
+            continue  # empty at the low threshold: Meta's score is 0/0 (NaN), dropped
+        values = window.logits
+        union = np.count_nonzero(values > threshold - offset)
+        inter = np.count_nonzero(values > threshold + offset)
+        stability = np.float32(inter) / np.float32(union)
+        if params.stability_score_thresh > 0 and not stability >= np.float32(
+            params.stability_score_thresh
+        ):
+            continue
+        mask = values > threshold
+        box = mask_box(mask)
+        if box is None:
+            continue
+        bx0, by0, bx1, by1 = box
+        x_off, y_off = crop.x0 + window.x0, crop.y0 + window.y0
+        full_box = (bx0 + x_off, by0 + y_off, bx1 + x_off, by1 + y_off)
+        if near_crop_edge(full_box, crop.xyxy, run.image_size):
+            continue
+        sub = mask[by0 : by1 + 1, bx0 : bx1 + 1]
+        if max_area is not None and np.count_nonzero(sub) >= max_area:
+            continue
+        point = points[k // n_masks]
+        found.append(
+            _Candidate(
+                box=full_box,
+                predicted_iou=float(ious[k]),
+                stability_score=float(stability),
+                point=(float(point[0]) + crop.x0, float(point[1]) + crop.y0),
+                window=mask_utils.encode(np.asfortranarray(sub.astype(np.uint8))),
+                y0=by0 + y_off,
+                x0=bx0 + x_off,
+                crop=crop,
+            )
+        )
+    return found
+
+
+def _boxes(candidates: list[_Candidate]) -> np.ndarray:
+    return np.array([c.box for c in candidates], dtype=np.float32).reshape(-1, 4)
+
+
+def _nms_in_crop(candidates: list[_Candidate], params: AmgParams) -> list[_Candidate]:
+    """Box NMS ranked by predicted IoU; survivors best first."""
+    if not candidates:
+        return []
+    scores = np.array([c.predicted_iou for c in candidates], dtype=np.float32)
+    return [candidates[i] for i in box_nms(_boxes(candidates), scores, params.box_nms_thresh)]
+
+
+def _covered(points: np.ndarray, masks: list[_Candidate], crop: CropBox) -> np.ndarray:
+    """(N,) bool: which crop-frame points fall on a pixel of one of `masks`."""
+    covered = np.zeros(len(points), dtype=bool)
+    cols = np.clip(np.floor(points[:, 0]).astype(np.int64) + crop.x0, 0, None)
+    rows = np.clip(np.floor(points[:, 1]).astype(np.int64) + crop.y0, 0, None)
+    for cand in masks:
+        x0, y0, x1, y1 = cand.box
+        inside = (~covered) & (cols >= x0) & (cols <= x1) & (rows >= y0) & (rows <= y1)
+        if not inside.any():
+            continue
+        win = cand.window_mask()
+        idx = np.flatnonzero(inside)
+        covered[idx] = win[rows[idx] - cand.y0, cols[idx] - cand.x0]
+    return covered
+
+
+def _record(cand: _Candidate, mask: np.ndarray) -> MaskRecord:
+    rle = encode_rle(mask)
+    x, y, w, h = rle_bbox(rle)
+    return MaskRecord(
+        segmentation=rle,
+        bbox=(x, y, w, h),
+        area=rle_area(rle),
+        predicted_iou=cand.predicted_iou,
+        stability_score=cand.stability_score,
+        point_coords=(cand.point,),
+        crop_box=cand.crop.xywh,
+    )
+
+
+def _clean_small_regions(
+    kept: list[_Candidate], params: AmgParams, image_size: tuple[int, int]
+) -> list[MaskRecord]:
+    """Fill holes and remove islands under min_mask_region_area, then NMS again,
+    preferring masks the cleaning left unchanged (as Meta's generator does)."""
+    area = params.min_mask_region_area
+    masks: list[np.ndarray] = []
+    unchanged: list[float] = []
+    boxes: list[tuple[int, int, int, int]] = []
+    for cand in kept:
+        original = cand.full_mask(image_size)
+        cleaned = remove_small_regions(original, area, mode="both")
+        masks.append(cleaned)
+        unchanged.append(float(np.array_equal(cleaned, original)))
+        boxes.append(mask_box(cleaned) or (0, 0, 0, 0))
+    order = box_nms(
+        np.array(boxes, dtype=np.float32),
+        np.array(unchanged, dtype=np.float32),
+        max(params.box_nms_thresh, params.crop_nms_thresh),
+    )
+    return [_record(kept[i], masks[i]) for i in order]
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ValueError(
+            f"automatic mask generation needs an (H, W, 3) uint8 RGB image, got shape "
+            f"{arr.shape} and dtype {arr.dtype}"
+        )
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"the image is empty: shape {arr.shape}")
+    return arr
