@@ -210,7 +210,7 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"exporting {checkpoint} to {out} (this takes a while)", file=sys.stderr)
     try:
         result = export_onnx(checkpoint, out)
-    except InferenceError as exc:
+    except (InferenceError, OSError) as exc:
         return _fail(str(exc))
     print(f"exported to {result if result is not None else out}")
     print(f"use it with --model {out}, or `samstudio model import {out} --name NAME`")
