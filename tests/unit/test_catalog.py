@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -96,8 +97,6 @@ def test_imported_model_is_found_and_listed(tmp_path: Path) -> None:
     assert find_model_path("mine") == folder
     rows = {r.name: r for r in list_models()}
     assert rows["mine"].status == "imported"
-    import shutil
-
     shutil.rmtree(folder)
     assert {r.name: r for r in list_models()}["mine"].status == "missing"
     with pytest.raises(ModelLoadError, match="no longer exists"):
