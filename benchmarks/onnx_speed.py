@@ -1,0 +1,238 @@
+"""ONNX Runtime backend vs Meta's SamPredictor: click latency and encoder time, one run.
+
+A click is what the annotator does on a left click: one foreground point, multimask
+output, and the best candidate upscaled to the full image (2250x1500 for the default
+photo). For ONNX that is `OnnxSegmenter.decode(...)` + `Prediction.mask(0)`; for the
+reference it is `SamPredictor.predict(multimask_output=True)` (which upscales all three
+candidates, as Meta's code does) and picking the best. Both run on the same seeded
+random clicks, interleaved (alternating which goes first) so that load from other
+processes hits both alike. The encoder is timed as `OnnxSegmenter.encode` vs
+`SamPredictor.set_image` (both include their preprocessing). With --with-torch-backend
+our `TorchSegmenter` is timed in the same run as well.
+
+Weights: seeded random vit_b by default (speed does not depend on the weights; mask
+agreement is reported for them), or --checkpoint FILE. The ONNX pair is exported into
+a temporary folder unless --onnx-dir points at an existing export of the same weights.
+
+    .venv/bin/python benchmarks/onnx_speed.py [--clicks 50] [--onnx-dir DIR] [--out FILE]
+
+Prints JSON with medians and the ratios reference / ours (above 1 means we are faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DEFAULT_IMAGE = REPO.parent / "shared" / "data" / "sam_demo_photos" / "mobilesamv2_test_1.jpg"
+
+
+def load_image(path: Path | None, seed: int) -> tuple[np.ndarray, str]:
+    """The photo as (H, W, 3) uint8 RGB (EXIF applied), or a generated 2250x1500 picture."""
+    if path is not None and path.is_file():
+        with Image.open(path) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB")), str(path)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:1500, 0:2250].astype(np.float32)
+    img = np.stack([xx / 9, yy / 6, (xx + yy) / 15], axis=-1) + rng.normal(0, 8, (1500, 2250, 3))
+    return np.clip(img, 0, 255).astype(np.uint8), "generated 2250x1500 gradient + noise"
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def summary_ms(times_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(times_s) * 1e3
+    return {
+        "median": round(float(np.median(ms)), 2),
+        "p10": round(float(np.percentile(ms, 10)), 2),
+        "p90": round(float(np.percentile(ms, 90)), 2),
+        "mean": round(float(ms.mean()), 2),
+        "n": len(ms),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
+    parser.add_argument("--clicks", type=int, default=50)
+    parser.add_argument("--encoder-runs", type=int, default=1)
+    parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--onnx-dir", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="default: usable cores")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--with-torch-backend", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args()
+
+    import onnxruntime
+    import torch
+    from segment_anything import SamPredictor, sam_model_registry
+
+    from samstudio.inference.onnx_backend import OnnxSegmenter, _usable_cores
+    from samstudio.inference.onnx_export import export_onnx
+    from samstudio.inference.types import Prompts
+
+    threads = args.threads or _usable_cores()
+    torch.set_num_threads(threads)
+    load_start = os.getloadavg()
+    if args.checkpoint is not None:
+        from samstudio.inference.checkpoints import load_sam_checkpoint
+
+        sam, arch = load_sam_checkpoint(args.checkpoint)
+        weights = str(args.checkpoint)
+    else:
+        torch.manual_seed(args.seed)
+        sam, arch = sam_model_registry["vit_b"](), "vit_b"
+        weights = f"random vit_b, torch.manual_seed({args.seed})"
+    sam.eval()
+
+    result: dict[str, Any] = {"benchmark": "onnx_speed", "weights": weights}
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_dir = args.onnx_dir
+        if onnx_dir is None:
+            t0 = time.perf_counter()
+            onnx_dir = export_onnx(sam, Path(tmp) / "onnx", architecture=arch)
+            result["export_s"] = round(time.perf_counter() - t0, 1)
+        seg = OnnxSegmenter.from_directory(onnx_dir, threads=threads)
+        image, image_desc = load_image(args.image, args.seed)
+        predictor = SamPredictor(sam)
+        torch_seg = None
+        if args.with_torch_backend:
+            from samstudio.inference.torch_backend import TorchSegmenter
+
+            torch_seg = TorchSegmenter(sam, "bench", device="cpu", architecture=arch)
+
+        # Encoder: alternate ours and the reference.
+        enc_onnx: list[float] = []
+        enc_ref: list[float] = []
+        enc_torch: list[float] = []
+        embedding = torch_embedding = None
+        for run in range(args.encoder_runs):
+            order = ("onnx", "ref") if run % 2 == 0 else ("ref", "onnx")
+            for which in order:
+                t0 = time.perf_counter()
+                if which == "onnx":
+                    embedding = seg.encode(image)
+                    enc_onnx.append(time.perf_counter() - t0)
+                else:
+                    predictor.set_image(image)
+                    enc_ref.append(time.perf_counter() - t0)
+            if torch_seg is not None:
+                t0 = time.perf_counter()
+                torch_embedding = torch_seg.encode(image)
+                enc_torch.append(time.perf_counter() - t0)
+        assert embedding is not None
+        ref_features = predictor.features[0].numpy()
+        diff = embedding.features - ref_features
+        result["encoder"] = {
+            "onnx_s": [round(t, 2) for t in enc_onnx],
+            "reference_set_image_s": [round(t, 2) for t in enc_ref],
+            "torch_backend_s": [round(t, 2) for t in enc_torch],
+            "speedup_vs_reference": round(
+                statistics.median(enc_ref) / statistics.median(enc_onnx), 2
+            ),
+            "features_max_abs_diff": float(np.abs(diff).max()),
+            "features_rel_l2": float(np.linalg.norm(diff) / np.linalg.norm(ref_features)),
+        }
+
+        # Clicks: the same random points for every backend, interleaved.
+        rng = np.random.default_rng(args.seed)
+        h, w = image.shape[:2]
+        points = rng.uniform([0, 0], [w - 1, h - 1], size=(args.clicks + 3, 2)).astype(np.float32)
+        t_onnx: list[float] = []
+        t_onnx_decode: list[float] = []
+        t_ref: list[float] = []
+        t_torch: list[float] = []
+        ious: list[float] = []
+        same_best = 0
+        for i, point in enumerate(points):
+            warmup = i < 3
+            order = ("onnx", "ref") if i % 2 == 0 else ("ref", "onnx")
+            masks: dict[str, np.ndarray] = {}
+            for which in order:
+                t0 = time.perf_counter()
+                if which == "onnx":
+                    pred = seg.decode(embedding, Prompts(points=point[None], labels=[1]), True)
+                    t1 = time.perf_counter()
+                    masks["onnx"] = pred.mask(0)
+                    t2 = time.perf_counter()
+                    if not warmup:
+                        t_onnx.append(t2 - t0)
+                        t_onnx_decode.append(t1 - t0)
+                    onnx_iou = pred.iou_predictions
+                else:
+                    m, iou, _ = predictor.predict(
+                        point_coords=point[None], point_labels=np.array([1]), multimask_output=True
+                    )
+                    masks["ref"] = m[int(np.argmax(iou))]
+                    if not warmup:
+                        t_ref.append(time.perf_counter() - t0)
+                    ref_iou = iou
+            if torch_seg is not None and torch_embedding is not None:
+                t0 = time.perf_counter()
+                tp = torch_seg.decode(
+                    torch_embedding, Prompts(points=point[None], labels=[1]), True
+                )
+                tp.mask(0)
+                if not warmup:
+                    t_torch.append(time.perf_counter() - t0)
+            if not warmup:
+                ious.append(mask_iou(masks["onnx"], masks["ref"]))
+                same_best += int(np.isclose(onnx_iou[0], ref_iou.max(), atol=1e-4))
+        onnx_ms = summary_ms(t_onnx)
+        ref_ms = summary_ms(t_ref)
+        result["click"] = {
+            "image": image_desc,
+            "image_hw": [h, w],
+            "onnx_ms": onnx_ms,
+            "onnx_decoder_only_ms": summary_ms(t_onnx_decode),
+            "reference_predict_ms": ref_ms,
+            "torch_backend_ms": summary_ms(t_torch) if t_torch else None,
+            "speedup_vs_reference": round(ref_ms["median"] / onnx_ms["median"], 2),
+            "best_mask_iou_vs_reference": {
+                "min": round(min(ious), 5),
+                "median": round(float(np.median(ious)), 5),
+            },
+            "same_best_candidate": f"{same_best}/{len(ious)}",
+        }
+    result["targets"] = {
+        "click_median_le_40ms": onnx_ms["median"] <= 40.0,
+        "click_speedup_ge_4x": result["click"]["speedup_vs_reference"] >= 4.0,
+        "encoder_speedup_ge_1_5x": result["encoder"]["speedup_vs_reference"] >= 1.5,
+    }
+    result["machine"] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "usable_cores": _usable_cores(),
+        "threads": threads,
+        "load_avg_start": [round(v, 2) for v in load_start],
+        "load_avg_end": [round(v, 2) for v in os.getloadavg()],
+        "onnxruntime": onnxruntime.__version__,
+        "provider": seg.info.device,
+        "torch": torch.__version__,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,411 @@
+"""The ONNX Runtime backend: a `Segmenter` over an exported encoder + decoder pair.
+
+Runs without torch: images are preprocessed in numpy (`samstudio.inference.preprocess`)
+and the graphs written by `samstudio.inference.onnx_export` run in ONNX Runtime. The
+execution provider is CUDA when this onnxruntime build has it, else the CPU; the one in
+use is reported in `ModelInfo.device`.
+
+Decoding follows Meta's `SamPredictor` (paper §A): with `multimask` and one ambiguous
+prompt (a single point and no box) the three multimask tokens are returned, ranked by
+predicted IoU; otherwise the single mask of the first output token (the paper's
+"4th token"). A box is encoded as two corner points with labels 2 and 3; points without
+a box end with the padding point (0, 0) of label -1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from samstudio.inference.errors import InferenceError, ModelLoadError, PromptError
+from samstudio.inference.preprocess import (
+    Preprocessing,
+    prepare_input,
+    stability_scores,
+    transform_boxes,
+    transform_coords,
+)
+from samstudio.inference.types import (
+    BatchPrediction,
+    ImageEmbedding,
+    ModelInfo,
+    Prediction,
+    Prompts,
+)
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = "samstudio-onnx"
+SUPPORTED_VERSIONS = (1,)
+STABILITY_OFFSET = 1.0
+# Prompts per decoder run in `decode_points_batch` (bounds memory: ~12 MB per prompt).
+BATCH_CHUNK = 32
+_REQUIRED_KEYS = (
+    "model_id",
+    "architecture",
+    "image_size",
+    "pixel_mean",
+    "pixel_std",
+    "embedding_shape",
+    "mask_input_size",
+    "files",
+)
+
+
+def available_providers() -> list[str]:
+    """Execution providers to use, best first: CUDA when present, then the CPU."""
+    import onnxruntime as ort
+
+    have = ort.get_available_providers()
+    chosen = [p for p in ("CUDAExecutionProvider",) if p in have]
+    return chosen + ["CPUExecutionProvider"]
+
+
+def default_session_options(threads: int | None = None) -> Any:
+    """ONNX Runtime session options: all graph optimisations, one intra-op thread per
+    core this process may use (`threads` overrides), sequential execution."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads or _usable_cores()
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return opts
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check `directory/manifest.json`; ModelLoadError naming the file if bad."""
+    folder = Path(directory)
+    path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise ModelLoadError(f"ONNX model directory {folder} does not exist")
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{folder} is not an exported ONNX model: {MANIFEST_NAME} is missing "
+            "(export one with `samstudio model export --checkpoint FILE --out DIR`)"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not a readable JSON manifest: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ModelLoadError(
+            f"{path} is not a SAM Studio ONNX manifest (format != {MANIFEST_FORMAT!r})"
+        )
+    version = manifest.get("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise ModelLoadError(
+            f"{path} has manifest format_version {version!r}; this SAM Studio reads "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}. Export the model again with this version."
+        )
+    missing = [k for k in _REQUIRED_KEYS if k not in manifest]
+    missing += [f"files.{k}" for k in ("encoder", "decoder") if k not in manifest.get("files", {})]
+    if missing:
+        raise ModelLoadError(f"{path} lacks the entries {missing}")
+    return manifest
+
+
+def _check_file(folder: Path, entry: dict[str, Any], what: str, verify: bool) -> Path:
+    path = folder / str(entry.get("path", ""))
+    if not path.is_file():
+        raise ModelLoadError(
+            f"the {what} file {path} is missing (named in {folder / MANIFEST_NAME})"
+        )
+    expected_bytes = entry.get("bytes")
+    if expected_bytes is not None and path.stat().st_size != expected_bytes:
+        raise ModelLoadError(
+            f"the {what} file {path} has {path.stat().st_size} bytes, the manifest says "
+            f"{expected_bytes}: it is truncated or was replaced; export the model again"
+        )
+    if verify and entry.get("sha256") and _sha256(path) != entry["sha256"]:
+        raise ModelLoadError(
+            f"the {what} file {path} does not match the SHA-256 in {folder / MANIFEST_NAME}: "
+            "it is corrupt or was replaced; export the model again"
+        )
+    return path
+
+
+class OnnxSegmenter:
+    """A `Segmenter` over an exported ONNX pair. Create with `from_directory`.
+
+    `encode` holds a lock (one encoder run at a time); `decode` and
+    `decode_points_batch` may run concurrently (ONNX Runtime sessions are thread-safe).
+    """
+
+    def __init__(
+        self,
+        encoder: Any,
+        decoder: Any,
+        manifest: dict[str, Any],
+        source: str = "",
+    ) -> None:
+        self._encoder = encoder
+        self._decoder = decoder
+        self._encode_lock = threading.Lock()
+        mean = tuple(float(v) for v in manifest["pixel_mean"])
+        std = tuple(float(v) for v in manifest["pixel_std"])
+        self.preprocessing = Preprocessing(
+            image_size=int(manifest["image_size"]),
+            pixel_mean=(mean[0], mean[1], mean[2]),
+            pixel_std=(std[0], std[1], std[2]),
+        )
+        c, h, w = (int(v) for v in manifest["embedding_shape"])
+        self.embedding_shape = (c, h, w)
+        mh, mw = (int(v) for v in manifest["mask_input_size"])
+        self.mask_input_size = (mh, mw)
+        self.mask_threshold = float(manifest.get("mask_threshold", 0.0))
+        self._info = ModelInfo(
+            model_id=str(manifest["model_id"]),
+            architecture=str(manifest["architecture"]),
+            backend="onnxruntime",
+            device=str(encoder.get_providers()[0]),
+            image_size=self.preprocessing.image_size,
+            preprocessing_id=self.preprocessing.id,
+            source=source,
+        )
+        self._no_mask = np.zeros((1, 1, mh, mw), np.float32)
+
+    @classmethod
+    def from_directory(
+        cls,
+        path: str | os.PathLike[str],
+        providers: list[str] | None = None,
+        *,
+        threads: int | None = None,
+        verify_checksums: bool = True,
+    ) -> OnnxSegmenter:
+        """Open `path/manifest.json` with its encoder and decoder.
+
+        providers: ONNX Runtime execution providers, best first; None picks CUDA when
+        available, else the CPU. threads: intra-op threads (default: usable cores).
+        Raises ModelLoadError naming the directory or file for a missing manifest, a
+        missing, truncated or corrupt .onnx file, a checksum mismatch or an unknown
+        manifest version.
+        """
+        import onnxruntime as ort
+
+        folder = Path(path)
+        manifest = read_manifest(folder)
+        files = manifest["files"]
+        enc_path = _check_file(folder, files["encoder"], "encoder", verify_checksums)
+        dec_path = _check_file(folder, files["decoder"], "decoder", verify_checksums)
+        for key in ("encoder", "decoder"):
+            data = files[key].get("data")
+            if data:
+                _check_file(folder, data, f"{key} weights", verify_checksums)
+        chosen = list(providers) if providers else available_providers()
+        sessions = []
+        for what, file in (("encoder", enc_path), ("decoder", dec_path)):
+            try:
+                sessions.append(
+                    ort.InferenceSession(
+                        str(file), sess_options=default_session_options(threads), providers=chosen
+                    )
+                )
+            except Exception as exc:  # onnxruntime raises its own exception types
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ModelLoadError(
+                    f"the {what} file {file} could not be loaded by ONNX Runtime: {first}"
+                ) from None
+        encoder, decoder = sessions
+        _check_io(encoder, ("image",), enc_path)
+        _check_io(
+            decoder,
+            ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"),
+            dec_path,
+        )
+        return cls(encoder, decoder, manifest, source=str(folder))
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    # -- encoding -----------------------------------------------------------------
+
+    def encode(self, image: np.ndarray) -> ImageEmbedding:
+        """image: (H, W, 3) uint8 RGB as displayed -> embedding with (C, h, w) float32
+        features. Raises InferenceError for an image of the wrong shape or dtype."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InferenceError(
+                f"encode expects an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}"
+            )
+        if min(image.shape[:2]) < 1:
+            raise InferenceError(f"cannot encode an empty image of shape {image.shape}")
+        x, input_size = prepare_input(image, self.preprocessing)
+        with self._encode_lock:
+            (features,) = self._encoder.run(["image_embeddings"], {"image": x})
+        return ImageEmbedding(
+            features=np.ascontiguousarray(features[0], dtype=np.float32),
+            original_size=(int(image.shape[0]), int(image.shape[1])),
+            input_size=input_size,
+            model_id=self._info.model_id,
+            preprocessing_id=self.preprocessing.id,
+        )
+
+    # -- decoding -----------------------------------------------------------------
+
+    def _check_embedding(self, embedding: ImageEmbedding) -> np.ndarray:
+        features = np.asarray(embedding.features, dtype=np.float32)
+        if features.shape != self.embedding_shape:
+            raise InferenceError(
+                f"embedding features have shape {features.shape}, model {self._info.model_id} "
+                f"expects {self.embedding_shape}"
+            )
+        if embedding.preprocessing_id != self.preprocessing.id:
+            raise InferenceError(
+                f"embedding was made with preprocessing {embedding.preprocessing_id!r}, "
+                f"model {self._info.model_id} uses {self.preprocessing.id!r}"
+            )
+        return features[None]
+
+    def _prompt_arrays(
+        self, embedding: ImageEmbedding, prompts: Prompts
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Decoder inputs (coords (1,N,2), labels (1,N), mask (1,1,m,m), has_mask (1,))."""
+        size = self.preprocessing.image_size
+        coords = [transform_coords(prompts.points, embedding.original_size, size)]
+        labels = [prompts.labels.astype(np.float32)]
+        if prompts.box is not None:
+            corners = transform_boxes(prompts.box, embedding.original_size, size).reshape(2, 2)
+            coords.append(corners)
+            labels.append(np.array([2.0, 3.0], np.float32))
+        elif len(prompts.points):
+            coords.append(np.zeros((1, 2), np.float32))
+            labels.append(np.array([-1.0], np.float32))
+        point_coords = np.concatenate(coords).astype(np.float32)[None]
+        point_labels = np.concatenate(labels).astype(np.float32)[None]
+        if prompts.mask_input is None:
+            return point_coords, point_labels, self._no_mask, np.zeros((1,), np.float32)
+        mask = prompts.mask_input
+        if mask.shape != self.mask_input_size:
+            raise PromptError(
+                f"mask input must be {self.mask_input_size[0]}x{self.mask_input_size[1]} "
+                f"low-res logits for this model, got {mask.shape}"
+            )
+        return (
+            point_coords,
+            point_labels,
+            np.ascontiguousarray(mask, np.float32)[None, None],
+            np.ones((1,), np.float32),
+        )
+
+    def _run_decoder(
+        self,
+        features: np.ndarray,
+        coords: np.ndarray,
+        labels: np.ndarray,
+        mask: np.ndarray,
+        has_mask: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        logits, iou = self._decoder.run(
+            ["low_res_logits", "iou_predictions"],
+            {
+                "image_embeddings": features,
+                "point_coords": coords,
+                "point_labels": labels,
+                "mask_input": mask,
+                "has_mask_input": has_mask,
+            },
+        )
+        return logits, iou
+
+    def decode(
+        self, embedding: ImageEmbedding, prompts: Prompts, multimask: bool = True
+    ) -> Prediction:
+        """Masks for `prompts` (see the module docstring for which tokens are returned).
+        Returns low-res logits (N, m, m), IoU predictions and stability scores (offset
+        1.0), best first; masks are upscaled on access."""
+        features = self._check_embedding(embedding)
+        arrays = self._prompt_arrays(embedding, prompts)
+        logits, iou = self._run_decoder(features, *arrays)
+        logits, iou = logits[0], iou[0]
+        if multimask and prompts.is_ambiguous:
+            order = 1 + np.argsort(-iou[1:], kind="stable")
+        else:
+            order = np.array([0])
+        chosen = np.ascontiguousarray(logits[order], dtype=np.float32)
+        return Prediction(
+            low_res_logits=chosen,
+            iou_predictions=np.ascontiguousarray(iou[order], dtype=np.float32),
+            stability_scores=stability_scores(chosen, self.mask_threshold, STABILITY_OFFSET),
+            original_size=embedding.original_size,
+            input_size=embedding.input_size,
+            image_size=self.preprocessing.image_size,
+            mask_threshold=self.mask_threshold,
+        )
+
+    def decode_points_batch(
+        self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True
+    ) -> BatchPrediction:
+        """B single foreground points at once. points: (B, 2) XY original frame.
+        low_res_logits (B, M, m, m): with multimask the three multimask tokens in the
+        decoder's order (M = 3, not re-ranked), else token 0 (M = 1)."""
+        features = self._check_embedding(embedding)
+        pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        if not np.isfinite(pts).all():
+            raise PromptError("point coordinates must be finite numbers")
+        size = self.preprocessing.image_size
+        tokens = slice(1, None) if multimask else slice(0, 1)
+        all_logits: list[np.ndarray] = []
+        all_iou: list[np.ndarray] = []
+        for start in range(0, len(pts), BATCH_CHUNK):
+            chunk = transform_coords(
+                pts[start : start + BATCH_CHUNK], embedding.original_size, size
+            )
+            b = len(chunk)
+            coords = np.zeros((b, 2, 2), np.float32)
+            coords[:, 0] = chunk
+            labels = np.tile(np.array([[1.0, -1.0]], np.float32), (b, 1))
+            logits, iou = self._run_decoder(
+                features, coords, labels, self._no_mask, np.zeros((1,), np.float32)
+            )
+            all_logits.append(logits[:, tokens])
+            all_iou.append(iou[:, tokens])
+        m = 3 if multimask else 1
+        mh, mw = self.mask_input_size
+        return BatchPrediction(
+            points=pts,
+            low_res_logits=(
+                np.concatenate(all_logits).astype(np.float32, copy=False)
+                if all_logits
+                else np.zeros((0, m, mh, mw), np.float32)
+            ),
+            iou_predictions=(
+                np.concatenate(all_iou).astype(np.float32, copy=False)
+                if all_iou
+                else np.zeros((0, m), np.float32)
+            ),
+            original_size=embedding.original_size,
+            input_size=embedding.input_size,
+            image_size=self.preprocessing.image_size,
+        )
+
+
+def _check_io(session: Any, names: tuple[str, ...], path: Path) -> None:
+    have = {i.name for i in session.get_inputs()}
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise ModelLoadError(f"{path} is not a SAM Studio graph: it lacks the inputs {missing}")
