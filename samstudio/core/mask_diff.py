@@ -105,21 +105,27 @@ class MaskDiff:
         """Number of changed pixels."""
         return int(self.old.size)
 
-    def apply(self, mask: np.ndarray) -> np.ndarray:
-        """Redo: a copy of `mask` ((H, W) bool, the old state) with the change applied."""
-        return self._write(mask, forward=True)
+    def apply(self, mask: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """Redo: `mask` ((H, W) bool, the old state) with the change applied.
 
-    def revert(self, mask: np.ndarray) -> np.ndarray:
-        """Undo: a copy of `mask` ((H, W) bool, the new state) with the change taken back."""
-        return self._write(mask, forward=False)
+        Returns a copy (same memory layout) unless `in_place`, which writes into `mask`
+        (a bool array) and touches only the box.
+        """
+        return self._write(mask, forward=True, in_place=in_place)
 
-    def _write(self, mask: np.ndarray, forward: bool) -> np.ndarray:
+    def revert(self, mask: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """Undo: `mask` ((H, W) bool, the new state) with the change taken back."""
+        return self._write(mask, forward=False, in_place=in_place)
+
+    def _write(self, mask: np.ndarray, forward: bool, in_place: bool) -> np.ndarray:
+        if in_place and (not isinstance(mask, np.ndarray) or mask.dtype != bool):
+            raise MaskDiffError("an in-place diff needs a bool numpy array")
         mask = _as_mask(mask, "mask")
         if tuple(mask.shape) != self.shape:
             raise MaskDiffError(
                 f"diff is for a mask of shape {self.shape}, got {tuple(mask.shape)}"
             )
-        out = mask.copy()
+        out = mask if in_place else mask.copy(order="K")
         if self.is_empty:
             return out
         y0, x0, y1, x1 = self.box

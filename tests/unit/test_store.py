@@ -152,6 +152,7 @@ def test_a_mask_write_that_fails_midway_leaves_nothing_behind(
             project.paint(ann.id, _rect(0, H, 0, W), True)
         monkeypatch.undo()
         assert project.annotations(img) == [ann]
+        assert np.array_equal(project.mask(ann.id), _rect(0, 10, 0, 12))  # no stale cached mask
         assert project.undo_label(img) == "Add annotation"
 
 

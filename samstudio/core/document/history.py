@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,15 +77,52 @@ class Operation:
 
 
 def encode_mask_columns(mask: np.ndarray) -> tuple[bytes, tuple[int, int, int, int], int]:
-    """(H, W) bool -> (compressed RLE counts bytes, bbox XYWH ints, area)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8, copy=False)))
+    """(H, W) bool -> (compressed RLE counts bytes, bbox XYWH ints, area).
+
+    A column-major (Fortran-order) bool mask, as `decode_mask_columns` returns, is
+    encoded without any copy; a row-major one costs one transposing copy.
+    """
+    as_bytes = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
+    rle = mask_utils.encode(np.asfortranarray(as_bytes))
     x, y, w, h = (int(v) for v in mask_utils.toBbox(rle))
     return bytes(rle["counts"]), (x, y, w, h), int(mask_utils.area(rle))
 
 
 def decode_mask_columns(height: int, width: int, counts: bytes) -> np.ndarray:
-    """Stored RLE counts -> (H, W) bool."""
-    return mask_utils.decode({"size": [height, width], "counts": bytes(counts)}).astype(bool)
+    """Stored RLE counts -> (H, W) bool, column-major (Fortran order), a fresh array."""
+    decoded = mask_utils.decode({"size": [height, width], "counts": bytes(counts)})
+    return decoded.view(bool)  # pycocotools writes 0/1 uint8, column-major
+
+
+class MaskCache:
+    """A few recently used decoded masks, keyed by annotation id, validated by RLE counts.
+
+    Painting several strokes on one annotation (and undoing them) then decodes its mask
+    once. An entry is only used when the stored counts equal the cached ones, so a
+    rolled-back transaction or any other change can never serve a stale mask. `take`
+    hands the array over to the caller (who may change it in place); `put` gives it back.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._items: OrderedDict[int, tuple[bytes, np.ndarray]] = OrderedDict()
+
+    def take(self, annotation_id: int, height: int, width: int, counts: bytes) -> np.ndarray:
+        """The (H, W) bool mask, column-major, now owned by the caller."""
+        item = self._items.pop(annotation_id, None)
+        if item is not None and item[0] == bytes(counts):
+            return item[1]
+        return decode_mask_columns(height, width, counts)
+
+    def put(self, annotation_id: int, counts: bytes, mask: np.ndarray) -> None:
+        """Keep `mask` (which the cache now owns) as the decoding of `counts`."""
+        self._items[annotation_id] = (bytes(counts), mask)
+        self._items.move_to_end(annotation_id)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def apply_atoms(
@@ -93,6 +131,7 @@ def apply_atoms(
     blob: bytes | bytearray | None,
     forward: bool,
     known_masks: dict[int, np.ndarray] | None = None,
+    cache: MaskCache | None = None,
 ) -> None:
     """Apply (redo, forward=True) or reverse (undo) a list of atoms."""
     for atom in atoms if forward else reversed(atoms):
@@ -119,9 +158,14 @@ def apply_atoms(
                 ).fetchone()
                 if row is None:
                     raise ValueError(f"history names annotation {aid}, which is gone")
-                current = decode_mask_columns(row[0], row[1], row[2])
-                new_mask = diff.apply(current) if forward else diff.revert(current)
+                if cache is not None:
+                    current = cache.take(aid, row[0], row[1], row[2])
+                else:
+                    current = decode_mask_columns(row[0], row[1], row[2])
+                new_mask = diff.apply(current, True) if forward else diff.revert(current, True)
             counts, bbox, area = encode_mask_columns(new_mask)
+            if cache is not None:
+                cache.put(aid, counts, new_mask)
             conn.execute(
                 "UPDATE annotations SET counts = ?, bbox_x = ?, bbox_y = ?, bbox_w = ?, "
                 "bbox_h = ?, area = ? WHERE id = ?",
@@ -176,7 +220,9 @@ def record(conn: sqlite3.Connection, image_id: int, op: Operation) -> None:
         _drop_rows(conn, oldest)
 
 
-def step(conn: sqlite3.Connection, image_id: int, undo: bool) -> bool:
+def step(
+    conn: sqlite3.Connection, image_id: int, undo: bool, cache: MaskCache | None = None
+) -> bool:
     """Undo the newest done operation (or redo the oldest undone one) of `image_id`."""
     if undo:
         sql = "SELECT id, atoms, blob FROM history WHERE image_id = ? AND undone = 0 ORDER BY seq DESC LIMIT 1"
@@ -186,7 +232,7 @@ def step(conn: sqlite3.Connection, image_id: int, undo: bool) -> bool:
     if row is None:
         return False
     hid, atoms, blob = row
-    apply_atoms(conn, json.loads(atoms), blob, forward=not undo)
+    apply_atoms(conn, json.loads(atoms), blob, forward=not undo, cache=cache)
     conn.execute("UPDATE history SET undone = ? WHERE id = ?", (1 if undo else 0, hid))
     return True
 

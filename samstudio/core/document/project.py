@@ -101,6 +101,7 @@ class Project:
         self.path = store.path
         self.read_only = store.read_only
         self.author = os.environ.get("SAMSTUDIO_AUTHOR") or _user_name()
+        self._masks = history.MaskCache()
         with store.reading() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         self.root = (self.path.parent / (row[0] if row else ".")).resolve()
@@ -373,7 +374,9 @@ class Project:
         """The (H, W) bool mask of an annotation."""
         with self.store.reading() as conn:
             row = self._alive_row(conn, annotation_id)
-        return history.decode_mask_columns(row[3], row[4], row[5])
+            mask = self._masks.take(row[0], row[3], row[4], row[5])
+            self._masks.put(row[0], row[5], mask)
+            return mask.copy(order="K")
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Counts for `project info`: images by status, annotations by category and source."""
@@ -511,8 +514,8 @@ class Project:
         """Replace an annotation's mask; only the diff is stored. No change, no undo step."""
         with self.store.transaction("editing a mask") as conn:
             row = self._alive_row(conn, annotation_id)
-            new = self._check_mask(new_mask, row[3], row[4])
-            old = history.decode_mask_columns(row[3], row[4], row[5])
+            new = np.array(self._check_mask(new_mask, row[3], row[4]), order="F")
+            old = self._masks.take(row[0], row[3], row[4], row[5])
             self._mask_op(conn, row, MaskDiff.between(old, new), new, "Edit mask")
 
     def paint(self, annotation_id: int, stroke_mask: np.ndarray, value: bool) -> None:
@@ -524,10 +527,14 @@ class Project:
         with self.store.transaction("painting a stroke") as conn:
             row = self._alive_row(conn, annotation_id)
             stroke = self._check_mask(stroke_mask, row[3], row[4])
-            old = history.decode_mask_columns(row[3], row[4], row[5])
+            old = self._masks.take(row[0], row[3], row[4], row[5])
             diff = MaskDiff.from_stroke(old, stroke, value)
+            if diff.is_empty:
+                self._masks.put(row[0], row[5], old)
             label = "Brush stroke" if value else "Eraser stroke"
-            self._mask_op(conn, row, diff, None if diff.is_empty else diff.apply(old), label)
+            self._mask_op(
+                conn, row, diff, None if diff.is_empty else diff.apply(old, in_place=True), label
+            )
 
     def set_category(self, annotation_id: int, category_id: int | None) -> None:
         with self.store.transaction("changing the category") as conn:
@@ -601,11 +608,11 @@ class Project:
     def undo(self, image_id: int) -> bool:
         """Undo the image's newest operation; False when there is nothing to undo."""
         with self.store.transaction("undoing") as conn:
-            return history.step(conn, image_id, undo=True)
+            return history.step(conn, image_id, undo=True, cache=self._masks)
 
     def redo(self, image_id: int) -> bool:
         with self.store.transaction("redoing") as conn:
-            return history.step(conn, image_id, undo=False)
+            return history.step(conn, image_id, undo=False, cache=self._masks)
 
     def can_undo(self, image_id: int) -> bool:
         return self.undo_label(image_id) is not None
@@ -648,7 +655,9 @@ class Project:
 
     def _commit_op(self, conn: sqlite3.Connection, image_id: int, op: history.Operation) -> None:
         """Apply the op's atoms forward and record it, inside the open transaction."""
-        history.apply_atoms(conn, op.atoms, op.blob, forward=True, known_masks=op.known_masks)
+        history.apply_atoms(
+            conn, op.atoms, op.blob, forward=True, known_masks=op.known_masks, cache=self._masks
+        )
         self._touch_image(conn, image_id)
         history.record(conn, image_id, op)
 
