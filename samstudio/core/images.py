@@ -109,7 +109,14 @@ def bytes_hash(data: bytes) -> str:
 
 
 def exif_orientation(img: Image.Image) -> int:
-    """The EXIF orientation (1-8) of an opened image; 1 for missing or invalid values."""
+    """The EXIF orientation (1-8) of an opened image; 1 for missing or invalid values.
+
+    Reads headers only. A PNG's eXIf chunk is honoured when it precedes the pixel data
+    (as the PNG specification asks); Pillow would decode the whole image to look for one
+    after it, which a header read must not do.
+    """
+    if img.format == "PNG" and "exif" not in img.info:
+        return 1
     try:
         value = img.getexif().get(0x0112, 1)
     except Exception:  # a corrupt EXIF block must not stop the image from loading
@@ -223,6 +230,7 @@ def _is_16bit_color(img: Image.Image) -> bool:
 def _decode(
     img: Image.Image, label: PathLike | str, max_side: int | None, raw: _RawSource
 ) -> np.ndarray:
+    sixteen_bit = _is_16bit_color(img)  # while the tile list still describes the file
     orientation = exif_orientation(img)
     w, h = img.size
     try:
@@ -244,7 +252,7 @@ def _decode(
             "can be opened, and only as a downscaled view (max_side)",
         )
     try:
-        if _is_16bit_color(img):
+        if sixteen_bit:
             rgb = _decode_16bit_color(raw.read(), label)
             out = Image.fromarray(rgb)
         else:
