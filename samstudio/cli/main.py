@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "samstudio.cli.model_cmd",
     "samstudio.cli.predict_cmd",
     "samstudio.cli.convert_cmd",
+    "samstudio.cli.autoseg_cmd",
 ]
 
 
