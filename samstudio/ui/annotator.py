@@ -19,9 +19,10 @@ from typing import Any
 import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QImage
 
 from samstudio.inference.types import Prompts
-from samstudio.ui.canvas import Canvas
+from samstudio.ui.canvas import Canvas, rgb_qimage
 from samstudio.ui.image_io import ImageReadError, load_rgb
 from samstudio.ui.inference_worker import CandidateSet, InferenceWorker, MaskCandidate
 from samstudio.ui.overlays import MaskPicture, mask_box, preview, render_mask
@@ -37,7 +38,7 @@ FAILED = object()  # what `_store` returns when the store refused an operation
 class _PixelLoader(QObject):
     """Reads image files off the UI thread; results come back as signals."""
 
-    loaded = Signal(int, int, object)  # ticket, image id, (H, W, 3) uint8
+    loaded = Signal(int, int, object, object)  # ticket, image id, (H, W, 3) uint8, QImage
     failed = Signal(int, int, str)  # ticket, image id, message
 
     def __init__(self) -> None:
@@ -49,7 +50,10 @@ class _PixelLoader(QObject):
 
     def _run(self, ticket: int, image_id: int, path: str) -> None:
         try:
-            self.loaded.emit(ticket, image_id, load_rgb(path))
+            rgb = load_rgb(path)
+            # QImage work is thread-safe: convert here so the UI thread only wraps it.
+            qimage = rgb_qimage(rgb).convertToFormat(QImage.Format.Format_RGB32)
+            self.loaded.emit(ticket, image_id, rgb, qimage)
         except ImageReadError as exc:
             self.failed.emit(ticket, image_id, str(exc))
         except Exception as exc:  # a decoder bug must not kill the reader thread
@@ -172,13 +176,11 @@ class Annotator(QObject):
         nxt = ids[i + 1 : i + 1 + self.prefetch_depth]
         return [(r.id, str(self.project.image_path(r.id))) for r in nxt]
 
-    def _pixels_loaded(self, ticket: int, image_id: int, rgb: np.ndarray) -> None:
+    def _pixels_loaded(self, ticket: int, image_id: int, rgb: np.ndarray, qimage: QImage) -> None:
         if ticket != self._ticket:
             return
-        from samstudio.ui.canvas import rgb_qimage
-
         self.image_rgb = rgb
-        self.canvas.set_image(rgb_qimage(rgb))
+        self.canvas.set_image(qimage)
         self.refresh_instances()
         self.image_opened.emit(image_id)
 

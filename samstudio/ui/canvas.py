@@ -125,6 +125,9 @@ class Canvas(QGraphicsView):
         self._image_item = QGraphicsPixmapItem(QPixmap.fromImage(image))
         self._image_item.setZValue(Z_IMAGE)
         self._image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        # Keep the scaled photo rendered at screen resolution: repaints for overlays,
+        # prompts and the brush cursor then cost a copy, not a smooth rescale.
+        self._image_item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.scene().addItem(self._image_item)
         w, h = image.width(), image.height()
         margin = max(w, h) * 0.05

@@ -27,7 +27,11 @@ class ExportError(Exception):
 
 
 def export_project(project: Any, fmt: str, out: Path) -> Path:
-    """Write the project's annotations in `fmt` to `out` through the store's export."""
+    """Write the project's annotations in `fmt` ("coco-rle", "coco-polygon", "sa1b") to `out`.
+
+    Uses the store's own export when it has one, else the core's format writers on a
+    Dataset read from the store. Raises ExportError naming the path and the reason.
+    """
     out = Path(out)
     target_dir = out if fmt == "sa1b" else out.parent
     try:
@@ -41,17 +45,61 @@ def export_project(project: Any, fmt: str, out: Path) -> Path:
             f"{target_dir}: the folder is read-only; choose another place to export to"
         )
     try:
-        result = project.export(out, format=fmt)
+        if hasattr(project, "export"):
+            result = project.export(out, format=fmt)
+            return Path(result) if isinstance(result, (str, Path)) else out
+        dataset = project_dataset(project)
+        if fmt == "sa1b":
+            from samstudio.core.formats.sa1b import export_sa1b
+
+            export_sa1b(dataset, out)
+            return out
+        from samstudio.core.formats.coco import export_coco
+
+        return Path(export_coco(dataset, out, "polygon" if fmt == "coco-polygon" else "rle"))
     except PermissionError as exc:
-        raise ExportError(f"{out}: permission denied ({exc})") from exc
+        raise ExportError(f"{out}: permission denied ({exc.strerror or exc})") from exc
     except OSError as exc:
         raise ExportError(f"{out}: {exc.strerror or exc}") from exc
-    return Path(result) if isinstance(result, (str, Path)) else out
+
+
+def project_dataset(project: Any) -> Any:
+    """The project's images, categories and annotations as a formats `Dataset`.
+
+    A small bridge kept here until the store offers its own export (see the report).
+    Unreadable images are left out; masks keep their RLE as stored.
+    """
+    from samstudio.core.formats.records import Annotation, Category, Dataset, ImageRecord
+
+    ds = Dataset()
+    for c in project.categories():
+        ds.categories.append(Category(c.id, c.name, c.supercategory or ""))
+    for im in project.images():
+        if im.error:
+            continue
+        ds.images.append(ImageRecord(im.id, im.path, im.width, im.height))
+        for a in project.annotations(im.id):
+            points = (a.prompts or {}).get("points") if isinstance(a.prompts, dict) else None
+            ds.annotations.append(
+                Annotation(
+                    id=a.id,
+                    image_id=a.image_id,
+                    category_id=a.category_id,
+                    segmentation=dict(a.rle),
+                    bbox=[float(v) for v in a.bbox],
+                    predicted_iou=a.predicted_iou,
+                    stability_score=a.stability_score,
+                    point_coords=points,
+                )
+            )
+    return ds
 
 
 def import_file(project: Any, path: Path) -> Any:
     """Merge the annotations of `path` (COCO, SA-1B or labelme JSON) into the project."""
-    return project.import_annotations(path)
+    if hasattr(project, "import_annotations"):
+        return project.import_annotations(path)
+    raise ExportError(f"{path}: this version of the project store cannot import annotations yet")
 
 
 def _writable(folder: Path) -> bool:

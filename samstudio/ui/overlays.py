@@ -39,13 +39,17 @@ def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:
-    """(h, w) bool: the mask's pixels that touch a pixel outside it (4-neighbourhood)."""
-    m = mask.astype(np.uint8)
+    """(h, w) bool: the mask's pixels within `width` of a pixel outside it (4-neighbourhood)."""
+    return _edge_u8(np.ascontiguousarray(mask).view(np.uint8), width) > 0
+
+
+def _edge_u8(mask_u8: np.ndarray, width: int) -> np.ndarray:
+    """(h, w) uint8 0/1 mask -> uint8 0/1 of its border pixels (all in OpenCV)."""
     kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
     eroded = cv2.erode(
-        m, kernel, iterations=max(1, width), borderType=cv2.BORDER_CONSTANT, borderValue=0
+        mask_u8, kernel, iterations=max(1, width), borderType=cv2.BORDER_CONSTANT, borderValue=0
     )
-    return mask & (eroded == 0)
+    return cv2.subtract(mask_u8, eroded)
 
 
 def render_mask(
@@ -60,6 +64,8 @@ def render_mask(
 
     mask: (H, W) bool, image frame. color / outline_color: RGB 0-255 (outline defaults
     to the fill colour). box: a precomputed `mask_box(mask)` to save a pass.
+    Costs a few ms for a 1000x600 object: a per-pixel class (0 outside, 1 fill,
+    2 outline) goes through one OpenCV look-up table per channel.
     """
     box = mask_box(mask) if box is None else box
     if box is None:
@@ -68,12 +74,16 @@ def render_mask(
     pad = 1
     h, w = mask.shape
     x0p, y0p, x1p, y1p = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
-    crop = mask[y0p:y1p, x0p:x1p]
-    rgba = np.zeros(crop.shape + (4,), np.uint8)
-    rgba[crop] = (*color, fill_alpha)
-    if outline_width > 0:
-        edge = outline(crop, outline_width)
-        rgba[edge] = (*(outline_color or color), 255)
+    crop = np.ascontiguousarray(mask[y0p:y1p, x0p:x1p]).view(np.uint8)
+    classes = crop if outline_width <= 0 else cv2.add(crop, _edge_u8(crop, outline_width))
+    edge_rgb = outline_color or color
+    channels = []
+    for c in range(4):
+        table = np.zeros(256, np.uint8)
+        table[1] = color[c] if c < 3 else fill_alpha
+        table[2] = edge_rgb[c] if c < 3 else 255
+        channels.append(cv2.LUT(classes, table))
+    rgba = cv2.merge(channels)
     return MaskPicture(np.ascontiguousarray(rgba), (x0p, y0p))
 
 
@@ -88,6 +98,7 @@ def preview(
 
     image: (H, W, 3) uint8 RGB; mask: (H, W) bool. size: (width, height) of the result.
     Returns (height, width, 3) uint8 RGB, the crop letterboxed to keep its aspect ratio.
+    Everything after the crop is done at thumbnail size, so it costs about a millisecond.
     """
     out_w, out_h = size
     box = mask_box(mask) if box is None else box
@@ -99,18 +110,21 @@ def preview(
         # Show some context around the object: a quarter of its size on each side.
         mx, my = max(8, (x1 - x0) // 4), max(8, (y1 - y0) // 4)
         x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
-    crop = image[y0:y1, x0:x1].astype(np.float32)
-    mcrop = mask[y0:y1, x0:x1]
-    scale = min(out_w / crop.shape[1], out_h / crop.shape[0])
-    tw, th = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+    scale = min(out_w / (x1 - x0), out_h / (y1 - y0))
+    step = max(1, int(0.5 / scale))  # subsample big crops before the area-average
+    crop = image[y0:y1:step, x0:x1:step]
+    mcrop = np.ascontiguousarray(mask[y0:y1:step, x0:x1:step]).view(np.uint8)
+    tw, th = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST
-    small = cv2.resize(crop, (tw, th), interpolation=interp)
-    msmall = cv2.resize(mcrop.astype(np.uint8), (tw, th), interpolation=cv2.INTER_NEAREST) > 0
-    small *= 0.55  # dim the background so the object stands out
+    small = cv2.resize(np.ascontiguousarray(crop), (tw, th), interpolation=interp).astype(
+        np.float32
+    )
+    msmall = cv2.resize(mcrop, (tw, th), interpolation=cv2.INTER_NEAREST) > 0
     tint = np.asarray(color, np.float32)
-    small[msmall] = crop_blend(cv2.resize(crop, (tw, th), interpolation=interp)[msmall], tint)
-    edge = outline(msmall)
-    small[edge] = tint
+    inside = msmall[..., None]
+    # Dim the background so the object stands out; tint the object a little.
+    small = np.where(inside, crop_blend(small, tint), small * 0.55)
+    small[outline(msmall)] = tint
     canvas = np.full((out_h, out_w, 3), 24, np.float32)
     oy, ox = (out_h - th) // 2, (out_w - tw) // 2
     canvas[oy : oy + th, ox : ox + tw] = small
@@ -118,5 +132,5 @@ def preview(
 
 
 def crop_blend(pixels: np.ndarray, tint: np.ndarray, amount: float = 0.35) -> np.ndarray:
-    """(N, 3) float pixels blended toward an RGB tint by `amount`."""
+    """(..., 3) float pixels blended toward an RGB tint by `amount`."""
     return pixels * (1.0 - amount) + tint * amount

@@ -1,0 +1,153 @@
+"""Tools as a user drives them: box, brush, eraser, brush size, pan, zoom, delete, undo."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt
+
+from ui.conftest import open_folder
+from ui.helpers import click_image, drag_image, key, view_point
+
+
+def accept_one(qtbot, win, x: float = 150, y: float = 120) -> int:  # noqa: ANN001
+    click_image(qtbot, win, x, y)
+    qtbot.waitUntil(lambda: len(win.candidates_panel.candidates) == 3, timeout=5000)
+    key(qtbot, win, Qt.Key.Key_Return)
+    anns = win.project.annotations(win.annotator.image_id)
+    return anns[-1].id
+
+
+def test_box_drag_gives_one_mask_of_the_box(qtbot, window, image_folder, fake) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    key(qtbot, window, Qt.Key.Key_B)
+    assert window.canvas.tool.name == "box"
+    drag_image(qtbot, window, [(40, 30), (90, 60), (140, 100)])
+    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 1, timeout=5000)
+    box = fake.decoded[-1].box
+    assert box is not None and abs(box[0] - 40) <= 1 and abs(box[3] - 100) <= 1
+    mask = window.candidates_panel.chosen_candidate.mask
+    x0, y0, x1, y1 = box.astype(int)
+    assert mask[y0:y1, x0:x1].all() and mask.sum() == (x1 - x0) * (y1 - y0)
+    # A point added after the box is combined with it.
+    key(qtbot, window, Qt.Key.Key_V)
+    click_image(qtbot, window, 200, 150)
+    qtbot.waitUntil(lambda: len(fake.decoded) >= 2 and fake.decoded[-1].count == 2, timeout=5000)
+    assert fake.decoded[-1].box is not None and len(fake.decoded[-1].points) == 1
+
+
+def test_brush_stroke_is_one_undo_step(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    ann_id = accept_one(qtbot, window)
+    project = window.project
+    before = project.mask(ann_id)
+    window.instances_panel.select(ann_id)
+    assert window.annotator.selected == ann_id
+    key(qtbot, window, Qt.Key.Key_R)
+    window.annotator.set_brush_radius(4)
+    # A stroke from far outside the instance into it, through several mouse moves.
+    drag_image(qtbot, window, [(20, 20), (40, 30), (60, 40), (80, 50)])
+    after = project.mask(ann_id)
+    added = after & ~before
+    assert added.any() and not (before & ~after).any()
+    ys, xs = np.nonzero(added)
+    assert xs.min() >= 20 - 5 and xs.max() <= 80 + 5 and ys.min() >= 20 - 5 and ys.max() <= 50 + 5
+    assert after[30, 40] and after[40, 60]  # the path itself is painted
+    # One stroke, one undo step: Ctrl+Z restores the mask exactly, Ctrl+Shift+Z repaints it.
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(project.mask(ann_id), before)
+    key(
+        qtbot,
+        window,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    np.testing.assert_array_equal(project.mask(ann_id), after)
+    # Undo twice: the stroke, then the accepted mask itself.
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert project.annotations(window.annotator.image_id) == []
+    assert window.instances_panel.row_ids() == []
+
+
+def test_eraser_removes_pixels(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    ann_id = accept_one(qtbot, window, 150, 120)
+    window.instances_panel.select(ann_id)
+    key(qtbot, window, Qt.Key.Key_E)
+    window.annotator.set_brush_radius(2)
+    before = window.project.mask(ann_id)
+    drag_image(qtbot, window, [(150, 110), (150, 130)])
+    after = window.project.mask(ann_id)
+    assert not (after & ~before).any() and (before & ~after).any()
+    assert not after[120, 150]
+
+
+def test_brush_size_keys_and_cursor(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    key(qtbot, window, Qt.Key.Key_R)
+    window.annotator.set_brush_radius(10)
+    key(qtbot, window, Qt.Key.Key_BracketRight)
+    assert window.annotator.brush_radius > 10
+    bigger = window.annotator.brush_radius
+    key(qtbot, window, Qt.Key.Key_BracketLeft)
+    key(qtbot, window, Qt.Key.Key_BracketLeft)
+    assert window.annotator.brush_radius < bigger
+    assert window.settings.brush_size == window.annotator.brush_radius
+    # The size cursor is a circle of the brush's size in image pixels, under the mouse.
+    qtbot.mouseMove(window.canvas.viewport(), view_point(window, 100, 100))
+    rect = window.canvas.brush_cursor_rect()
+    assert rect is not None and abs(rect.width() - 2 * window.annotator.brush_radius) < 1e-6
+    assert abs(rect.center().x() - 100) <= 1.5
+
+
+def test_brush_on_candidate_before_accepting(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    click_image(qtbot, window, 150, 120)
+    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=5000)
+    before = window.annotator.chosen_candidate.mask.copy()
+    key(qtbot, window, Qt.Key.Key_R)
+    window.annotator.set_brush_radius(3)
+    drag_image(qtbot, window, [(30, 30), (50, 30)])
+    edited = window.annotator.chosen_candidate.mask
+    assert (edited & ~before).any() and edited[30, 40]
+    key(qtbot, window, Qt.Key.Key_Return)
+    (ann,) = window.project.annotations(window.annotator.image_id)
+    np.testing.assert_array_equal(window.project.mask(ann.id), edited)
+
+
+def test_delete_and_category_change(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    ann_id = accept_one(qtbot, window)
+    window.add_category("cell")
+    cell = next(c.id for c in window.project.categories() if c.name == "cell")
+    window.instances_panel.select(ann_id)
+    key(qtbot, window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.project.annotation(ann_id).category_id == cell
+    window.instances_panel.select(ann_id)
+    window.instances_panel.list.setFocus()
+    qtbot.keyClick(window.instances_panel.list, Qt.Key.Key_Delete)
+    assert window.project.annotations(window.annotator.image_id) == []
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [a.id for a in window.project.annotations(window.annotator.image_id)] == [ann_id]
+
+
+def test_zoom_to_cursor_pan_fit_and_actual_size(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    canvas = window.canvas
+    anchor = view_point(window, 200, 150)
+    zoom = canvas.zoom
+    canvas.zoom_by(2.0, QPointF(anchor))
+    assert abs(canvas.zoom - 2 * zoom) < 1e-6
+    under = canvas.mapToScene(anchor)
+    assert abs(under.x() - 200) <= 1 and abs(under.y() - 150) <= 1  # the point stayed put
+    before = canvas.mapToScene(canvas.viewport().rect().center())
+    key(qtbot, window, Qt.Key.Key_H)
+    drag_image(qtbot, window, [(200, 150), (180, 140)])
+    after = canvas.mapToScene(canvas.viewport().rect().center())
+    assert after.x() > before.x() and after.y() > before.y()
+    canvas.actual_size()
+    assert canvas.zoom == 1.0
+    key(qtbot, window, Qt.Key.Key_F)
+    w, h = canvas.image_size
+    vp = canvas.viewport().rect()
+    assert abs(canvas.zoom - min(vp.width() / w, vp.height() / h)) < 0.05
