@@ -7,7 +7,8 @@ Layout (as released with Segment Anything)::
                       "area", "predicted_iou", "stability_score", "crop_box",
                       "point_coords"}]}
 
-SA-1B has no categories: imported annotations have ``category_id`` None. Export writes one
+SA-1B has no categories: imported annotations have ``category_id`` None, unless the file
+was written by us (optional ``category_id`` and ``category_name`` keys, ignored by others). Export writes one
 ``<image file stem>.json`` per image into a folder (atomically), with ``area`` and
 ``bbox`` computed from the mask; box-only annotations cannot be expressed and are listed
 in the returned report as warnings.
@@ -22,6 +23,7 @@ from typing import Any
 from samstudio.core.atomic import atomic_write_json
 from samstudio.core.formats.records import (
     Annotation,
+    Category,
     Dataset,
     FormatError,
     ImageRecord,
@@ -39,7 +41,7 @@ from samstudio.core.formats.validate import (
 from samstudio.core.masks import rle_area, rle_bbox
 
 MAX_SIDE = 100_000
-_KNOWN = ("id", "segmentation", "bbox", "area", *SAM_KEYS)
+_KNOWN = ("id", "segmentation", "bbox", "area", "category_id", "category_name", *SAM_KEYS)
 
 
 def import_sa1b(path: str | os.PathLike[str]) -> tuple[Dataset, ImportReport]:
@@ -138,7 +140,7 @@ def read_sa1b(
             Annotation(
                 id=ann_id,
                 image_id=image_id,
-                category_id=None,
+                category_id=_category(raw, ds),
                 segmentation=segm.rle,
                 bbox=box,
                 extra={k: v for k, v in raw.items() if k not in _KNOWN},
@@ -146,6 +148,19 @@ def read_sa1b(
             )
         )
     return ds, rep
+
+
+def _category(raw: dict[str, Any], ds: Dataset) -> int | None:
+    """Our optional ``category_id``/``category_name`` extension (SA-1B itself has none)."""
+    cat_id = int_id(raw.get("category_id"))
+    if cat_id is None:
+        return None
+    if not any(c.id == cat_id for c in ds.categories):
+        name = raw.get("category_name")
+        ds.categories.append(
+            Category(cat_id, name if isinstance(name, str) else f"category {cat_id}")
+        )
+    return cat_id
 
 
 def sa1b_document(
@@ -178,8 +193,11 @@ def sa1b_document(
             value = getattr(a, key)
             if value is not None:
                 item[key] = value
-        if a.category_id is not None:
-            item["category_id"] = a.category_id  # not SA-1B, but kept for a round trip
+        if a.category_id is not None:  # not SA-1B (other readers ignore them): our round trip
+            item["category_id"] = a.category_id
+            cat = next((c for c in dataset.categories if c.id == a.category_id), None)
+            if cat is not None:
+                item["category_name"] = cat.name
         anns.append(item)
     return {
         "image": {
