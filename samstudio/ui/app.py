@@ -1,4 +1,8 @@
-"""Start the SAM Studio window."""
+"""Start the SAM Studio window: `python main.py [FOLDER_OR_PROJECT]`.
+
+Nothing heavy is imported here: torch / onnxruntime are imported by the inference
+thread when it loads the model, after the window is on screen.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from samstudio.ui.main_window import MainWindow
@@ -14,8 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("SAM Studio")
     app.setOrganizationName("SAM Studio")
-    window = MainWindow()
+    window = MainWindow(load_default_model=True)
     window.show()
+    if len(argv) > 1:
+        QTimer.singleShot(0, lambda: window.open_path(argv[1]))
     return int(app.exec())
 
 
