@@ -56,11 +56,11 @@ def test_annotator_flow_with_demo_model(qtbot, tmp_path, scene_folder, monkeypat
     from pycocotools.coco import COCO
     from PySide6.QtCore import QSettings, Qt
     from PySide6.QtWidgets import QMessageBox
+    from ui.helpers import click_image, drag_image, key
 
     from samstudio.ui.exchange_menu import run_export
     from samstudio.ui.main_window import MainWindow
     from samstudio.ui.settings import Settings
-    from ui.helpers import click_image, drag_image, key
 
     shown: list[str] = []
     monkeypatch.setattr(QMessageBox, "critical", staticmethod(lambda *a, **k: shown.append(a[2])))
