@@ -126,10 +126,16 @@ def export_onnx(
             # The legacy exporter is chosen on purpose (the new one needs onnxscript).
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
+            # nn.MultiheadAttention's fused inference kernel has no ONNX export.
+            fastpath = torch.backends.mha.get_fastpath_enabled()
+            torch.backends.mha.set_fastpath_enabled(False)
             enc_tmp = work / ENCODER_NAME
             dec_tmp = work / DECODER_NAME
-            _export_encoder(sam, enc_tmp, opset)
-            _export_decoder(sam, dec_tmp, opset)
+            try:
+                _export_encoder(sam, enc_tmp, opset)
+                _export_decoder(sam, dec_tmp, opset)
+            finally:
+                torch.backends.mha.set_fastpath_enabled(fastpath)
         files = {
             "encoder": _install(enc_tmp, out / ENCODER_NAME),
             "decoder": _install(dec_tmp, out / DECODER_NAME),
