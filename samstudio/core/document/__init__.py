@@ -5,7 +5,7 @@ redo per image), the records it returns (`ImageRecord`, `Category`, `Annotation`
 errors (`ProjectError` and its subclasses), all re-exported here.
 """
 
-from samstudio.core.document.project import PROJECT_FILE_NAME, EditError, Project
+from samstudio.core.document.project import PROJECT_FILE_NAME, Project
 from samstudio.core.document.records import (
     IMAGE_STATUSES,
     SOURCES,
@@ -13,6 +13,7 @@ from samstudio.core.document.records import (
     Category,
     ImageRecord,
 )
+from samstudio.core.document.rows import EditError
 from samstudio.core.store import (
     CorruptProjectError,
     ProjectError,
