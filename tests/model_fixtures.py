@@ -76,6 +76,59 @@ def build_random_vit_b(seed: int = 0) -> Any:
     return sam
 
 
+def build_tiny_sam(seed: int = 0, img_size: int = 256) -> Any:
+    """A small SAM (ViT encoder of width 64, 2 blocks; prompt dim 32) built from Meta's
+    modules with a non-1024 input size. Runs in well under a second: for tests of the
+    whole encode/decode path without a 25 s encoder pass. Logits span about +-3."""
+    torch = _require_torch()
+    from functools import partial
+
+    from segment_anything.modeling import (
+        ImageEncoderViT,
+        MaskDecoder,
+        PromptEncoder,
+        Sam,
+        TwoWayTransformer,
+    )
+
+    torch.manual_seed(seed)
+    grid = img_size // 16
+    sam = Sam(
+        image_encoder=ImageEncoderViT(
+            img_size=img_size,
+            patch_size=16,
+            embed_dim=64,
+            depth=2,
+            num_heads=2,
+            mlp_ratio=4,
+            out_chans=32,
+            qkv_bias=True,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            use_rel_pos=True,
+            window_size=4,
+            global_attn_indexes=(1,),
+        ),
+        prompt_encoder=PromptEncoder(
+            embed_dim=32,
+            image_embedding_size=(grid, grid),
+            input_image_size=(img_size, img_size),
+            mask_in_chans=4,
+        ),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=32, mlp_dim=64, num_heads=2),
+            transformer_dim=32,
+            iou_head_depth=3,
+            iou_head_hidden_dim=32,
+        ),
+    ).eval()
+    with torch.no_grad():
+        for mlp in sam.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(10.0)
+            mlp.layers[-1].bias.mul_(10.0)
+    return sam
+
+
 @pytest.fixture(scope="session")
 def random_vit_b_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path to a seeded random vit_b saved as an official-format checkpoint (a state dict)."""
