@@ -14,10 +14,13 @@ import sys
 
 COMMAND_MODULES = [
     "samstudio.cli.info_cmd",
+    "samstudio.cli.project_cmd",
     "samstudio.cli.model_cmd",
     "samstudio.cli.predict_cmd",
     "samstudio.cli.convert_cmd",
     "samstudio.cli.autoseg_cmd",
+    "samstudio.cli.train_cmd",
+    "samstudio.cli.evaluate_cmd",
 ]
 
 

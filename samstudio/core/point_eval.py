@@ -1,0 +1,251 @@
+"""The paper's §D.1 point-prompt evaluation, for any `Segmenter` (no Qt, no torch).
+
+For each ground-truth mask: the first point is the interior point farthest from the
+object boundary ("center", the maximum of the distance transform) or a uniformly
+random interior point ("random"); each next point is the point of the error region
+(false negatives and false positives of the previous prediction) farthest from that
+region's boundary, labelled foreground on a false negative and background on a
+false positive. The prediction after one point is the top-ranked of the 3 candidate
+masks (the "oracle" takes the best of the 3); with several points it is the single
+mask of SAM's 4th output token. By default the previous low-res logits are given
+back as the mask prompt (the interactive loop of §A). mIoU is the mean over masks
+of the IoU after N points, for each requested N.
+
+Masks and points are in the image frame as displayed: masks (H, W) bool, points
+(x, y) pixel coordinates of pixel centres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from samstudio.inference.types import ImageEmbedding, Prompts, Segmenter
+
+DEFAULT_POINTS = (1, 2, 3, 5, 9)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two (H, W) bool masks; two empty masks have IoU 1."""
+    union = np.logical_or(a, b).sum()
+    if union == 0:
+        return 1.0
+    return float(np.logical_and(a, b).sum() / union)
+
+
+def farthest_from_boundary(region: np.ndarray) -> tuple[int, int]:
+    """(x, y) of the pixel of `region` ((H, W) bool, non-empty) farthest from its
+    boundary, the image border counting as boundary. Ties go to the first pixel in
+    row-major order."""
+    padded = np.pad(region.astype(np.uint8), 1)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(x), int(y)
+
+
+def first_point(mask: np.ndarray, mode: str, rng: np.random.Generator) -> tuple[int, int]:
+    """The first click on `mask`: "center" (farthest from the boundary) or "random"
+    (uniform over the mask's pixels)."""
+    if mode == "center":
+        return farthest_from_boundary(mask)
+    if mode == "random":
+        ys, xs = np.nonzero(mask)
+        i = int(rng.integers(len(ys)))
+        return int(xs[i]), int(ys[i])
+    raise ValueError(f"first point mode must be 'center' or 'random', got {mode!r}")
+
+
+def next_point(gt: np.ndarray, pred: np.ndarray) -> tuple[int, int, int] | None:
+    """Next corrective click (x, y, label) or None when the prediction is exact.
+
+    The click goes to the error-region pixel farthest from the error region's
+    boundary; label 1 (foreground) on a false negative, 0 on a false positive.
+    """
+    fn = gt & ~pred
+    fp = pred & ~gt
+    error = fn | fp
+    if not error.any():
+        return None
+    x, y = farthest_from_boundary(error)
+    return x, y, int(fn[y, x])
+
+
+@dataclass
+class MaskResult:
+    """IoU after 1..n points for one mask; oracle_iou_1: best of the 3 candidates
+    after the first point."""
+
+    ious: list[float]
+    oracle_iou_1: float
+
+
+@dataclass
+class EvalReport:
+    """Figures of one evaluation run (what `samstudio evaluate` prints and saves)."""
+
+    points: tuple[int, ...]
+    first: str
+    miou: dict[int, float] = field(default_factory=dict)
+    oracle_miou_1: float = 0.0
+    n_masks: int = 0
+    n_images: int = 0
+    mask_input: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "miou": {str(k): round(v, 4) for k, v in self.miou.items()},
+            "oracle_miou_1": round(self.oracle_miou_1, 4),
+            "counts": {"masks": self.n_masks, "images": self.n_images},
+            "first": self.first,
+            "points": list(self.points),
+            "mask_input": self.mask_input,
+            "protocol": "SAM paper D.1",
+        }
+
+    def table(self) -> str:
+        lines = [f"{'points':>8} {'mIoU':>8}"]
+        lines += [f"{n:>8d} {self.miou[n]:>8.4f}" for n in self.points]
+        lines.append(f"{'oracle@1':>8} {self.oracle_miou_1:>8.4f}")
+        lines.append(f"masks: {self.n_masks}  images: {self.n_images}  first point: {self.first}")
+        return "\n".join(lines)
+
+
+def evaluate_mask(
+    segmenter: Segmenter,
+    embedding: ImageEmbedding,
+    gt: np.ndarray,
+    n_points: int,
+    first: str = "center",
+    rng: np.random.Generator | None = None,
+    mask_input: bool = True,
+) -> MaskResult:
+    """Click on `gt` ((H, W) bool, non-empty) up to `n_points` times; IoU after each."""
+    if not gt.any():
+        raise ValueError("cannot evaluate an empty ground-truth mask")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    x, y = first_point(gt, first, rng)
+    points = [(x, y)]
+    labels = [1]
+    pred = segmenter.decode(embedding, Prompts(np.array(points, np.float32), np.array(labels)))
+    candidates = pred.masks
+    oracle = max(iou(c, gt) for c in candidates)
+    current = candidates[0]
+    low = pred.low_res_logits[0]
+    ious = [iou(current, gt)]
+    while len(ious) < n_points:
+        click = next_point(gt, current)
+        if click is None:  # exact: more clicks change nothing
+            ious.append(ious[-1])
+            continue
+        points.append((click[0], click[1]))
+        labels.append(click[2])
+        prompts = Prompts(
+            np.array(points, np.float32),
+            np.array(labels, np.int32),
+            mask_input=low if mask_input else None,
+        )
+        pred = segmenter.decode(embedding, prompts, multimask=False)
+        current = pred.masks[0]
+        low = pred.low_res_logits[0]
+        ious.append(iou(current, gt))
+    return MaskResult(ious, oracle)
+
+
+def evaluate(
+    segmenter: Segmenter,
+    samples: Iterable[tuple[np.ndarray, np.ndarray]],
+    points: Iterable[int] = DEFAULT_POINTS,
+    first: str = "center",
+    seed: int = 0,
+    mask_input: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """§D.1 over `samples`: pairs of (image (H, W, 3) uint8 RGB, masks (N, H, W) bool).
+
+    Each image is encoded once; empty masks are skipped. `progress(images, masks)`
+    is called after each image.
+    """
+    pts = tuple(sorted({int(p) for p in points}))
+    if not pts or pts[0] < 1:
+        raise ValueError(f"numbers of points must be >= 1, got {pts}")
+    rng = np.random.default_rng(seed)
+    per_mask: list[MaskResult] = []
+    n_images = 0
+    for image, masks in samples:
+        targets = [m for m in np.asarray(masks, bool) if m.any()]
+        if not targets:
+            continue
+        emb = segmenter.encode(image)
+        n_images += 1
+        for gt in targets:
+            per_mask.append(evaluate_mask(segmenter, emb, gt, pts[-1], first, rng, mask_input))
+        if progress is not None:
+            progress(n_images, len(per_mask))
+    report = EvalReport(points=pts, first=first, mask_input=mask_input)
+    report.n_images = n_images
+    report.n_masks = len(per_mask)
+    if per_mask:
+        report.miou = {n: float(np.mean([r.ious[n - 1] for r in per_mask])) for n in pts}
+        report.oracle_miou_1 = float(np.mean([r.oracle_iou_1 for r in per_mask]))
+    else:
+        report.miou = {n: float("nan") for n in pts}
+        report.oracle_miou_1 = float("nan")
+    return report
+
+
+def synthetic_samples(
+    n_images: int, seed_base: int = 10_000_000, size: int = 256
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Held-out synthetic scenes (seeds seed_base .. seed_base + n_images - 1)."""
+    from samstudio.training.synthetic import make_scene
+
+    for i in range(n_images):
+        scene = make_scene(seed_base + i, size=size)
+        yield scene.image, scene.masks
+
+
+def coco_samples(annotations: str, images_dir: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(image, masks) per image of a COCO instances file; crowd and empty
+    annotations are left out. Raises ValueError naming the file on bad input."""
+    from pathlib import Path
+
+    from PIL import Image, ImageOps
+    from pycocotools.coco import COCO
+
+    try:
+        coco = COCO(annotations)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{annotations}: not a readable COCO annotation file ({exc})") from exc
+    root = Path(images_dir)
+    for img_id in sorted(coco.getImgIds()):
+        info = coco.loadImgs(img_id)[0]
+        path = root / info["file_name"]
+        if not path.exists():
+            path = root / Path(info["file_name"]).name
+        try:
+            with Image.open(path) as im:
+                image = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        except OSError as exc:
+            raise ValueError(
+                f"{path}: cannot read image for COCO image id {img_id} ({exc})"
+            ) from exc
+        anns = [
+            a
+            for a in coco.loadAnns(coco.getAnnIds(imgIds=img_id))
+            if not a.get("iscrowd", 0) and a.get("segmentation")
+        ]
+        h, w = image.shape[:2]
+        masks = []
+        for a in anns:
+            m = coco.annToMask(a).astype(bool)
+            if m.shape != (h, w):
+                raise ValueError(
+                    f"{annotations}: annotation {a.get('id')} is {m.shape[1]}x{m.shape[0]} "
+                    f"but image {path.name} is {w}x{h}"
+                )
+            masks.append(m)
+        yield image, np.array(masks, bool).reshape(len(masks), h, w)

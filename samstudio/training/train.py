@@ -1,0 +1,183 @@
+"""The training loop of the demo model: synthetic batches, the 11-round simulation,
+AdamW with linear warm-up and step decay, checkpoints and resume (torch-only).
+
+Files in `train.out_dir`:
+- `state.pt`: model, optimiser and scheduler state and the step (for resume);
+- `model.pt`: the weights in the shipped format
+  {"samstudio_model": model config, "state_dict": ...};
+- `config.yaml`: the resolved config; `log.jsonl`: one JSON line per logged step.
+Batches are a pure function of (config, step), so a resumed run sees the same data
+as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from samstudio.core.atomic import atomic_write, atomic_write_text
+from samstudio.inference.demo_arch import build_demo_sam
+from samstudio.inference.preprocess import Preprocessing, prepare_input
+from samstudio.training.config import dump_config
+from samstudio.training.simulate import round_schedule, simulate
+from samstudio.training.synthetic import make_scene
+
+
+def make_batch(
+    config: dict[str, Any], step: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batch `step`: (images (B, 3, S, S) float32 normalised and padded, targets
+    (B, K, S, S) float32 0/1, valid_hw (B, 2) long). Deterministic in (config, step)."""
+    data, train, model = config["data"], config["train"], config["model"]
+    b, k, s = int(train["batch_images"]), int(train["masks_per_image"]), int(data["size"])
+    prep = Preprocessing(
+        image_size=s,
+        pixel_mean=tuple(model["pixel_mean"]),
+        pixel_std=tuple(model["pixel_std"]),
+    )
+    images = torch.zeros((b, 3, s, s))
+    targets = torch.zeros((b, k, s, s))
+    valid = torch.zeros((b, 2), dtype=torch.long)
+    seed = int(data["train_seed_base"]) + step * b * 4
+    for i in range(b):
+        while True:
+            scene = make_scene(
+                seed,
+                size=s,
+                min_objects=int(data["min_objects"]),
+                max_objects=int(data["max_objects"]),
+                composite_prob=float(data["composite_prob"]),
+            )
+            seed += 1
+            if len(scene.masks):
+                break
+        x, (h, w) = prepare_input(scene.image, prep)
+        images[i] = torch.from_numpy(x[0])
+        pick = np.random.default_rng(scene.seed).choice(
+            len(scene.masks), size=k, replace=len(scene.masks) < k
+        )
+        targets[i, :, :h, :w] = torch.from_numpy(scene.masks[pick].astype(np.float32))
+        valid[i] = torch.tensor([h, w])
+    return images, targets, valid
+
+
+def lr_factor(step: int, train: dict[str, Any]) -> float:
+    """Linear warm-up to 1 over `warmup` steps, then x decay_factor at each decay step."""
+    warm = int(train["warmup"])
+    if step < warm:
+        return (step + 1) / warm
+    drops = sum(step >= int(d) for d in train["decay_steps"])
+    return float(train["decay_factor"]) ** drops
+
+
+def save_weights(sam: torch.nn.Module, model_config: dict[str, Any], path: Path) -> None:
+    """Write {"samstudio_model": config, "state_dict": float32 tensors} atomically."""
+    blob = {
+        "samstudio_model": dict(model_config),
+        "state_dict": {k: v.detach().clone() for k, v in sam.state_dict().items()},
+    }
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+
+
+def train(
+    config: dict[str, Any],
+    resume: bool = True,
+    log: Callable[[str], None] = print,
+    max_steps: int | None = None,
+) -> Path:
+    """Train (or resume) the run described by the resolved `config`; returns the
+    path of `model.pt`. `max_steps` stops early after that many steps in this call
+    (the schedule still follows `train.iterations`)."""
+    tc = config["train"]
+    out = Path(tc["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(int(tc["threads"]))
+    torch.manual_seed(int(tc["seed"]))
+    sam = build_demo_sam(config["model"])
+    sam.train()
+    opt = torch.optim.AdamW(
+        sam.parameters(),
+        lr=float(tc["lr"]),
+        betas=(float(tc["betas"][0]), float(tc["betas"][1])),
+        weight_decay=float(tc["weight_decay"]),
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tc))
+    step = 0
+    state_path = out / "state.pt"
+    if resume and state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        sam.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        log(f"resumed from {state_path} at step {step}")
+    atomic_write_text(out / "config.yaml", dump_config(config))
+    total = int(tc["iterations"])
+    done_here = 0
+    t_last = time.perf_counter()
+    while step < total and (max_steps is None or done_here < max_steps):
+        images, targets, valid = make_batch(config, step)
+        gen = torch.Generator().manual_seed(int(tc["seed"]) * 1_000_003 + step)
+        schedule = round_schedule(np.random.default_rng([int(tc["seed"]), step]))
+        result = simulate(sam, images, targets, valid, gen, schedule, float(tc["box_prob"]))
+        opt.zero_grad(set_to_none=True)
+        result.loss.backward()
+        if float(tc["grad_clip"]) > 0:
+            torch.nn.utils.clip_grad_norm_(sam.parameters(), float(tc["grad_clip"]))
+        opt.step()
+        sched.step()
+        step += 1
+        done_here += 1
+        if step % int(tc["log_every"]) == 0 or step == total:
+            now = time.perf_counter()
+            sec = (now - t_last) / int(tc["log_every"])
+            t_last = now
+            rec = {
+                "step": step,
+                "loss": round(float(result.loss.detach()), 4),
+                "iou_round1": round(result.ious[0], 4),
+                "iou_round11": round(result.ious[-1], 4),
+                "lr": opt.param_groups[0]["lr"],
+                "sec_per_step": round(sec, 2),
+            }
+            log(
+                f"step {step}/{total} loss {rec['loss']:.4f} IoU r1 {rec['iou_round1']:.3f} "
+                f"r11 {rec['iou_round11']:.3f} lr {rec['lr']:.2e} {sec:.2f}s/step "
+                f"eta {sec * (total - step) / 60:.0f} min"
+            )
+            with open(out / "log.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec) + "\n")
+        if step % int(tc["checkpoint_every"]) == 0 or step == total:
+            _checkpoint(sam, opt, sched, step, config, out)
+    if done_here == 0 and not (out / "model.pt").exists():
+        _checkpoint(sam, opt, sched, step, config, out)
+    return out / "model.pt"
+
+
+def _checkpoint(
+    sam: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    step: int,
+    config: dict[str, Any],
+    out: Path,
+) -> None:
+    state = {
+        "model": sam.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "step": step,
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write(out / "state.pt", lambda fh: fh.write(buf.getvalue()))
+    save_weights(sam, config["model"], out / "model.pt")
