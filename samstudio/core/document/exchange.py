@@ -1,0 +1,281 @@
+"""Export a project through the exchange formats, and import annotation files into it.
+
+Export builds a `formats.records.Dataset` from the project (image paths relative to the
+project root as `file_name`, masks as the stored compressed RLE, SAM fields kept) and
+writes it with `formats.detect.export_annotations`: COCO with RLE or polygons, or one
+SA-1B JSON per image. From a damaged file opened read-only, `salvage=True` exports every
+annotation that can still be read and lists what could not.
+
+Import reads any file the formats layer reads (COCO, COCO results, SA-1B, labelme,
+SA-V) and adds its masks as `source="imported"` annotations, in one transaction, one
+undo step per image:
+
+- images are matched by relative path, then by a unique base name, then (when the
+  importer found the file under `images_dir`) by content hash;
+- categories are merged by name: an existing category of the same name is reused,
+  others are created;
+- conflicts are reported, never silently dropped: images not in the project, masks
+  whose size differs from the project's image, box-only annotations (no mask),
+  categories whose supercategory differs from the project's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from pycocotools import mask as mask_utils
+
+from samstudio.core.document import history
+from samstudio.core.document.project import Project
+from samstudio.core.document.records import Annotation
+from samstudio.core.document.rows import opt_float
+
+if TYPE_CHECKING:
+    from samstudio.core.formats.records import Dataset, ImportReport
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: counts, and every conflict as a sentence naming file and ids."""
+
+    format: str
+    annotations_added: int = 0
+    images_matched: int = 0
+    categories_added: list[str] = field(default_factory=list)
+    categories_merged: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    format_issues: list[str] = field(default_factory=list)
+
+
+def project_dataset(project: Project, *, salvage: bool = False) -> tuple[Dataset, list[str]]:
+    """The project as a formats Dataset; with `salvage`, what a damaged file still holds."""
+    from samstudio.core.formats import records as fr
+
+    problems: list[str] = []
+    if salvage:
+        annotations, problems = project.salvage_annotations()
+    else:
+        annotations = list(project.iter_annotations())
+    images = [img for img in project.images() if img.width > 0 and img.height > 0]
+    known = {img.id for img in images}
+    ds = fr.Dataset(info={"info": {"description": f"SAM Studio project {project.path.name}"}})
+    ds.images = [fr.ImageRecord(img.id, img.path, img.width, img.height) for img in images]
+    ds.categories = [
+        fr.Category(c.id, c.name, c.supercategory, extra={"color": c.color})
+        for c in project.categories()
+    ]
+    for ann in annotations:
+        if ann.image_id not in known:
+            problems.append(f"annotation {ann.id}: its image {ann.image_id} is missing")
+            continue
+        ds.annotations.append(
+            fr.Annotation(
+                id=ann.id,
+                image_id=ann.image_id,
+                category_id=ann.category_id,
+                segmentation=ann.rle,
+                bbox=[float(v) for v in ann.bbox],
+                predicted_iou=ann.predicted_iou,
+                stability_score=ann.stability_score,
+                point_coords=_points(ann),
+                extra={"samstudio_source": ann.source},
+            )
+        )
+    return ds, problems
+
+
+def export_project(
+    project: Project, to: str, out: str | os.PathLike[str], *, salvage: bool = False
+) -> tuple[list[Path], list[str]]:
+    """Write the project as `coco-rle`, `coco-polygon` (a file) or `sa1b` (a folder).
+
+    Returns the files written and the problems met (what the format could not hold, and
+    with `salvage` what could not be read).
+    """
+    from samstudio.core.formats.detect import export_annotations
+
+    dataset, problems = project_dataset(project, salvage=salvage)
+    written, report = export_annotations(dataset, to, out)  # type: ignore[arg-type]
+    return written, problems + [str(issue) for issue in report.issues]
+
+
+def import_file(
+    project: Project, file: str | os.PathLike[str], images_dir: str | os.PathLike[str] | None = None
+) -> ImportSummary:
+    """Import an annotation file (or folder) into the project; see the module docstring.
+
+    Raises `formats.records.FormatError` when the file cannot be read at all.
+    """
+    from samstudio.core.formats.detect import import_annotations
+
+    dataset, report, kind = import_annotations(file, images_dir=images_dir)
+    summary = ImportSummary(format=kind, format_issues=[str(i) for i in report.issues])
+    _import_dataset(project, dataset, report, str(file), summary)
+    return summary
+
+
+def _import_dataset(
+    project: Project, ds: Dataset, report: ImportReport, source: str, summary: ImportSummary
+) -> None:
+    targets = _match_images(project, ds, source, summary)
+    frames = {img.id: (img.height, img.width) for img in project.images()}
+    existing = {c.name: c for c in project.categories()}
+    names = {c.id: c for c in ds.categories}
+    for cat in ds.categories:
+        have = existing.get(cat.name)
+        if have is not None and have.supercategory != cat.supercategory:
+            summary.conflicts.append(
+                f"{source}: category {cat.name!r} has supercategory {cat.supercategory!r} there "
+                f"but {have.supercategory!r} in the project; kept the project's"
+            )
+    groups: dict[int, list[tuple[Any, ...]]] = {}
+    for ann in ds.annotations:
+        where = f"{source}: annotation {ann.id}"
+        target = targets.get(ann.image_id)
+        if target is None:
+            continue  # reported once per image by _match_images
+        if ann.segmentation is None:
+            summary.conflicts.append(f"{where}: has only a box, no mask; not imported")
+            continue
+        size = tuple(int(v) for v in ann.segmentation["size"])
+        if size != frames[target]:
+            summary.conflicts.append(
+                f"{where}: mask size {size} differs from the project's image {frames[target]}; not imported"
+            )
+            continue
+        known = names.get(ann.category_id) if ann.category_id is not None else None
+        prompts = {"point_coords": ann.point_coords} if ann.point_coords else None
+        groups.setdefault(target, []).append(
+            (
+                ann.segmentation,
+                known.name if known else None,
+                known.supercategory if known else "",
+                ann.predicted_iou,
+                ann.stability_score,
+                prompts,
+            )
+        )
+    _write_imports(project, groups, summary, existing)
+
+
+def _match_images(
+    project: Project, ds: Dataset, source: str, summary: ImportSummary
+) -> dict[int, int]:
+    """Dataset image id -> project image id."""
+    images = project.images()
+    by_path = {img.path: img.id for img in images}
+    by_name: dict[str, list[int]] = {}
+    for img in images:
+        by_name.setdefault(PurePosixPath(img.path).name, []).append(img.id)
+    by_hash = {img.content_hash: img.id for img in images if img.content_hash}
+    out: dict[int, int] = {}
+    for rec in ds.images:
+        name = rec.file_name.replace("\\", "/")
+        target = by_path.get(name)
+        if target is None and len(by_name.get(PurePosixPath(name).name, [])) == 1:
+            target = by_name[PurePosixPath(name).name][0]
+        if target is None and rec.path:
+            from samstudio.core.images import ImageLoadError, content_hash
+
+            try:
+                target = by_hash.get(content_hash(rec.path))
+            except ImageLoadError:
+                target = None
+        if target is None:
+            n = len(ds.annotations_of(rec.id))
+            summary.conflicts.append(
+                f"{source}: image {rec.id} ({rec.file_name}) is not in the project; its {n} annotation(s) not imported"
+            )
+            continue
+        out[rec.id] = target
+    summary.images_matched = len(set(out.values()))
+    return out
+
+
+def _write_imports(
+    project: Project,
+    groups: dict[int, list[tuple[Any, ...]]],
+    summary: ImportSummary,
+    existing: dict[str, Any],
+) -> None:
+    from samstudio.core.document.project import PALETTE
+
+    if not groups:
+        return
+    now = time.time()
+    with project.store.transaction("importing annotations") as conn:
+        cat_ids = {name: c.id for name, c in existing.items()}
+        n_cats = conn.execute("SELECT count(*) FROM categories").fetchone()[0]
+        for image_id, items in groups.items():
+            op = history.Operation(f"Import {len(items)} annotation{'s' if len(items) > 1 else ''}")
+            for rle, cat_name, supercategory, iou, stab, prompts in items:
+                if cat_name is not None and cat_name not in cat_ids:
+                    cur = conn.execute(
+                        "INSERT INTO categories (name, color, supercategory) VALUES (?, ?, ?)",
+                        (cat_name, PALETTE[n_cats % len(PALETTE)], supercategory),
+                    )
+                    n_cats += 1
+                    cat_ids[cat_name] = int(cur.lastrowid or 0)
+                    summary.categories_added.append(cat_name)
+                elif (
+                    cat_name is not None
+                    and cat_name in existing
+                    and cat_name not in summary.categories_merged
+                ):
+                    summary.categories_merged.append(cat_name)
+                counts = (
+                    rle["counts"].encode("ascii")
+                    if isinstance(rle["counts"], str)
+                    else bytes(rle["counts"])
+                )
+                coco = {"size": list(rle["size"]), "counts": counts}
+                x, y, w, h = (int(v) for v in mask_utils.toBbox(coco))
+                cur = conn.execute(
+                    "INSERT INTO annotations (image_id, category_id, height, width, counts, bbox_x, "
+                    "bbox_y, bbox_w, bbox_h, area, source, predicted_iou, stability_score, prompts, "
+                    "author, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?, ?, ?, ?, ?)",
+                    (
+                        image_id,
+                        cat_ids.get(cat_name) if cat_name else None,
+                        int(rle["size"][0]),
+                        int(rle["size"][1]),
+                        counts,
+                        x,
+                        y,
+                        w,
+                        h,
+                        int(mask_utils.area(coco)),
+                        opt_float(iou),
+                        opt_float(stab),
+                        None if prompts is None else json.dumps(prompts),
+                        project.author,
+                        now,
+                        now,
+                    ),
+                )
+                op.alive(int(cur.lastrowid or 0), True)
+            conn.execute(
+                "UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'new'",
+                (image_id,),
+            )
+            history.record(conn, image_id, op)
+            summary.annotations_added += len(items)
+
+
+def _points(ann: Annotation) -> list[list[float]] | None:
+    """Prompt points [[x, y], ...] from the prompts dict (keys point_coords or points)."""
+    if not ann.prompts:
+        return None
+    pts = ann.prompts.get("point_coords") or ann.prompts.get("points")
+    if not isinstance(pts, list):
+        return None
+    out = []
+    for p in pts:
+        if isinstance(p, (list, tuple)) and len(p) >= 2:
+            out.append([float(p[0]), float(p[1])])
+    return out or None
