@@ -230,7 +230,7 @@ def check_mask(
             if abs(a - area) > slack:
                 ctx.warn(
                     "area_mismatch",
-                    f"stored area {a:g} disagrees with the mask's {area} pixels; using {area}",
+                    f"stored area {a:.10g} disagrees with the mask's {area} pixels; using {area}",
                 )
     if stored_bbox is not None:
         sb = number_list(stored_bbox, 4)
