@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import shutil
 import signal
@@ -224,20 +223,27 @@ def run_trials(trials: int, seed: int, max_delay: float, workdir: Path) -> dict[
         if backup.exists():
             backup.unlink()
         _copy(path, backup)
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--child", str(path), "--child-seed", trial_seed],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdout is not None
-        ready = child.stdout.readline().strip()
-        if ready != "ready":
-            child.kill()
-            raise RuntimeError(f"child did not start (said {ready!r})")
-        time.sleep(rng.uniform(0.0, max_delay))
-        os.kill(child.pid, signal.SIGKILL)
-        rest = child.stdout.read()
-        child.wait()
+        errors = workdir / "child_stderr.txt"
+        with open(errors, "w", encoding="utf-8") as err_fh:
+            child = subprocess.Popen(
+                [sys.executable, __file__, "--child", str(path), "--child-seed", trial_seed],
+                stdout=subprocess.PIPE,
+                stderr=err_fh,
+                text=True,
+            )
+            assert child.stdout is not None
+            ready = child.stdout.readline().strip()
+            if ready == "ready":
+                time.sleep(rng.uniform(0.0, max_delay))
+            child.send_signal(signal.SIGKILL)
+            rest = child.stdout.read()
+            child.wait()
+        if ready != "ready" or child.returncode != -signal.SIGKILL:
+            # The child failed by itself: an error in the edits, not a crash we caused.
+            failures += 1
+            tail = errors.read_text(encoding="utf-8")[-2000:]
+            failed.append({"trial": trial, "problems": [f"child exited by itself: {tail}"]})
+            continue
         reported = [int(line.split()[1]) for line in rest.splitlines() if line.startswith("done ")]
         k = max(reported, default=0)
         committed.append(k)
