@@ -30,6 +30,7 @@ DEMO_MODEL = "samstudio-demo"
 
 _SAM_LICENSE = "Apache-2.0"
 _SAM_BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+_DEMO_LICENSE = "see resources/models/samstudio-demo"
 
 
 @dataclass(frozen=True)
@@ -129,25 +130,43 @@ def _read_sha256sums(folder: Path) -> dict[str, str]:
     return sums
 
 
+def _read_manifest(folder: Path) -> dict[str, object]:
+    """manifest.json of the shipped folder as a dict ({} when absent or unreadable)."""
+    try:
+        meta = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _checkpoint_sha256(ckpt: Path, sums: dict[str, str], meta: dict[str, object]) -> str | None:
+    """The shipped checkpoint's SHA-256 from SHA256SUMS, a `<file>.sha256` sidecar, or a
+    "sha256" field of manifest.json; None when none of them states it."""
+    if ckpt.name in sums:
+        return sums[ckpt.name]
+    sidecar = ckpt.with_name(ckpt.name + ".sha256")
+    if sidecar.is_file():
+        words = sidecar.read_text(encoding="utf-8").split()
+        if words and len(words[0]) == 64:
+            return words[0].lower()
+    value = meta.get("sha256")
+    return value.lower() if isinstance(value, str) and len(value) == 64 else None
+
+
 def _shipped_entry() -> CatalogEntry | None:
     """The demo model's entry, or None while its folder holds no model.
 
-    The folder holds either an exported ONNX pair with `manifest.json` (the entry's
-    filename is then "." and the model path is the folder) or one `.pth` checkpoint.
+    The folder holds an exported ONNX pair (`manifest.json` plus `.onnx` files: the entry's
+    filename is then "." and the model path is the folder, usable without torch) or one
+    `.pth` checkpoint, whose SHA-256 comes from SHA256SUMS beside it.
     """
     folder = shipped_model_dir()
     if not folder.is_dir():
         return None
-    sums = _read_sha256sums(folder)
-    manifest = folder / "manifest.json"
-    architecture = "unknown"
-    if manifest.is_file():
-        try:
-            meta = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = {}
-        if isinstance(meta, dict):
-            architecture = str(meta.get("architecture") or meta.get("model_type") or architecture)
+    meta = _read_manifest(folder)
+    arch_value = meta.get("architecture") or meta.get("model_type")
+    architecture = str(arch_value) if arch_value else "unknown"
+    if (folder / "manifest.json").is_file() and any(folder.glob("*.onnx")):
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
         return CatalogEntry(
             name=DEMO_MODEL,
@@ -157,7 +176,7 @@ def _shipped_entry() -> CatalogEntry | None:
             size=size,
             sha256=None,
             description="SAM Studio demo model (ONNX), shipped with the application",
-            license="see resources/models/samstudio-demo",
+            license=_DEMO_LICENSE,
             shipped=True,
         )
     checkpoints = sorted(folder.glob("*.pth")) + sorted(folder.glob("*.pt"))
@@ -170,9 +189,9 @@ def _shipped_entry() -> CatalogEntry | None:
         url=None,
         filename=ckpt.name,
         size=ckpt.stat().st_size,
-        sha256=sums.get(ckpt.name),
+        sha256=_checkpoint_sha256(ckpt, _read_sha256sums(folder), meta),
         description="SAM Studio demo model, shipped with the application",
-        license="see resources/models/samstudio-demo",
+        license=_DEMO_LICENSE,
         shipped=True,
     )
 

@@ -142,6 +142,21 @@ def test_shipped_checkpoint_with_sha256sums(
     assert list_models()[0].status == "shipped"
 
 
+def test_shipped_checkpoint_with_a_sidecar_checksum_and_a_non_onnx_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / DEMO_MODEL
+    folder.mkdir()
+    (folder / "demo.pth").write_bytes(b"weights")
+    digest = hashlib.sha256(b"weights").hexdigest()
+    (folder / "demo.pth.sha256").write_text(f"{digest}  demo.pth\n")
+    (folder / "manifest.json").write_text(json.dumps({"architecture": "samstudio_demo_v1"}))
+    monkeypatch.setattr(catalog, "shipped_model_dir", lambda: folder)
+    assert default_model_path() == folder / "demo.pth"  # no .onnx files: not an ONNX export
+    entry = catalog_entry(DEMO_MODEL)
+    assert entry.sha256 == digest and entry.architecture == "samstudio_demo_v1"
+
+
 def test_shipped_onnx_export_is_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _fake_onnx_export(tmp_path / DEMO_MODEL, architecture="samstudio-demo-v1")
     monkeypatch.setattr(catalog, "shipped_model_dir", lambda: folder)
