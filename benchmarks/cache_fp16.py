@@ -1,7 +1,7 @@
 """Should the embedding cache store features as float16 or float32? Measure it.
 
-Encodes one real photo with SAM vit_b (seeded random weights by default, or a checkpoint
-given with --checkpoint), rounds the features to float16 and back, and decodes the same
+Encodes one real photo with SAM vit_b (seeded random weights by default) or any checkpoint
+that `load_sam_checkpoint` reads (--checkpoint: official SAM or the SAM Studio demo model), rounds the features to float16 and back, and decodes the same
 random single-point prompts (multimask, as a click does) from both with Meta's
 `SamPredictor`. Prints JSON: per-mask IoU between the fp32 and fp16 results, how often
 the top-ranked candidate changes, logit and predicted-IoU differences, the fraction of
@@ -45,8 +45,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     if args.checkpoint is not None:
-        sam = sam_model_registry["vit_b"](checkpoint=str(args.checkpoint))
-        weights = str(args.checkpoint)
+        from samstudio.inference.checkpoints import load_sam_checkpoint
+
+        sam, arch = load_sam_checkpoint(args.checkpoint)
+        weights = f"{args.checkpoint} ({arch})"
     else:
         sam = sam_model_registry["vit_b"]()
         weights = f"random vit_b, torch.manual_seed({args.seed})"
@@ -97,7 +99,7 @@ def main() -> int:
     decode_s = time.perf_counter() - t0
 
     ih, iw = predictor.input_size
-    emb = ImageEmbedding(f32, (h, w), (ih, iw), "sam_vit_b", "rls1024")
+    emb = ImageEmbedding(f32, (h, w), (ih, iw), "benchmark", "benchmark")
     size16 = len(encode_entry("0" * 40, emb, np.dtype(np.float16)))
     size32 = len(encode_entry("0" * 40, emb, np.dtype(np.float32)))
     iou_arr = np.asarray(ious)
