@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pycocotools import mask as mask_utils
 
@@ -36,6 +37,7 @@ from samstudio.core.document.records import Annotation
 from samstudio.core.document.rows import opt_float
 
 if TYPE_CHECKING:
+    from samstudio.core.formats.records import Annotation as FormatAnnotation
     from samstudio.core.formats.records import Dataset, ImportReport
 
 
@@ -53,39 +55,16 @@ class ImportSummary:
 
 
 def project_dataset(project: Project, *, salvage: bool = False) -> tuple[Dataset, list[str]]:
-    """The project as a formats Dataset; with `salvage`, what a damaged file still holds."""
-    from samstudio.core.formats import records as fr
-
-    problems: list[str] = []
-    if salvage:
-        annotations, problems = project.salvage_annotations()
-    else:
-        annotations = list(project.iter_annotations())
-    images = [img for img in project.images() if img.width > 0 and img.height > 0]
-    known = {img.id for img in images}
-    ds = fr.Dataset(info={"info": {"description": f"SAM Studio project {project.path.name}"}})
-    ds.images = [fr.ImageRecord(img.id, img.path, img.width, img.height) for img in images]
-    ds.categories = [
-        fr.Category(c.id, c.name, c.supercategory, extra={"color": c.color})
-        for c in project.categories()
-    ]
+    """The whole project as a formats Dataset (in memory); with `salvage`, what a damaged
+    file still holds."""
+    ds = _dataset_head(project)
+    annotations, problems = _annotations(project, salvage)
+    known = {img.id for img in ds.images}
     for ann in annotations:
-        if ann.image_id not in known:
+        if ann.image_id in known:
+            ds.annotations.append(_record(ann))
+        else:
             problems.append(f"annotation {ann.id}: its image {ann.image_id} is missing")
-            continue
-        ds.annotations.append(
-            fr.Annotation(
-                id=ann.id,
-                image_id=ann.image_id,
-                category_id=ann.category_id,
-                segmentation=ann.rle,
-                bbox=[float(v) for v in ann.bbox],
-                predicted_iou=ann.predicted_iou,
-                stability_score=ann.stability_score,
-                point_coords=_points(ann),
-                extra={"samstudio_source": ann.source},
-            )
-        )
     return ds, problems
 
 
@@ -94,13 +73,119 @@ def export_project(
 ) -> tuple[list[Path], list[str]]:
     """Write the project as `coco-rle`, `coco-polygon` (a file) or `sa1b` (a folder).
 
-    Returns the files written and the problems met (what the format could not hold, and
-    with `salvage` what could not be read).
+    Streams: one annotation (COCO) or one image (SA-1B) at a time goes through the
+    formats layer's own serialisers (`coco.annotation_json`, `sa1b.sa1b_document`), so
+    memory stays flat for a million annotations. Files are written atomically. Returns
+    the files written and the problems met (what the format could not hold, and with
+    `salvage` what could not be read).
     """
-    from samstudio.core.formats.detect import export_annotations
+    if to not in ("coco-rle", "coco-polygon", "sa1b"):
+        raise ValueError(f"export format is coco-rle, coco-polygon or sa1b, not {to!r}")
+    head = _dataset_head(project)
+    annotations, problems = _annotations(project, salvage)
+    if to == "sa1b":
+        return _export_sa1b(head, annotations, Path(out), problems)
+    return [_export_coco(head, annotations, Path(out), to, problems)], problems
 
-    dataset, problems = project_dataset(project, salvage=salvage)
-    written, report = export_annotations(dataset, to, out)  # type: ignore[arg-type]
+
+def _dataset_head(project: Project) -> Dataset:
+    from samstudio.core.formats import records as fr
+
+    ds = fr.Dataset(info={"info": {"description": f"SAM Studio project {project.path.name}"}})
+    ds.images = [
+        fr.ImageRecord(img.id, img.path, img.width, img.height)
+        for img in project.images()
+        if img.width > 0 and img.height > 0
+    ]
+    ds.categories = [
+        fr.Category(c.id, c.name, c.supercategory, extra={"color": c.color})
+        for c in project.categories()
+    ]
+    return ds
+
+
+def _annotations(project: Project, salvage: bool) -> tuple[Iterable[Annotation], list[str]]:
+    if salvage:
+        return project.salvage_annotations()
+    return project.iter_annotations(), []
+
+
+def _record(ann: Annotation) -> FormatAnnotation:
+    from samstudio.core.formats import records as fr
+
+    return fr.Annotation(
+        id=ann.id,
+        image_id=ann.image_id,
+        category_id=ann.category_id,
+        segmentation=ann.rle,
+        bbox=[float(v) for v in ann.bbox],
+        predicted_iou=ann.predicted_iou,
+        stability_score=ann.stability_score,
+        point_coords=_points(ann),
+        extra={"samstudio_source": ann.source},
+    )
+
+
+def _export_coco(
+    head: Dataset, annotations: Iterable[Annotation], out: Path, to: str, problems: list[str]
+) -> Path:
+    from samstudio.core.atomic import atomic_write
+    from samstudio.core.formats.coco import DEFAULT_CATEGORY, annotation_json, coco_document
+
+    style: Literal["rle", "polygon"] = "rle" if to == "coco-rle" else "polygon"
+    known = {img.id for img in head.images}
+    doc = coco_document(head, style)
+    doc.pop("annotations")
+    has_default = any(c["id"] == DEFAULT_CATEGORY.id for c in doc["categories"])
+
+    def write(fh: IO[bytes]) -> None:
+        nonlocal has_default
+        n = 0
+        fh.write(b'{"annotations": [')
+        for ann in annotations:
+            if ann.image_id not in known:
+                problems.append(f"annotation {ann.id}: its image {ann.image_id} is missing")
+                continue
+            if ann.category_id is None and not has_default:
+                doc["categories"].append(
+                    {"id": DEFAULT_CATEGORY.id, "name": DEFAULT_CATEGORY.name, "supercategory": ""}
+                )
+                has_default = True
+            item = json.dumps(annotation_json(_record(ann), style), ensure_ascii=False)
+            fh.write((("," if n else "") + item).encode("utf-8"))
+            n += 1
+        rest = json.dumps(doc, ensure_ascii=False)
+        fh.write(b"], " + rest[1:].encode("utf-8"))
+
+    return atomic_write(out, write)
+
+
+def _export_sa1b(
+    head: Dataset, annotations: Iterable[Annotation], folder: Path, problems: list[str]
+) -> tuple[list[Path], list[str]]:
+    from samstudio.core.atomic import atomic_write_json
+    from samstudio.core.formats import records as fr
+    from samstudio.core.formats.sa1b import sa1b_document
+
+    folder.mkdir(parents=True, exist_ok=True)
+    by_image: dict[int, list[FormatAnnotation]] = {img.id: [] for img in head.images}
+    for ann in annotations:
+        if ann.image_id in by_image:
+            by_image[ann.image_id].append(_record(ann))
+        else:
+            problems.append(f"annotation {ann.id}: its image {ann.image_id} is missing")
+    report = fr.ImportReport()
+    stems: set[str] = set()
+    written = []
+    for image in head.images:
+        stem = PurePosixPath(image.file_name).stem or str(image.id)
+        if stem in stems:
+            stem = f"{stem}_{image.id}"
+        stems.add(stem)
+        one = fr.Dataset(images=[image], annotations=by_image.pop(image.id))
+        written.append(
+            atomic_write_json(folder / f"{stem}.json", sa1b_document(one, image, report))
+        )
     return written, problems + [str(issue) for issue in report.issues]
 
 
