@@ -113,6 +113,7 @@ class Annotator(QObject):
         self.loader.failed.connect(self._pixels_failed)
         worker.prediction_ready.connect(self._prediction_ready)
         worker.prediction_failed.connect(self._prediction_failed)
+        worker.candidates_completed.connect(self._candidates_completed)
         worker.encode_started.connect(self._encode_started)
         worker.embedding_ready.connect(self._embedding_ready)
         worker.embedding_failed.connect(self._embedding_failed)
@@ -295,6 +296,19 @@ class Annotator(QObject):
         self.choose(0)
         self.candidates_changed.emit()
 
+    def _candidates_completed(self, cs: CandidateSet) -> None:
+        """The worker finished the other candidates; keep any the user already edited."""
+        if (
+            self.candidate_set is None
+            or cs.request != self.candidate_set.request
+            or cs.image_id != self.image_id
+        ):
+            return
+        for i, cand in enumerate(cs.candidates):
+            if i < len(self.candidates) and not self.candidates[i].complete:
+                self.candidates[i] = cand
+        self.candidates_changed.emit()
+
     def _prediction_failed(self, image_id: int, request: int, message: str) -> None:
         if image_id == self.image_id and request == self._latest_request:
             self.message.emit(f"The model could not decode these prompts: {message}")
@@ -305,8 +319,21 @@ class Annotator(QObject):
             return
         self.chosen = index
         cand = self.candidates[index]
+        if not cand.complete and self.candidate_set is not None:
+            cand = self._complete(index)
         self.previous_logits = cand.low_res_logits
         self.canvas.set_candidate(cand.picture)
+
+    def _complete(self, index: int) -> MaskCandidate:
+        """Fill in candidate `index` now (the user was quicker than the worker)."""
+        assert self.candidate_set is not None
+        from samstudio.ui.inference_worker import complete_candidate
+
+        cand = complete_candidate(
+            self.candidates[index], self.candidate_set.prediction, self.candidate_set.color
+        )
+        self.candidates[index] = cand
+        return cand
 
     @property
     def chosen_candidate(self) -> MaskCandidate | None:
@@ -322,7 +349,7 @@ class Annotator(QObject):
             or self.category_id is None
         ):
             return None
-        if not cand.mask.any():
+        if cand.mask is None or not cand.mask.any():
             self.message.emit("The chosen mask is empty: add a point or draw a box.")
             return None
         image_id, category_id = self.image_id, self.category_id
@@ -422,6 +449,9 @@ class Annotator(QObject):
     def _edit_candidate(self, stroke_mask: np.ndarray, value: bool) -> None:
         cand = self.chosen_candidate
         assert cand is not None and self.image_rgb is not None
+        if cand.mask is None:
+            cand = self._complete(self.chosen)
+        assert cand.mask is not None
         mask = cand.mask.copy()
         mask[stroke_mask] = value
         color = self.category_color(self.category_id)

@@ -132,7 +132,10 @@ class CandidateCard(QFrame):
         self.stability_bar.set_value(candidate.stability_score)
         box = candidate.box
         extent = f" · {box[2] - box[0]}×{box[3] - box[1]} px" if box else " · empty"
-        self.area.setText(f"Area {candidate.area:,} px{extent}")
+        approx = "" if candidate.complete else "≈ "
+        self.area.setText(
+            f"Area {approx}{candidate.area:,} px{extent if candidate.complete else ''}"
+        )
 
     def set_selected(self, selected: bool) -> None:
         self.setProperty("selected", selected)
@@ -209,10 +212,9 @@ class CandidatesPanel(QWidget):
         self,
         candidates: list[MaskCandidate],
         decode_ms: float | None = None,
-        keep_choice: bool = False,
+        chosen: int = 0,
     ) -> None:
-        """Show a new set; the best (rank 0) is preselected unless `keep_choice`."""
-        previous = self.chosen
+        """Show a set with candidate `chosen` marked (the best, 0, for a new prediction)."""
         self.candidates = list(candidates)
         self.empty.setVisible(not self.candidates)
         words = scale_words(self.candidates)
@@ -226,9 +228,9 @@ class CandidatesPanel(QWidget):
         else:
             single = " · several prompts: one refined mask" if len(self.candidates) == 1 else ""
             self.timing.setText(f"Decoded in {decode_ms:.0f} ms{single}")
-        chosen = previous if keep_choice and 0 <= previous < len(self.candidates) else 0
-        self.chosen = -1
-        self.choose(chosen if self.candidates else -1)
+        self.chosen = chosen if 0 <= chosen < len(self.candidates) else -1
+        for i, card in enumerate(self.cards):
+            card.set_selected(i == self.chosen)
 
     def clear(self) -> None:
         self.show_candidates([])

@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
     QWheelEvent,
+    qRgba,
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
@@ -54,8 +55,27 @@ def rgba_qimage(rgba: np.ndarray) -> QImage:
     return QImage(arr.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
 
+def picture_qimage(picture: MaskPicture) -> QImage:
+    """The picture as a premultiplied ARGB QImage (any thread may call this).
+
+    The class map becomes an indexed image with a three-colour table, converted by Qt.
+    The result is cached on the picture.
+    """
+    if picture.qimage is not None:
+        return picture.qimage  # type: ignore[no-any-return]
+    classes = picture.classes
+    h, w = classes.shape
+    indexed = QImage(classes.data, w, h, w, QImage.Format.Format_Indexed8)
+    fr, fg, fb, fa = picture.fill
+    er, eg, eb, ea = picture.edge
+    indexed.setColorTable([qRgba(0, 0, 0, 0), qRgba(fr, fg, fb, fa), qRgba(er, eg, eb, ea)])
+    image = indexed.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+    picture.qimage = image
+    return image
+
+
 def picture_item(picture: MaskPicture, z: float) -> QGraphicsPixmapItem:
-    item = QGraphicsPixmapItem(QPixmap.fromImage(rgba_qimage(picture.rgba)))
+    item = QGraphicsPixmapItem(QPixmap.fromImage(picture_qimage(picture)))
     item.setOffset(picture.origin[0], picture.origin[1])
     item.setZValue(z)
     item.setTransformationMode(Qt.TransformationMode.FastTransformation)  # crisp pixels

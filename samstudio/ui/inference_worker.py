@@ -23,16 +23,18 @@ import time
 import traceback
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from samstudio.inference.types import ImageEmbedding, ModelInfo, Prompts, Segmenter
 from samstudio.ui.image_io import load_rgb
-from samstudio.ui.overlays import MaskPicture, mask_box, preview, render_mask
+from samstudio.ui.overlays import MaskPicture, mask_box, preview, render_mask, small_mask
+
+PREVIEW_LONG_SIDE = 512  # previews are cut from the image reduced to this long side
 
 
 class EmbeddingStore(Protocol):
@@ -49,29 +51,38 @@ class EmbeddingStore(Protocol):
 class MaskCandidate:
     """One of the model's answers to the current prompts, ready to show.
 
-    mask: (H, W) bool, image frame. box: XYXY end-exclusive or None when empty.
-    low_res_logits: (256, 256) float32, fed back as the next prompt's mask input.
-    picture: the translucent overlay; preview: (h, w, 3) uint8 RGB thumbnail.
+    mask: (H, W) bool, image frame, or None until the candidate is completed (the
+    top-ranked one always is; the others follow a moment later, see CandidateSet).
+    box: XYXY end-exclusive (None when empty or not yet known). low_res_logits:
+    (256, 256) float32, fed back as the next prompt's mask input. picture: the
+    translucent overlay (None until completed); preview: (h, w, 3) uint8 RGB
+    thumbnail. area: pixels (exact once completed, estimated from the logits before).
     """
 
     rank: int
-    mask: np.ndarray
+    mask: np.ndarray | None
     box: tuple[int, int, int, int] | None
     predicted_iou: float
     stability_score: float
     low_res_logits: np.ndarray
-    picture: MaskPicture
+    picture: MaskPicture | None
     preview: np.ndarray
+    area: int
 
     @property
-    def area(self) -> int:
-        return int(self.mask.sum())
+    def complete(self) -> bool:
+        return self.mask is not None and self.picture is not None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class CandidateSet:
     """The decoder's answer to one request. decode_ms: model time; total_ms: from the
-    request being posted to the set being ready (includes upscaling and pictures)."""
+    request being posted to the first candidate being ready to paint.
+
+    `complete(i)` fills in candidate i's full-size mask and overlay (the worker does
+    it for all candidates right after the first is shown; a key press that is faster
+    than that does it on the spot).
+    """
 
     image_id: int
     request: int
@@ -80,6 +91,29 @@ class CandidateSet:
     decode_ms: float
     total_ms: float
     submitted_at: float  # time.perf_counter() when the request was posted
+    prediction: Any = None
+    color: tuple[int, int, int] = (30, 144, 255)
+
+    def complete(self, index: int) -> MaskCandidate:
+        cand = self.candidates[index]
+        if cand.complete or self.prediction is None:
+            return cand
+        done = complete_candidate(cand, self.prediction, self.color)
+        self.candidates[index] = done
+        return done
+
+
+def complete_candidate(
+    cand: MaskCandidate, prediction: Any, color: tuple[int, int, int]
+) -> MaskCandidate:
+    """The candidate with its full-size mask, box, exact area and overlay picture."""
+    from samstudio.ui.canvas import picture_qimage
+
+    mask = np.asarray(prediction.mask(cand.rank), dtype=bool)
+    box = mask_box(mask)
+    picture = render_mask(mask, color, fill_alpha=120, box=box, outline_color=(255, 255, 255))
+    picture_qimage(picture)  # convert here, in whichever thread completes it
+    return replace(cand, mask=mask, box=box, picture=picture, area=int(np.count_nonzero(mask)))
 
 
 @dataclass(eq=False)
@@ -137,7 +171,8 @@ class InferenceWorker(QThread):
     encode_started = Signal(int)  # image id
     embedding_ready = Signal(int, float, bool)  # image id, seconds, came from a cache
     embedding_failed = Signal(int, str)  # image id, message
-    prediction_ready = Signal(object)  # CandidateSet
+    prediction_ready = Signal(object)  # CandidateSet, the top-ranked candidate complete
+    candidates_completed = Signal(object)  # the same request, every candidate complete
     prediction_failed = Signal(int, int, str)  # image id, request, message
     prefetched = Signal(int, bool)  # image id, came from a cache
 
@@ -151,6 +186,7 @@ class InferenceWorker(QThread):
         self._current: _ImageJob | None = None
         self._current_failed = False
         self._current_image: np.ndarray | None = None
+        self._current_small: np.ndarray | None = None
         self._decode: _DecodeJob | None = None
         self._prefetch: deque[_ImageJob] = deque()
         self._memory: OrderedDict[tuple[str, str], ImageEmbedding] = OrderedDict()
@@ -209,6 +245,20 @@ class InferenceWorker(QThread):
     def model_info(self) -> ModelInfo | None:
         seg = self._segmenter
         return None if seg is None else seg.info
+
+    @property
+    def segmenter(self) -> Segmenter | None:
+        """The loaded model (decode is stateless: benchmarks may call it while idle)."""
+        return self._segmenter
+
+    def embedding_for(self, image_id: int) -> ImageEmbedding | None:
+        """The in-memory embedding of `image_id` under the current model, or None."""
+        with self._cond:
+            key = self._keys.get(image_id)
+            seg = self._segmenter
+            if key is None or seg is None:
+                return None
+            return self._memory.get((key, seg.info.model_id))
 
     def has_embedding(self, image_id: int) -> bool:
         """True when the embedding of `image_id` is in memory for the current model."""
@@ -313,6 +363,7 @@ class InferenceWorker(QThread):
             still_current = self._current is item
             if current and still_current:
                 self._current_image = image
+                self._current_small = reduced(image, PREVIEW_LONG_SIDE)
         if current and still_current:
             self.embedding_ready.emit(item.image_id, seconds, from_cache)
         elif not current:
@@ -321,45 +372,87 @@ class InferenceWorker(QThread):
     def _run_decode(
         self, seg: Segmenter, emb: ImageEmbedding, image: np.ndarray, job: _DecodeJob
     ) -> None:
+        """Decode; show the top candidate at once, then complete the others."""
         self.busy_with = "decoding"
+        small_image = self._current_small if self._current_small is not None else image
         try:
             t0 = time.perf_counter()
             pred = seg.decode(emb, job.prompts, multimask=job.multimask)
             decode_ms = (time.perf_counter() - t0) * 1000
-            masks = pred.masks
+            h, w = pred.original_size
+            sh, sw = small_image.shape[:2]
             candidates = []
             for i in range(len(pred)):
-                mask = np.asarray(masks[i], dtype=bool)
-                box = mask_box(mask)
-                candidates.append(
-                    MaskCandidate(
-                        rank=i,
-                        mask=mask,
-                        box=box,
-                        predicted_iou=float(pred.iou_predictions[i]),
-                        stability_score=float(pred.stability_scores[i]),
-                        low_res_logits=np.asarray(pred.low_res_logits[i], np.float32),
-                        picture=render_mask(
-                            mask, job.color, fill_alpha=120, box=box, outline_color=(255, 255, 255)
-                        ),
-                        preview=preview(image, mask, box=box, color=job.color),
-                    )
+                small = small_mask(
+                    pred.low_res_logits[i], pred.input_size, pred.image_size, (sh, sw)
                 )
+                cand = MaskCandidate(
+                    rank=i,
+                    mask=None,
+                    box=None,
+                    predicted_iou=float(pred.iou_predictions[i]),
+                    stability_score=float(pred.stability_scores[i]),
+                    low_res_logits=np.asarray(pred.low_res_logits[i], np.float32),
+                    picture=None,
+                    preview=preview(small_image, small, color=job.color),
+                    area=int(round(np.count_nonzero(small) * (h * w) / float(sh * sw))),
+                )
+                candidates.append(complete_candidate(cand, pred, job.color) if i == 0 else cand)
         except Exception as exc:
             self.prediction_failed.emit(job.image_id, job.request, _message(exc))
             return
         total_ms = (time.perf_counter() - job.submitted_at) * 1000
-        self.prediction_ready.emit(
+        first = CandidateSet(
+            job.image_id,
+            job.request,
+            job.prompts,
+            candidates,
+            decode_ms,
+            total_ms,
+            job.submitted_at,
+            pred,
+            job.color,
+        )
+        self.prediction_ready.emit(first)
+        if len(candidates) < 2:
+            return
+        # Complete the others unless the user has already asked for something newer.
+        rest = list(candidates)
+        for i in range(1, len(rest)):
+            with self._cond:
+                if self._decode is not None or self._stopping:
+                    return
+            try:
+                rest[i] = complete_candidate(rest[i], pred, job.color)
+            except Exception as exc:
+                self.prediction_failed.emit(job.image_id, job.request, _message(exc))
+                return
+        self.candidates_completed.emit(
             CandidateSet(
                 job.image_id,
                 job.request,
                 job.prompts,
-                candidates,
+                rest,
                 decode_ms,
                 total_ms,
                 job.submitted_at,
+                pred,
+                job.color,
             )
         )
+
+
+def reduced(image: np.ndarray, long_side: int) -> np.ndarray:
+    """(H, W, 3) uint8 scaled down so that its long side is at most `long_side`."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    if scale >= 1:
+        return image
+    return cv2.resize(
+        image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+    )
 
 
 def _message(exc: BaseException) -> str:

@@ -417,7 +417,7 @@ class MainWindow(QMainWindow):
     def _show_candidates(self) -> None:
         cs = self.annotator.candidate_set
         self.candidates_panel.show_candidates(
-            self.annotator.candidates, None if cs is None else cs.decode_ms, keep_choice=True
+            self.annotator.candidates, None if cs is None else cs.decode_ms, self.annotator.chosen
         )
 
     def _update_undo_actions(self) -> None:

@@ -1,32 +1,47 @@
 """Mask pictures for the canvas and the candidates panel, in numpy (no Qt).
 
 Everything here runs in any thread: the inference worker renders candidate overlays
-and previews so that the UI thread only wraps finished RGBA buffers in QImages.
+and previews so that the UI thread only wraps finished buffers in QImages. A picture
+is a per-pixel class map (0 outside, 1 fill, 2 outline) plus a two-colour palette:
+the canvas shows it as an indexed QImage, so no RGBA array is ever built in Python.
 Masks are (H, W) bool in the image frame; boxes are XYXY pixel indices, end-exclusive.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class MaskPicture:
-    """An RGBA picture of a mask, cropped to the mask's box.
+    """A picture of a mask, cropped to the mask's box (plus one pixel).
 
-    rgba: (h, w, 4) uint8, straight alpha, C-contiguous. origin: (x0, y0) of the crop
-    in image pixels. An empty mask gives a 0x0 picture at (0, 0).
+    classes: (h, w) uint8, C-contiguous: 0 outside, 1 fill, 2 outline.
+    fill / edge: RGBA 0-255 colours of classes 1 and 2. origin: (x0, y0) of the crop
+    in image pixels. An empty mask gives a 0x0 picture at (0, 0). `qimage` may hold
+    the finished QImage, made by whichever thread rendered the picture.
     """
 
-    rgba: np.ndarray
+    classes: np.ndarray
     origin: tuple[int, int]
+    fill: tuple[int, int, int, int] = (30, 144, 255, 110)
+    edge: tuple[int, int, int, int] = (30, 144, 255, 255)
+    qimage: Any = None
 
     @property
     def is_empty(self) -> bool:
-        return self.rgba.size == 0
+        return self.classes.size == 0
+
+    @property
+    def rgba(self) -> np.ndarray:
+        """(h, w, 4) uint8 straight-alpha RGBA (for tests and screenshots)."""
+        table = np.zeros((3, 4), np.uint8)
+        table[1], table[2] = self.fill, self.edge
+        return np.take(table, self.classes, axis=0)
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -64,27 +79,20 @@ def render_mask(
 
     mask: (H, W) bool, image frame. color / outline_color: RGB 0-255 (outline defaults
     to the fill colour). box: a precomputed `mask_box(mask)` to save a pass.
-    Costs a few ms for a 1000x600 object: a per-pixel class (0 outside, 1 fill,
-    2 outline) goes through one OpenCV look-up table per channel.
+    Costs a few ms for a 1000x600 object (an erosion and an addition in OpenCV).
     """
     box = mask_box(mask) if box is None else box
+    fill = (*color, fill_alpha)
+    edge = (*(outline_color or color), 255)
     if box is None:
-        return MaskPicture(np.zeros((0, 0, 4), np.uint8), (0, 0))
+        return MaskPicture(np.zeros((0, 0), np.uint8), (0, 0), fill, edge)
     x0, y0, x1, y1 = box
     pad = 1
     h, w = mask.shape
     x0p, y0p, x1p, y1p = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     crop = np.ascontiguousarray(mask[y0p:y1p, x0p:x1p]).view(np.uint8)
-    classes = crop if outline_width <= 0 else cv2.add(crop, _edge_u8(crop, outline_width))
-    edge_rgb = outline_color or color
-    channels = []
-    for c in range(4):
-        table = np.zeros(256, np.uint8)
-        table[1] = color[c] if c < 3 else fill_alpha
-        table[2] = edge_rgb[c] if c < 3 else 255
-        channels.append(cv2.LUT(classes, table))
-    rgba = cv2.merge(channels)
-    return MaskPicture(np.ascontiguousarray(rgba), (x0p, y0p))
+    classes = crop.copy() if outline_width <= 0 else cv2.add(crop, _edge_u8(crop, outline_width))
+    return MaskPicture(np.ascontiguousarray(classes), (x0p, y0p), fill, edge)
 
 
 def preview(
@@ -134,3 +142,23 @@ def preview(
 def crop_blend(pixels: np.ndarray, tint: np.ndarray, amount: float = 0.35) -> np.ndarray:
     """(..., 3) float pixels blended toward an RGB tint by `amount`."""
     return pixels * (1.0 - amount) + tint * amount
+
+
+def small_mask(
+    low_res_logits: np.ndarray,
+    input_size: tuple[int, int],
+    image_size: int,
+    out_hw: tuple[int, int],
+    threshold: float = 0.0,
+) -> np.ndarray:
+    """A candidate's mask at a reduced size straight from its low-res logits.
+
+    low_res_logits: (s, s) float32 in the padded model-input frame (s = 256 for SAM).
+    input_size: (h, w) of the resized image inside the padded square of `image_size`.
+    out_hw: (h, w) wanted. Returns (h, w) bool; for previews, not for saving.
+    """
+    s = low_res_logits.shape[0] / float(image_size)
+    vh = max(1, int(np.ceil(input_size[0] * s)))
+    vw = max(1, int(np.ceil(input_size[1] * s)))
+    valid = np.ascontiguousarray(low_res_logits[:vh, :vw], dtype=np.float32)
+    return cv2.resize(valid, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_LINEAR) > threshold
