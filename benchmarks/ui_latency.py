@@ -169,7 +169,7 @@ def bench_model(
         ready.clear()
         win.open_image(ids[start])
         wait(app, lambda: bool(ready), 900)
-        for k in range(transitions):
+        for _ in range(transitions):
             t_end = time.perf_counter() + dwell  # the annotator works on this image
             while time.perf_counter() < t_end:
                 app.processEvents()
