@@ -233,3 +233,23 @@ def test_clear_errors_for_locked_damaged_and_missing_projects(
     assert len(rescued) == len(masks)
     for ann in rescued:
         assert np.array_equal(decode_rle(ann["segmentation"]), masks[ann["id"]])
+
+
+def test_uncategorised_masks_export_under_a_default_category(
+    capsys: pytest.CaptureFixture[str], folder: Path, tmp_path: Path
+) -> None:
+    _cli(capsys, "project", "init", str(folder))
+    with Project.open(folder) as project:
+        img = project.images()[0]
+        m = np.zeros((img.height, img.width), bool)
+        m[1:4, 1:4] = True
+        project.add_annotations(img.id, [m, ~m], None, "proposal")
+    out_file = tmp_path / "plain.json"
+    code, _, err = _cli(
+        capsys, "export", str(folder), "--format", "coco-rle", "--out", str(out_file)
+    )
+    assert code == 0, err
+    coco = COCO(str(out_file))
+    (cat,) = coco.dataset["categories"]
+    assert [a["category_id"] for a in coco.dataset["annotations"]] == [cat["id"], cat["id"]]
+    assert sorted(a["area"] for a in coco.dataset["annotations"]) == [9, m.size - 9]
