@@ -282,8 +282,8 @@ def default_model_path() -> Path:
 class ModelStatus:
     """One row of `samstudio model list`.
 
-    status: "shipped", "downloaded", "imported", "not downloaded", or "missing" (an imported
-    file that is no longer where it was registered).
+    status: "shipped", "downloaded", "partial NN%" (resumable: download again), "imported",
+    "not downloaded", or "missing" (an imported file no longer where it was registered).
     """
 
     name: str
@@ -317,11 +317,16 @@ def list_models() -> list[ModelStatus]:
         present = path.is_file()
         if not present and entry.name in imported:
             continue  # the user's own copy of this checkpoint, listed below as imported
+        status = "downloaded" if present else "not downloaded"
+        part = path.with_name(path.name + ".part")  # download.partial_path(path)
+        if not present and part.is_file():
+            done = part.stat().st_size
+            status = f"partial {100 * done // entry.size}%" if entry.size else "partial"
         rows.append(
             ModelStatus(
                 entry.name,
                 entry.architecture,
-                "downloaded" if present else "not downloaded",
+                status,
                 path if present else None,
                 entry.size,
                 entry.description,
