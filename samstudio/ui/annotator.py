@@ -514,7 +514,7 @@ class Annotator(QObject):
             cached = self._pictures.get(rec.id)
             if cached is None or cached[0] != key:
                 mask = self.project.mask(rec.id)
-                rgb = hex_to_rgb(colors.get(rec.category_id, "#1e90ff"))
+                rgb = instance_color(hex_to_rgb(colors.get(rec.category_id, "#1e90ff")), rec.id)
                 picture = (
                     render_mask(
                         mask, rgb, fill_alpha=150, outline_color=(255, 255, 255), outline_width=2
@@ -561,6 +561,18 @@ class Annotator(QObject):
     def shutdown(self) -> None:
         self._encode_timer.stop()
         self.loader.shutdown()
+
+
+def instance_color(rgb: tuple[int, int, int], annotation_id: int) -> tuple[int, int, int]:
+    """The category colour, lighter or darker per instance so neighbours stay apart."""
+    import colorsys
+
+    h, s, v = colorsys.rgb_to_hsv(*(c / 255.0 for c in rgb))
+    step = (annotation_id * 0.618033988749895) % 1.0  # golden-ratio spread
+    v = min(1.0, max(0.35, v * (0.7 + 0.45 * step)))
+    h = (h + (step - 0.5) * 0.06) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return round(r * 255), round(g * 255), round(b * 255)
 
 
 def _rle_key(rle: Any) -> Any:

@@ -26,12 +26,12 @@ class ExportError(Exception):
     """An export could not be written. The message names the path and the reason."""
 
 
-def export_project(project: Any, fmt: str, out: Path) -> Path:
-    """Write the project's annotations in `fmt` ("coco-rle", "coco-polygon", "sa1b") to `out`.
+def export_project(project: Any, fmt: str, out: Path) -> tuple[Path, list[str]]:
+    """Write the project's annotations in `fmt` ("coco-rle", "coco-polygon", "sa1b") to
+    `out` through the store's export. Returns (what was written, problems the format
+    could not hold). Raises ExportError naming the path and the reason."""
+    from samstudio.core.document.exchange import export_project as store_export
 
-    Uses the store's own export when it has one, else the core's format writers on a
-    Dataset read from the store. Raises ExportError naming the path and the reason.
-    """
     out = Path(out)
     target_dir = out if fmt == "sa1b" else out.parent
     try:
@@ -45,61 +45,19 @@ def export_project(project: Any, fmt: str, out: Path) -> Path:
             f"{target_dir}: the folder is read-only; choose another place to export to"
         )
     try:
-        if hasattr(project, "export"):
-            result = project.export(out, format=fmt)
-            return Path(result) if isinstance(result, (str, Path)) else out
-        dataset = project_dataset(project)
-        if fmt == "sa1b":
-            from samstudio.core.formats.sa1b import export_sa1b
-
-            export_sa1b(dataset, out)
-            return out
-        from samstudio.core.formats.coco import export_coco
-
-        return Path(export_coco(dataset, out, "polygon" if fmt == "coco-polygon" else "rle"))
+        written, problems = store_export(project, fmt, out)
     except PermissionError as exc:
         raise ExportError(f"{out}: permission denied ({exc.strerror or exc})") from exc
     except OSError as exc:
         raise ExportError(f"{out}: {exc.strerror or exc}") from exc
-
-
-def project_dataset(project: Any) -> Any:
-    """The project's images, categories and annotations as a formats `Dataset`.
-
-    A small bridge kept here until the store offers its own export (see the report).
-    Unreadable images are left out; masks keep their RLE as stored.
-    """
-    from samstudio.core.formats.records import Annotation, Category, Dataset, ImageRecord
-
-    ds = Dataset()
-    for c in project.categories():
-        ds.categories.append(Category(c.id, c.name, c.supercategory or ""))
-    for im in project.images():
-        if im.error:
-            continue
-        ds.images.append(ImageRecord(im.id, im.path, im.width, im.height))
-        for a in project.annotations(im.id):
-            points = (a.prompts or {}).get("points") if isinstance(a.prompts, dict) else None
-            ds.annotations.append(
-                Annotation(
-                    id=a.id,
-                    image_id=a.image_id,
-                    category_id=a.category_id,
-                    segmentation=dict(a.rle),
-                    bbox=[float(v) for v in a.bbox],
-                    predicted_iou=a.predicted_iou,
-                    stability_score=a.stability_score,
-                    point_coords=points,
-                )
-            )
-    return ds
+    return (out if fmt == "sa1b" else Path(written[0])), list(problems)
 
 
 def import_file(project: Any, path: Path) -> Any:
-    """Merge the annotations of `path` (COCO, SA-1B or labelme JSON) into the project."""
-    if hasattr(project, "import_annotations"):
-        return project.import_annotations(path)
-    raise ExportError(f"{path}: this version of the project store cannot import annotations yet")
+    """Merge the annotations of `path` (COCO, SA-1B, labelme...) into the project."""
+    from samstudio.core.document.exchange import import_file as store_import
+
+    return store_import(project, path)
 
 
 def _writable(folder: Path) -> bool:
@@ -153,16 +111,27 @@ def ask_import(window: Any) -> None:
         run_import(window, Path(path))
 
 
-def run_import(window: Any, path: Path) -> bool:
+def run_import(window: Any, path: Path) -> Any:
+    """Import and report; returns the store's ImportSummary, or None after an error dialog."""
     try:
-        report = import_file(window.project, path)
+        summary = import_file(window.project, path)
     except Exception as exc:
         window.show_error("Import failed", f"{path}: {exc}")
-        return False
+        return None
+    # The import is one store operation per image: undo reaches it through the store.
+    window.annotator.history.set_project(window.project)
+    window.annotator.history.set_image(window.annotator.image_id)
     window._refresh_all()
     window.annotator.refresh_instances()
-    window.statusBar().showMessage(f"Imported {path.name}: {report}", 10000)
-    return True
+    text = (
+        f"{summary.annotations_added} masks on {summary.images_matched} images from {path.name} "
+        f"({summary.format})"
+    )
+    notes = list(summary.conflicts) + list(summary.format_issues)
+    if notes:
+        QMessageBox.warning(window, "Imported with notes", text + "\n\n" + "\n".join(notes[:30]))
+    window.statusBar().showMessage("Imported " + text, 10000)
+    return summary
 
 
 def ask_export(window: Any, fmt: str) -> None:
@@ -182,11 +151,13 @@ def run_export(window: Any, fmt: str, path: Path) -> Path | None:
     """Export and report; a failure gives a dialog naming the path and the problem."""
     QApplication.setOverrideCursor(window.cursor())
     try:
-        out = export_project(window.project, fmt, path)
+        out, problems = export_project(window.project, fmt, path)
     except Exception as exc:
         window.show_error("Export failed", str(exc))
         return None
     finally:
         QApplication.restoreOverrideCursor()
+    if problems:
+        QMessageBox.warning(window, "Exported with notes", f"{out}\n\n" + "\n".join(problems[:30]))
     window.statusBar().showMessage(f"Exported to {out}", 10000)
     return out

@@ -50,8 +50,9 @@ class ImageListPanel(QWidget):
         self.tree.setHeaderLabels(["Image", "Status", "Masks"])
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.tree.setColumnWidth(0, 170)
-        self.tree.setColumnWidth(1, 80)
+        self.tree.setColumnWidth(0, 150)
+        self.tree.setColumnWidth(1, 85)
+        self.tree.setColumnWidth(2, 40)
         layout.addWidget(self.tree)
         self.rows: list[ImageRow] = []
         self.current: int | None = None

@@ -77,10 +77,20 @@ class MainWindow(QMainWindow):
         self.candidates_panel = CandidatesPanel()
         self.instances_panel = InstancesPanel()
         self.categories_panel = CategoriesPanel()
-        self._dock("Images", self.images_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Candidates", self.candidates_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Instances", self.instances_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Categories", self.categories_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        images = self._dock("Images", self.images_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        cands = self._dock(
+            "Candidates", self.candidates_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        insts = self._dock("Instances", self.instances_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        cats = self._dock(
+            "Categories", self.categories_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        # Fixed widths so the panels do not jump when candidates come and go.
+        images.setMinimumWidth(290)
+        for dock in (cands, insts, cats):
+            dock.setMinimumWidth(430)
+        self.candidates_panel.setMinimumHeight(3 * 150 + 60)
+        self.resizeDocks([cands, insts, cats], [520, 220, 150], Qt.Orientation.Vertical)
 
         self.tools: dict[str, Tool] = {cls.name: cls(self.annotator) for cls in ALL_TOOLS}
         self._build_status_bar()

@@ -15,15 +15,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_DIR = REPO / "resources" / "models" / "samstudio-demo"
 # Another model (a checkpoint path or ONNX folder) can be named for a local run.
 MODEL = os.environ.get("SAMSTUDIO_E2E_MODEL")
+
+
+def _demo_model_present() -> bool:
+    from samstudio.inference.catalog import default_model_path
+    from samstudio.inference.errors import ModelLoadError
+
+    try:
+        default_model_path()
+    except ModelLoadError:
+        return False
+    return True
+
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        MODEL is None and (not DEMO_DIR.is_dir() or not any(DEMO_DIR.iterdir())),
+        MODEL is None and not _demo_model_present(),
         reason="the shipped demo model (resources/models/samstudio-demo) has not landed yet",
     ),
 ]
