@@ -233,43 +233,51 @@ def _coco_rle(rle: Any) -> dict[str, Any]:
 
 
 def _check_compressed(coco: dict[str, Any], h: int, w: int) -> None:
-    """Compressed counts must decode to runs that add up to exactly h * w pixels."""
+    """Compressed counts must decode to runs that add up to exactly h * w pixels.
+
+    pycocotools trusts the runs and would write past its buffer otherwise.
+    """
     try:
         runs = _decode_counts(coco["counts"])
     except ValueError as exc:
         raise RLEError(f"RLE counts string is not valid: {exc}") from None
-    if sum(runs) != h * w:
-        raise RLEError(f"RLE counts add up to {sum(runs)} pixels, but size {h}x{w} has {h * w}")
+    total = int(runs.sum())
+    if total != h * w:
+        raise RLEError(f"RLE counts add up to {total} pixels, but size {h}x{w} has {h * w}")
 
 
-def _decode_counts(counts: bytes) -> list[int]:
-    """Parse COCO's LEB128-like counts string into run lengths (as pycocotools' rleFrString)."""
-    runs: list[int] = []
-    p = 0
-    n = len(counts)
-    while p < n:
-        x = 0
-        k = 0
-        more = True
-        while more:
-            if p >= n:
-                raise ValueError("counts string ends in the middle of a number")
-            c = counts[p] - 48
-            if c < 0 or c > 63:
-                raise ValueError(f"byte {counts[p]!r} at {p} is outside the RLE alphabet")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if k > 7:
-                raise ValueError("a run length has more than 7 digits (over 2**32)")
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        if x < 0 or x > 0xFFFFFFFF:
-            raise ValueError("a run length is negative or over 2**32 - 1")
-        runs.append(x)
+def _decode_counts(counts: bytes) -> np.ndarray:
+    """Run lengths of COCO's compressed counts string (int64), as pycocotools' rleFrString.
+
+    Each number is 5-bit groups (char - 48), low group first, 0x20 = "more follows",
+    0x10 in the last group = negative; from the fourth number on, each is stored as the
+    difference to the number two places before it.
+    """
+    c = np.frombuffer(counts, dtype=np.uint8).astype(np.int64) - 48
+    if c.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    bad = (c < 0) | (c > 63)
+    if bad.any():
+        p = int(np.argmax(bad))
+        raise ValueError(f"byte {counts[p : p + 1]!r} at {p} is outside the RLE alphabet")
+    more = (c & 0x20) != 0
+    if more[-1]:
+        raise ValueError("counts string ends in the middle of a number")
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    lengths = ends - starts + 1
+    if int(lengths.max()) > 7:
+        raise ValueError("a run length has more than 7 digits (over 2**32)")
+    k = np.arange(c.size) - np.repeat(starts, lengths)
+    x = np.add.reduceat((c & 0x1F) << (5 * k), starts)
+    negative = (c[ends] & 0x10) != 0
+    x = np.where(negative, x | np.left_shift(np.int64(-1), 5 * lengths), x)
+    runs = x.copy()
+    if runs.size > 3:
+        runs[2::2] = np.cumsum(x[2::2])
+        runs[3::2] = x[1] + np.cumsum(x[3::2])
+    if (runs < 0).any() or (runs > 0xFFFFFFFF).any():
+        raise ValueError("a run length is negative or over 2**32 - 1")
     return runs
 
 

@@ -7,7 +7,8 @@ sub-folders and unknown extra keys (kept in ``extra``). A JSON *list* is read as
 results (annotations with ``score``), matched to a ground-truth dataset when one is given.
 
 Export (``coco_document`` / ``export_coco``) writes ``segmentation`` as compressed RLE or
-as polygons (holes kept by zero-width cuts, IoU >= 0.98 with the mask), ``area`` and
+as polygons (holes kept by zero-width cuts, IoU >= 0.98 with the mask; crowd regions and
+empty masks stay RLE), ``area`` and
 ``bbox`` computed from the mask, ``iscrowd``, and SAM's per-mask fields under the SA-1B
 names (``predicted_iou``, ``stability_score``, ``point_coords``, ``crop_box``), which other
 COCO readers ignore. Files are written atomically.
@@ -354,10 +355,16 @@ def annotation_json(ann: Annotation, segmentation: SegmentationStyle = "rle") ->
         out["area"] = float(out["bbox"][2] * out["bbox"][3])
     else:
         rle = ann.segmentation
-        if segmentation == "polygon" and not ann.iscrowd:
-            out["segmentation"] = mask_to_polygons(decode_rle(rle))
+        rings = (
+            mask_to_polygons(decode_rle(rle))
+            if segmentation == "polygon" and not ann.iscrowd
+            else []
+        )
+        if rings:
+            out["segmentation"] = rings
         else:
-            # Crowd regions stay RLE, as in COCO itself.
+            # Crowd regions stay RLE, as in COCO itself; so do empty masks, which as an
+            # empty polygon list would read as "no mask" (and break pycocotools' annToMask).
             out["segmentation"] = {"size": list(rle["size"]), "counts": rle["counts"]}
         out["area"] = rle_area(rle)
         out["bbox"] = rle_bbox(rle)

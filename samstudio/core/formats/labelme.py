@@ -119,6 +119,9 @@ def read_labelme(
         if mask is None:
             continue
         group = shape.get("group_id")
+        if group is not None and not isinstance(group, (int, str)):
+            ctx.warn("bad_field", f"group_id {group!r} is not a number; grouped by its text")
+            group = repr(group)
         key: Any = (label, group) if group is not None else ("__shape__", n)
         if key in instances:
             instances[key][1][:] |= mask

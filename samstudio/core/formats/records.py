@@ -45,8 +45,8 @@ class Issue:
     code: str
     file: str
     message: str
-    annotation_id: Any = None
-    image_id: Any = None
+    annotation_id: int | str | None = None
+    image_id: int | str | None = None
 
     def __str__(self) -> str:
         where = self.file
@@ -55,6 +55,18 @@ class Issue:
         if self.annotation_id is not None:
             where += f", annotation {self.annotation_id}"
         return f"{self.severity}: {where}: {self.message}"
+
+
+def _ident(value: Any) -> int | str | None:
+    """Ids as found in the file, made printable and hashable (a list id becomes its repr)."""
+    if (
+        value is None
+        or isinstance(value, str)
+        or (isinstance(value, int) and not isinstance(value, bool))
+    ):
+        return value
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass
@@ -66,12 +78,16 @@ class ImportReport:
     def error(
         self, code: str, file: str, message: str, annotation_id: Any = None, image_id: Any = None
     ) -> None:
-        self.issues.append(Issue("error", code, str(file), message, annotation_id, image_id))
+        self.issues.append(
+            Issue("error", code, str(file), message, _ident(annotation_id), _ident(image_id))
+        )
 
     def warn(
         self, code: str, file: str, message: str, annotation_id: Any = None, image_id: Any = None
     ) -> None:
-        self.issues.append(Issue("warning", code, str(file), message, annotation_id, image_id))
+        self.issues.append(
+            Issue("warning", code, str(file), message, _ident(annotation_id), _ident(image_id))
+        )
 
     @property
     def errors(self) -> list[Issue]:
