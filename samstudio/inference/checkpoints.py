@@ -88,6 +88,14 @@ def _read_file(path: Path) -> Any:
     size = path.stat().st_size
     if size == 0:
         raise ModelLoadError(f"model file {path} is empty (0 bytes): the download or copy failed")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    # torch.save writes a zip archive; very old files are a bare pickle (protocol 2+).
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise ModelLoadError(
+            f"model file {path} is not a PyTorch checkpoint: it is neither a zip archive "
+            f"nor a pickle (it starts with {head!r})"
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
