@@ -78,7 +78,7 @@ def window(qtbot, settings, dialogs, fake) -> Iterator:  # noqa: ANN001
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
-    with qtbot.waitSignal(win.worker.model_loaded, timeout=5000):
+    with qtbot.waitSignal(win.worker.model_loaded, timeout=15000):
         win.load_model(lambda: fake, "fake")
     yield win
     win.shutdown()
@@ -87,6 +87,6 @@ def window(qtbot, settings, dialogs, fake) -> Iterator:  # noqa: ANN001
 def open_folder(qtbot, win, folder: Path) -> None:  # noqa: ANN001
     """Open `folder` and wait until the first image is shown and its embedding is ready."""
     with qtbot.waitSignals(
-        [win.annotator.image_opened, win.annotator.embedding_ready], timeout=10000
+        [win.annotator.image_opened, win.annotator.embedding_ready], timeout=20000
     ):
         assert win.open_path(folder)

@@ -39,16 +39,16 @@ def test_unreadable_image_is_marked_and_others_work(
     assert item.text(0).startswith("⚠") and item.text(1) == "unreadable"
     assert "scene_1b_broken.png" in item.toolTip(0)
     # Opening it shows a message naming the file; nothing crashes.
-    with qtbot.waitSignal(window.annotator.image_failed, timeout=5000) as blocker:
+    with qtbot.waitSignal(window.annotator.image_failed, timeout=15000) as blocker:
         window.open_image(broken.image_id)
     assert "scene_1b_broken.png" in blocker.args[1]
     # The next image works as usual.
     with qtbot.waitSignals(
-        [window.annotator.image_opened, window.annotator.embedding_ready], timeout=5000
+        [window.annotator.image_opened, window.annotator.embedding_ready], timeout=15000
     ):
         key(qtbot, window, Qt.Key.Key_N)
     click_image(qtbot, window, 100, 100)
-    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=15000)
     window.images_panel.filter.setCurrentText("Errors")
     assert window.images_panel.visible_ids() == [broken.image_id]
 
@@ -57,20 +57,20 @@ def test_model_that_fails_to_load_gives_a_dialog(
     qtbot, window, image_folder, dialogs, tmp_path
 ) -> None:  # noqa: ANN001
     open_folder(qtbot, window, image_folder)
-    with qtbot.waitSignal(window.worker.model_failed, timeout=5000):
+    with qtbot.waitSignal(window.worker.model_failed, timeout=15000):
         window.load_model(BrokenSegmenterFactory(), "model.pth")
     assert dialogs and dialogs[-1][0] == "The model could not be loaded"
     assert "not a SAM checkpoint" in dialogs[-1][1]
     # Through the real loader: a file that is no model.
     bad = tmp_path / "weights.bin"
     bad.write_bytes(b"\0" * 100)
-    with qtbot.waitSignal(window.worker.model_failed, timeout=5000):
+    with qtbot.waitSignal(window.worker.model_failed, timeout=15000):
         window.model_menu.load(str(bad))
     assert str(bad) in dialogs[-1][1]
     # The previous model still works.
     assert window.worker.model_info.model_id == "fake"
     click_image(qtbot, window, 100, 100)
-    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=15000)
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_export_into_read_only_folder_says_so(
 
     open_folder(qtbot, window, image_folder)
     click_image(qtbot, window, 100, 100)
-    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=15000)
     key(qtbot, window, Qt.Key.Key_Return)
     out = read_only_folder / "coco.json"
     assert run_export(window, "coco-rle", out) is None
@@ -124,6 +124,6 @@ def test_project_whose_images_moved(qtbot, window, image_folder, dialogs, tmp_pa
     moved = tmp_path / "moved"
     image_folder.rename(moved)
     assert window.open_path(project_file)
-    with qtbot.waitSignal(window.annotator.image_failed, timeout=5000) as blocker:
+    with qtbot.waitSignal(window.annotator.image_failed, timeout=15000) as blocker:
         window.open_image(window.project.images()[0].id)
     assert "scene_0.png" in blocker.args[1]

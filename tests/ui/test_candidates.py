@@ -11,7 +11,7 @@ from ui.helpers import click_image, key
 
 
 def wait_candidates(qtbot, win, n: int = 3) -> None:  # noqa: ANN001
-    qtbot.waitUntil(lambda: len(win.candidates_panel.candidates) == n, timeout=5000)
+    qtbot.waitUntil(lambda: len(win.candidates_panel.candidates) == n, timeout=15000)
 
 
 def test_click_shows_three_candidates_best_preselected(qtbot, window, image_folder, fake) -> None:  # noqa: ANN001

@@ -19,7 +19,7 @@ def test_next_previous_keys_and_status_filter(qtbot, window, image_folder) -> No
         (Qt.Key.Key_P, ids[1]),
         (Qt.Key.Key_Left, ids[0]),
     ]:
-        with qtbot.waitSignal(window.annotator.image_opened, timeout=5000):
+        with qtbot.waitSignal(window.annotator.image_opened, timeout=15000):
             key(qtbot, window, k)
         assert window.annotator.image_id == expected
         assert window.images_panel.current == expected
@@ -38,7 +38,7 @@ def test_mask_count_and_status_follow_accepts(qtbot, window, image_folder) -> No
     open_folder(qtbot, window, image_folder)
     image_id = window.annotator.image_id
     click_image(qtbot, window, 150, 120)
-    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=15000)
     key(qtbot, window, Qt.Key.Key_Return)
     row = next(r for r in window.images_panel.rows if r.image_id == image_id)
     assert row.mask_count == 1 and row.status == "in_progress"
@@ -49,8 +49,8 @@ def test_mask_count_and_status_follow_accepts(qtbot, window, image_folder) -> No
 def test_prefetch_makes_the_next_image_ready_from_cache(qtbot, window, image_folder, fake) -> None:  # noqa: ANN001
     window.annotator.prefetch_depth = 2
     open_folder(qtbot, window, image_folder)
-    qtbot.waitUntil(lambda: len(fake.encoded) == 3, timeout=5000)  # current + 2 next
-    with qtbot.waitSignal(window.worker.embedding_ready, timeout=5000) as blocker:
+    qtbot.waitUntil(lambda: len(fake.encoded) == 3, timeout=15000)  # current + 2 next
+    with qtbot.waitSignal(window.worker.embedding_ready, timeout=15000) as blocker:
         key(qtbot, window, Qt.Key.Key_N)
     _image_id, _seconds, cached = blocker.args
     assert cached is True
@@ -67,16 +67,16 @@ def test_opening_an_image_drops_stale_work(qtbot, settings, dialogs, image_folde
     win.show()
     win.annotator.prefetch_depth = 0
     try:
-        with qtbot.waitSignal(win.worker.model_loaded, timeout=5000):
+        with qtbot.waitSignal(win.worker.model_loaded, timeout=15000):
             win.load_model(lambda: slow, "slow")
         win.open_path(image_folder)
-        qtbot.waitUntil(lambda: win.worker.busy_with == "encoding", timeout=5000)
+        qtbot.waitUntil(lambda: win.worker.busy_with == "encoding", timeout=15000)
         first = win.annotator.image_id
         for _ in range(3):
             key(qtbot, win, Qt.Key.Key_N)
         last = win.annotator.image_id
         assert last == first + 3
-        with qtbot.waitSignal(win.annotator.embedding_ready, timeout=10000) as blocker:
+        with qtbot.waitSignal(win.annotator.embedding_ready, timeout=20000) as blocker:
             pass
         assert blocker.args == [last]
         assert len(slow.encoded) == 2  # the first image (already running) and the last
@@ -94,7 +94,7 @@ def test_fast_clicks_coalesce(qtbot, settings, dialogs, image_folder) -> None:  
     qtbot.addWidget(win)
     win.show()
     try:
-        with qtbot.waitSignal(win.worker.model_loaded, timeout=5000):
+        with qtbot.waitSignal(win.worker.model_loaded, timeout=15000):
             win.load_model(lambda: slow, "slow")
         open_folder(qtbot, win, image_folder)
         for i in range(5):
@@ -104,7 +104,7 @@ def test_fast_clicks_coalesce(qtbot, settings, dialogs, image_folder) -> None:  
                 win.annotator.candidate_set is not None
                 and len(win.annotator.candidate_set.prompts.points) == 5
             ),
-            timeout=10000,
+            timeout=20000,
         )
         assert len(slow.decoded) <= 3  # the first click, maybe one in between, the last
         assert len(win.candidates_panel.candidates) == 1

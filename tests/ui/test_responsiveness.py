@@ -108,7 +108,7 @@ def test_no_event_loop_stall_while_encoding_and_decoding(
     win.annotator.prefetch_depth = 1
     dog = Watchdog()
     try:
-        with qtbot.waitSignal(win.worker.model_loaded, timeout=5000):
+        with qtbot.waitSignal(win.worker.model_loaded, timeout=15000):
             win.load_model(lambda: seg, "busy")
         win.open_path(photo_folder)  # project creation scans the folder before we start
         qtbot.wait(50)
@@ -126,7 +126,7 @@ def test_no_event_loop_stall_while_encoding_and_decoding(
                     win.annotator.candidate_set is not None
                     and len(win.annotator.candidate_set.prompts.points) == i + 1
                 ),
-                timeout=5000,
+                timeout=15000,
             )
         dog.phase = "accept"
         key(qtbot, win, Qt.Key.Key_Return)
