@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
             "Mark image done / not done", self.toggle_done, "Ctrl+D", edit
         )
         edit.addSeparator()
+        self._action("Preferences…", self.edit_preferences, "Ctrl+,", edit)
+        edit.addSeparator()
         for i in range(3):
             self._action(
                 f"Choose candidate {i + 1}",
@@ -458,6 +460,19 @@ class MainWindow(QMainWindow):
         info = self.worker.model_info
         self.model_label.setText(f"Model: {describe(info)}")
         self.show_error("The model could not be loaded", f"{label}\n\n{message}")
+
+    def edit_preferences(self) -> None:
+        from samstudio.ui.preferences import PreferencesDialog
+
+        dialog = PreferencesDialog(self.settings, self)
+        if dialog.exec():
+            dialog.save()
+            self.apply_settings()
+
+    def apply_settings(self) -> None:
+        self.annotator.prefetch_depth = self.settings.prefetch_depth
+        self.annotator.set_brush_radius(self.settings.brush_size)
+        self._update_brush_label()
 
     # ---------------------------------------------------------------------------- misc
     def show_error(self, title: str, text: str) -> None:
