@@ -474,6 +474,21 @@ class Annotator(QObject):
         self.selected = annotation_id
         self.refresh_instances()
 
+    def select_at(self, x: float, y: float) -> None:
+        """Select the topmost visible instance covering pixel (x, y), or none."""
+        if self.project is None or self.image_id is None:
+            return
+        xi, yi = int(x), int(y)
+        hit = None
+        for rec in reversed(self.project.annotations(self.image_id)):
+            bx, by, bw, bh = rec.bbox
+            if rec.id in self.hidden or not (bx <= xi < bx + bw and by <= yi < by + bh):
+                continue
+            if self.project.mask(rec.id)[yi, xi]:
+                hit = rec.id
+                break
+        self.select_instance(hit)
+
     def delete_instance(self, annotation_id: int | None = None) -> None:
         ann_id = self.selected if annotation_id is None else annotation_id
         if ann_id is None or self.project is None:

@@ -46,6 +46,8 @@ class ToolHost(Protocol):
 
     def pan_by(self, dx: float, dy: float) -> None: ...
 
+    def select_at(self, x: float, y: float) -> None: ...
+
 
 class Tool:
     """Base class. Subclasses override what they need; each returns True if it used the event."""

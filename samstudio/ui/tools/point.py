@@ -1,4 +1,5 @@
-"""Point prompts: left click foreground, right click or Shift+click background."""
+"""Point prompts: left click foreground, right click or Shift+click background;
+Ctrl+click selects the instance under the cursor (for the brush, eraser, Delete)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ class PointTool(Tool):
     shortcut = "V"
 
     def press(self, event: ToolEvent) -> bool:
+        if (
+            event.button == Qt.MouseButton.LeftButton
+            and event.modifiers & Qt.KeyboardModifier.ControlModifier
+        ):
+            self.host.select_at(event.pos.x(), event.pos.y())
+            return True
         if event.button == Qt.MouseButton.LeftButton:
             background = bool(event.modifiers & Qt.KeyboardModifier.ShiftModifier)
             self.host.add_point(event.pos.x(), event.pos.y(), foreground=not background)
