@@ -27,7 +27,7 @@ DATA_DEFAULTS: dict[str, Any] = {
 TRAIN_DEFAULTS: dict[str, Any] = {
     "out_dir": "runs/demo",
     "seed": 0,
-    "threads": 2,
+    "threads": 1,  # more threads spin-wait badly on a shared, oversubscribed CPU
     "batch_images": 8,
     "masks_per_image": 4,
     "iterations": 2000,

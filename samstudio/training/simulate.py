@@ -118,6 +118,25 @@ def noisy_boxes(gt: torch.Tensor, gen: torch.Generator, valid_hw: torch.Tensor) 
     return torch.cat([lo, up], dim=1)
 
 
+def error_points(
+    pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The next click of §A for each mask: uniform over the error region.
+
+    pred, gt, valid: (M, S, S) bool (prediction, ground truth, unpadded image area).
+    Returns points (M, 2) float XY and labels (M,) float: 1 on a false negative,
+    0 on a false positive. Where the prediction is exact, a foreground point
+    uniform over the ground truth.
+    """
+    m = pred.shape[0]
+    fn = gt & ~pred
+    fp = ~gt & pred & valid
+    new = sample_uniform(fn | fp, gt, gen)
+    xi, yi = new[:, 0].long(), new[:, 1].long()
+    lab = fn[torch.arange(m), yi, xi] | (~(fn | fp).flatten(1).any(1))
+    return new, lab.float()
+
+
 @dataclass
 class SimulationResult:
     """loss: scalar (mean over the 11 rounds); ious: (11,) mean IoU per round;
@@ -180,14 +199,9 @@ def simulate(
         if r > 0 and schedule[r - 1]:
             assert prev_low is not None
             up_prev = F.interpolate(prev_low, (s, s), mode="bilinear", align_corners=False)[:, 0]
-            pred = up_prev > 0
-            fn = gt_bool & ~pred
-            fp = ~gt_bool & pred & valid
-            new = sample_uniform(fn | fp, gt_bool, gen)
-            xi, yi = new[:, 0].long(), new[:, 1].long()
-            lab = fn[torch.arange(m), yi, xi] | (~(fn | fp).flatten(1).any(1))
+            new, lab = error_points(up_prev > 0, gt_bool, valid, gen)
             points = torch.cat([points, new[:, None]], dim=1)
-            labels = torch.cat([labels, lab.float()[:, None]], dim=1)
+            labels = torch.cat([labels, lab[:, None]], dim=1)
         # point-first masks: the first point + added points + padding token;
         # box-first masks: the two box corners + added points. Same token count.
         pt_all = torch.cat([first_pts[:, None], points], dim=1)

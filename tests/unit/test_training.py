@@ -1,0 +1,270 @@
+"""Training: the 11-round simulation of §A, the losses, one training step on a tiny
+model, checkpoints, resume and the `samstudio train` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("segment_anything")
+
+from samstudio.inference.demo_arch import build_demo_sam  # noqa: E402
+from samstudio.training import simulate as sim  # noqa: E402
+from samstudio.training.config import load_config, resolve  # noqa: E402
+from samstudio.training.losses import dice_loss, focal_loss, round_loss  # noqa: E402
+from samstudio.training.train import lr_factor, make_batch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Any:
+    """Several threads spin-wait badly on a shared, busy CPU; tests use one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY_MODEL: dict[str, Any] = {
+    "name": "tiny_test",
+    "img_size": 64,
+    "stem_channels": 8,
+    "stage_channels": [8, 16, 16],
+    "stage_blocks": [1, 1, 1],
+    "attn_blocks": 1,
+    "attn_heads": 2,
+    "embed_dim": 32,
+    "decoder_mlp_dim": 64,
+    "decoder_heads": 2,
+    "iou_head_hidden_dim": 32,
+    "mask_in_chans": 8,
+}
+
+
+def tiny_config(out_dir: Path, **train: Any) -> dict[str, Any]:
+    t = {
+        "out_dir": str(out_dir),
+        "batch_images": 2,
+        "masks_per_image": 2,
+        "iterations": 20,
+        "warmup": 2,
+        "decay_steps": [15, 19],
+        "checkpoint_every": 1,
+        "log_every": 1,
+    }
+    t.update(train)
+    return resolve({"model": TINY_MODEL, "data": {"size": 64, "min_objects": 2}, "train": t})
+
+
+def test_round_schedule_has_8_points_and_2_refinement_rounds() -> None:
+    positions = set()
+    for seed in range(50):
+        s = sim.round_schedule(np.random.default_rng(seed))
+        assert len(s) == 10 and sum(s) == 8
+        assert s[-1] is False
+        inner = s[:-1].index(False)
+        assert inner < 8 and any(s[inner + 1 : -1])  # before at least one more point
+        positions.add(inner)
+    assert len(positions) >= 5  # the inserted round moves around
+
+
+def test_decode_all_matches_meta_mask_decoder() -> None:
+    torch.manual_seed(0)
+    sam = build_demo_sam(TINY_MODEL).eval()
+    emb = torch.randn(1, 32, 4, 4)
+    pe = sam.prompt_encoder.get_dense_pe()
+    pts = torch.rand(3, 2, 2) * 64
+    labels = torch.tensor([[1, 0], [1, 1], [1, -1]]).float()
+    with torch.no_grad():
+        sparse, dense = sam.prompt_encoder(points=(pts, labels), boxes=None, masks=None)
+        ref_multi, ref_iou_multi = sam.mask_decoder(emb, pe, sparse, dense, True)
+        ref_single, ref_iou_single = sam.mask_decoder(emb, pe, sparse, dense, False)
+        masks, iou = sim.decode_all(sam.mask_decoder, emb.expand(3, -1, -1, -1), pe, sparse, dense)
+    torch.testing.assert_close(masks[:, 1:], ref_multi)
+    torch.testing.assert_close(iou[:, 1:], ref_iou_multi)
+    torch.testing.assert_close(masks[:, :1], ref_single)
+    torch.testing.assert_close(iou[:, :1], ref_iou_single)
+
+
+def test_error_points_come_from_the_error_region_with_the_right_label() -> None:
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.zeros(3, 16, 16, dtype=torch.bool)
+    gt[:, 4:12, 4:12] = True
+    valid = torch.ones_like(gt)
+    pred = torch.zeros_like(gt)
+    pred[0] = gt[0]
+    pred[0, 4:12, 4:6] = False  # false negatives only
+    pred[1] = gt[1]
+    pred[1, 0:2, 0:16] = True  # false positives only
+    pred[2] = gt[2]  # exact
+    for _ in range(20):
+        pts, labels = sim.error_points(pred, gt, valid, gen)
+        x, y = pts.long().T
+        assert labels.tolist() == [1.0, 0.0, 1.0]
+        assert 4 <= x[0] < 6 and 4 <= y[0] < 12
+        assert y[1] < 2
+        assert gt[2, y[2], x[2]]  # exact prediction: a foreground point in the mask
+
+
+def test_error_points_are_uniform_over_the_region() -> None:
+    gen = torch.Generator().manual_seed(1)
+    gt = torch.zeros(1, 8, 8, dtype=torch.bool)
+    gt[0, 0, :4] = True  # 4 false-negative pixels
+    pred = torch.zeros_like(gt)
+    counts = np.zeros(4)
+    for _ in range(400):
+        pts, _ = sim.error_points(pred, gt, torch.ones_like(gt), gen)
+        counts[int(pts[0, 0])] += 1
+    assert counts.min() > 60  # ~100 each
+
+
+def test_padding_is_never_a_false_positive_click() -> None:
+    gen = torch.Generator().manual_seed(2)
+    gt = torch.zeros(1, 8, 8, dtype=torch.bool)
+    gt[0, 2:4, 2:4] = True
+    pred = torch.ones_like(gt)
+    valid = torch.zeros_like(gt)
+    valid[0, :5, :5] = True
+    for _ in range(30):
+        pts, labels = sim.error_points(pred, gt, valid, gen)
+        x, y = pts[0].long()
+        assert labels[0] == 0 and x < 5 and y < 5
+
+
+def test_noisy_boxes_follow_the_paper() -> None:
+    gen = torch.Generator().manual_seed(0)
+    one = torch.zeros(1, 200, 200, dtype=torch.bool)
+    one[0, 50:100, 20:180] = True  # 160 wide (std 16), 50 high (std 5)
+    gt = one.expand(2000, -1, -1)
+    hw = torch.tensor([[200, 200]]).expand(2000, -1)
+    boxes = sim.noisy_boxes(gt, gen, hw)
+    dx0 = boxes[:, 0] - 20
+    dy0 = boxes[:, 1] - 50
+    assert dx0.abs().max() <= 20.0 + 1e-4  # clipped to 20 px
+    assert 4.5 < float(dy0.std()) < 5.5  # 10% of the 50 px side
+    assert 12.0 < float(dx0.std()) < 16.0  # 10% of 160 px, less after clipping
+    assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+    assert boxes.min() >= 0 and boxes.max() <= 199
+
+
+def test_losses() -> None:
+    target = torch.zeros(1, 8, 8)
+    target[0, :4] = 1
+    good = (target * 2 - 1) * 10
+    bad = -good
+    assert focal_loss(good, target) < focal_loss(bad, target)
+    assert dice_loss(good, target) < 0.01 < dice_loss(bad, target)
+    # three candidates: only the best one is picked; IoU head regressed to real IoU
+    cands = torch.stack([bad[0], good[0], torch.zeros(8, 8)])[None]
+    loss, best, ious = round_loss(cands, torch.tensor([[0.0, 1.0, 0.5]]), target)
+    assert best.tolist() == [1]
+    assert ious[0, 1] == 1.0 and ious[0, 0] == 0.0
+    assert float(loss) < 0.2
+
+
+def test_simulation_runs_11_rounds_with_the_right_tokens(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    torch.manual_seed(0)
+    sam = build_demo_sam(cfg["model"]).train()
+    images, targets, valid = make_batch(cfg, 0)
+    schedule = sim.round_schedule(np.random.default_rng(4))
+    res = sim.simulate(sam, images, targets, valid, torch.Generator().manual_seed(0), schedule)
+    assert len(res.ious) == len(res.losses) == sim.N_ROUNDS == 11
+    assert res.used_multimask == [True] + [False] * 10
+    expected = [0]
+    for add in schedule:
+        expected.append(expected[-1] + int(add))
+    assert res.n_points == expected and expected[-1] == 8
+    assert torch.isfinite(res.loss)
+    res.loss.backward()
+    assert sam.image_encoder.body[0][0].weight.grad is not None
+    assert sam.mask_decoder.iou_prediction_head.layers[0].weight.grad is not None
+
+
+def test_make_batch_is_deterministic_and_padded(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    a = make_batch(cfg, 3)
+    b = make_batch(cfg, 3)
+    c = make_batch(cfg, 4)
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
+    assert not torch.equal(a[0], c[0])
+    images, targets, valid = a
+    assert images.shape == (2, 3, 64, 64) and targets.shape == (2, 2, 64, 64)
+    for i, (h, w) in enumerate(valid.tolist()):
+        assert max(h, w) == 64
+        assert targets[i, :, h:, :].sum() == 0 and targets[i, :, :, w:].sum() == 0
+        assert (targets[i].flatten(1).sum(1) > 0).all()
+
+
+def test_training_steps_reduce_the_loss_on_a_batch(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    torch.manual_seed(0)
+    sam = build_demo_sam(cfg["model"]).train()
+    opt = torch.optim.AdamW(sam.parameters(), lr=3e-3, weight_decay=0.1)
+    batch = make_batch(cfg, 0)
+    schedule = sim.round_schedule(np.random.default_rng(0))
+
+    def loss() -> Any:
+        return sim.simulate(sam, *batch, torch.Generator().manual_seed(0), schedule).loss
+
+    first = float(loss().detach())
+    for _ in range(8):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert float(loss().detach()) < 0.8 * first
+
+
+def test_lr_schedule_warms_up_then_steps_down() -> None:
+    t = {"warmup": 10, "decay_steps": [50, 80], "decay_factor": 0.1}
+    assert lr_factor(0, t) == pytest.approx(0.1)
+    assert lr_factor(9, t) == pytest.approx(1.0)
+    assert lr_factor(49, t) == 1.0
+    assert lr_factor(50, t) == pytest.approx(0.1)
+    assert lr_factor(85, t) == pytest.approx(0.01)
+
+
+def test_train_command_checkpoints_and_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from samstudio.cli.main import main
+    from samstudio.inference.checkpoints import load_sam_checkpoint
+
+    cfg = tiny_config(tmp_path / "run")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(path), "--max-steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "step 2/20" in out
+    run = tmp_path / "run"
+    assert {"state.pt", "model.pt", "config.yaml", "log.jsonl"} <= {p.name for p in run.iterdir()}
+    assert main(["train", "--config", str(path), "--max-steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed" in out and "at step 2" in out and "step 3/20" in out
+    steps = [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    # the weights file follows the shared contract and loads with weights_only
+    blob = torch.load(run / "model.pt", weights_only=True)
+    assert blob["samstudio_model"]["name"] == "tiny_test"
+    sam, name = load_sam_checkpoint(run / "model.pt")
+    assert name == "tiny_test" and sam.image_encoder.img_size == 64
+    assert load_config(run / "config.yaml") == cfg
+
+
+def test_bad_config_is_reported_with_the_file_name(tmp_path: Path) -> None:
+    from samstudio.cli.main import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  itterations: 5\n")
+    with pytest.raises(ValueError, match="bad.yaml.*itterations"):
+        load_config(bad)
+    assert main(["train", "--config", str(bad)]) == 2
+    with pytest.raises(ValueError, match="missing.yaml"):
+        load_config(tmp_path / "missing.yaml")
