@@ -324,6 +324,16 @@ class Annotator(QObject):
         self.previous_logits = cand.low_res_logits
         self.canvas.set_candidate(cand.picture)
 
+    def look_at(self, index: int) -> None:
+        """Show candidate `index` on the canvas without choosing it (-1: the chosen one)."""
+        if not 0 <= index < len(self.candidates):
+            cand = self.chosen_candidate
+        else:
+            cand = self.candidates[index]
+            if not cand.complete and self.candidate_set is not None:
+                cand = self._complete(index)
+        self.canvas.set_candidate(cand.picture if cand is not None else None)
+
     def _complete(self, index: int) -> MaskCandidate:
         """Fill in candidate `index` now (the user was quicker than the worker)."""
         assert self.candidate_set is not None

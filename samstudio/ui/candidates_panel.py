@@ -8,8 +8,8 @@ With several prompts SAM gives one refined mask (paper §A): one card is shown.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPixmap
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QEnterEvent, QFont, QMouseEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -75,9 +75,10 @@ class ScoreBar(QWidget):
 
 
 class CandidateCard(QFrame):
-    """One candidate: key badge, preview, scores. Click to choose."""
+    """One candidate: key badge, preview, scores. Click to choose; hover to look."""
 
     clicked = Signal(int)
+    hovered = Signal(int)  # slot, or -1 when the mouse leaves
 
     def __init__(self, slot: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -149,6 +150,14 @@ class CandidateCard(QFrame):
             self.clicked.emit(self.slot)
         super().mousePressEvent(event)
 
+    def enterEvent(self, event: QEnterEvent) -> None:  # noqa: N802
+        self.hovered.emit(self.slot)
+        super().enterEvent(event)
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802
+        self.hovered.emit(-1)
+        super().leaveEvent(event)
+
 
 def scale_words(candidates: list[MaskCandidate]) -> list[str]:
     """Paper's ambiguity levels by area: 'whole', 'part', 'subpart' (largest first)."""
@@ -177,6 +186,7 @@ class CandidatesPanel(QWidget):
     """Shows up to three candidates; `chosen` is the index the user picked (or the best)."""
 
     chosen_changed = Signal(int)
+    hovered = Signal(int)  # candidate under the mouse, -1 for none (the canvas previews it)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -199,6 +209,7 @@ class CandidatesPanel(QWidget):
         self.cards = [CandidateCard(i) for i in range(3)]
         for card in self.cards:
             card.clicked.connect(self.choose)
+            card.hovered.connect(self.hovered)
             card.setVisible(False)
             layout.addWidget(card)
         self.timing = QLabel("")

@@ -99,7 +99,7 @@ class MainWindow(QMainWindow):
         self.set_tool("point")
         self._refresh_all()
         if load_default_model:
-            QTimer.singleShot(0, self.load_default_model)
+            QTimer.singleShot(0, self.load_startup_model)
 
     # ------------------------------------------------------------------------- building
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
         a.image_failed.connect(self._image_failed)
         a.history.changed.connect(self._update_undo_actions)
         self.candidates_panel.chosen_changed.connect(a.choose)
+        self.candidates_panel.hovered.connect(a.look_at)
         self.instances_panel.selected.connect(a.select_instance)
         self.instances_panel.visibility_changed.connect(a.set_instance_visible)
         self.instances_panel.delete_requested.connect(a.delete_instance)
@@ -449,6 +450,11 @@ class MainWindow(QMainWindow):
 
     def load_default_model(self) -> None:
         self.model_menu.load_default()
+
+    def load_startup_model(self) -> None:
+        """The model used last time (Settings), else the shipped default."""
+        last = self.settings.last_model
+        self.model_menu.load(last or None, last or "the default model")
 
     def _model_loaded(self, info: Any) -> None:
         self.model_label.setText(f"Model: {describe(info)}")

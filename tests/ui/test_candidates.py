@@ -82,3 +82,17 @@ def test_escape_clears_prompts(qtbot, window, image_folder) -> None:  # noqa: AN
     assert window.candidates_panel.candidates == []
     assert not window.canvas.has_candidate_overlay()
     assert window.canvas.prompt_item_count() == 0
+
+
+def test_hovering_a_card_previews_it_on_the_canvas(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    click_image(qtbot, window, 150, 120)
+    wait_candidates(qtbot, window)
+    panel = window.candidates_panel
+    shown = lambda: window.canvas._candidate.boundingRect().width()  # noqa: E731
+    chosen_width = shown()
+    panel.cards[2].hovered.emit(2)  # what entering the card does
+    assert shown() > chosen_width  # the largest candidate is on the canvas
+    assert panel.chosen == 0  # but not chosen
+    panel.cards[2].hovered.emit(-1)
+    assert shown() == chosen_width
