@@ -44,7 +44,7 @@ def photo(seed: int, size: tuple[int, int] = (1500, 2250)) -> np.ndarray:
     return cv2.resize(scene.image, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
 
 
-def wait(app: Any, cond: Any, timeout: float) -> None:
+def wait(app: Any, cond: Any, timeout: float = 600) -> None:
     end = time.perf_counter() + timeout
     while not cond():
         if time.perf_counter() > end:

@@ -1,0 +1,183 @@
+"""Render the annotator's main states into docs/*.png (offscreen Qt, no display needed).
+
+States: the empty window, three candidates after one click, instances listed, the
+brush in use. Images are generated scenes (no third-party photos in the repository).
+
+Usage: .venv/bin/python benchmarks/screenshots.py [--model SPEC] [--out docs]
+SPEC: a checkpoint, an ONNX folder or a catalog name; default: the shipped demo model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from ui_latency import wait  # noqa: E402  (the same event-loop wait as the latency script)
+
+
+def settle(app: Any, seconds: float = 0.3) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def interior(mask: np.ndarray) -> tuple[float, float]:
+    import cv2
+
+    dist = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return float(x) + 0.5, float(y) + 0.5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--out", type=Path, default=REPO / "docs")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="samstudio-shots-"))
+    os.environ["SAMSTUDIO_CACHE_DIR"] = str(tmp / "cache")
+    os.environ.setdefault("SAMSTUDIO_DATA_DIR", str(tmp / "data"))
+
+    from PySide6.QtCore import QPointF, QSettings, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    from samstudio.training.synthetic import make_scene
+    from samstudio.ui.main_window import MainWindow
+    from samstudio.ui.model_menu import model_factory
+    from samstudio.ui.settings import Settings
+
+    app = QApplication.instance() or QApplication([])
+    app.setStyle("Fusion")
+    folder = tmp / "scenes"
+    folder.mkdir()
+    scenes = []
+    for i, seed in enumerate((7, 21, 33, 48, 52, 64)):
+        scene = make_scene(seed, size=900, min_objects=5, max_objects=8)
+        Image.fromarray(scene.image).save(folder / f"scene_{i:02d}.png")
+        scenes.append(scene)
+    settings = Settings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
+    win = MainWindow(settings=settings)
+    win.resize(1500, 900)
+    win.show()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def shot(name: str) -> None:
+        settle(app)
+        path = args.out / name
+        win.grab().save(str(path))
+        print(path)
+
+    loaded: list[Any] = []
+    failed: list[str] = []
+    win.worker.model_loaded.connect(loaded.append)
+    win.worker.model_failed.connect(lambda _l, m: failed.append(m))
+    win.load_model(model_factory(args.model), args.model or "the default model")
+    wait(app, lambda: bool(loaded or failed))
+    if failed:
+        raise SystemExit(failed[0])
+    shot("annotator_empty.png")
+
+    ready: list[int] = []
+    win.annotator.embedding_ready.connect(ready.append)
+    win.open_path(folder)
+    wait(app, lambda: bool(ready) and win.annotator.image_rgb is not None)
+    win.add_category("part")
+    win.choose_category_index(0)
+    scene = scenes[0]
+    order = sorted(range(len(scene.masks)), key=lambda i: -int(scene.masks[i].sum()))
+
+    def click(x: float, y: float, button: Qt.MouseButton = Qt.MouseButton.LeftButton) -> None:
+        vp = win.canvas.viewport()
+        pos = QPointF(win.canvas.mapFromScene(QPointF(x, y)))
+        for kind, buttons in (
+            (QMouseEvent.Type.MouseButtonPress, button),
+            (QMouseEvent.Type.MouseButtonRelease, Qt.MouseButton.NoButton),
+        ):
+            ev = QMouseEvent(
+                kind, pos, vp.mapToGlobal(pos), button, buttons, Qt.KeyboardModifier.NoModifier
+            )
+            QApplication.sendEvent(vp, ev)
+
+    def accept_at(mask: np.ndarray) -> None:
+        win.annotator.candidate_set = None
+        click(*interior(mask))
+        wait(app, lambda: win.annotator.candidate_set is not None)
+        settle(app, 0.4)
+        win.accept()
+
+    # Instances: the three largest objects.
+    for i in order[1:4]:
+        accept_at(scene.masks[i])
+    # Candidates: one click on a composite object, if any, else the largest object.
+    target = next((i for i in order if scene.kinds[i] != "object"), order[0])
+    win.annotator.candidate_set = None
+    click(*interior(scene.masks[target]))
+    wait(app, lambda: win.annotator.candidate_set is not None)
+    settle(app, 0.6)
+    shot("annotator_candidates.png")
+
+    win.accept()
+    anns = win.project.annotations(win.annotator.image_id)
+    win.instances_panel.select(anns[1].id)
+    shot("annotator_instances.png")
+
+    win.set_tool("brush")
+    win.annotator.set_brush_radius(14)
+    ys, xs = np.nonzero(win.project.mask(anns[1].id))
+    cx, cy = float(xs.mean()), float(ys.mean())
+    vp = win.canvas.viewport()
+    pts = [QPointF(win.canvas.mapFromScene(QPointF(cx + dx, cy + 40))) for dx in range(-60, 61, 20)]
+    press = QMouseEvent(
+        QMouseEvent.Type.MouseButtonPress,
+        pts[0],
+        vp.mapToGlobal(pts[0]),
+        Qt.MouseButton.LeftButton,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(vp, press)
+    for p in pts[1:]:
+        QApplication.sendEvent(
+            vp,
+            QMouseEvent(
+                QMouseEvent.Type.MouseMove,
+                p,
+                vp.mapToGlobal(p),
+                Qt.MouseButton.NoButton,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            ),
+        )
+    shot("annotator_brush.png")
+    QApplication.sendEvent(
+        vp,
+        QMouseEvent(
+            QMouseEvent.Type.MouseButtonRelease,
+            pts[-1],
+            vp.mapToGlobal(pts[-1]),
+            Qt.MouseButton.LeftButton,
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+        ),
+    )
+    win.shutdown()
+
+
+if __name__ == "__main__":
+    main()
