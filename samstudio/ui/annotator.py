@@ -189,8 +189,7 @@ class Annotator(QObject):
         if ticket != self._ticket:
             return
         self.canvas.set_image(None)
-        self.image_failed.emit(image_id, message)
-        self.message.emit(message)
+        self.image_failed.emit(image_id, message)  # the window says it in the status bar
 
     # ------------------------------------------------------------------------- embedding
     def _encode_started(self, image_id: int) -> None:
@@ -220,7 +219,10 @@ class Annotator(QObject):
         self._encode_timer.stop()
         self._encode_started_at = None
         self.embedding_state.emit("failed")
-        self.message.emit(message)
+        if self.image_rgb is None:  # the file itself is the problem: one message for both
+            self.image_failed.emit(image_id, message)
+        else:
+            self.message.emit(f"The model could not encode this image: {message}")
 
     # ---------------------------------------------------------------------------- prompts
     def add_point(self, x: float, y: float, foreground: bool) -> None:

@@ -84,6 +84,7 @@ def build_file_menu(window: Any, menu: QMenu) -> None:
 
     recent.aboutToShow.connect(fill_recent)
     fill_recent()
+    menu.addAction(window._action("Locate moved images…", lambda: ask_relocate(window)))
     menu.addSeparator()
     menu.addAction(
         window._action("Import annotations (COCO, SA-1B, labelme)…", lambda: ask_import(window))
@@ -98,6 +99,29 @@ def _ask_open_project(window: Any) -> None:
     path, _ = QFileDialog.getOpenFileName(window, "Open a SAM Studio project", "", "All files (*)")
     if path:
         window.open_path(path)
+
+
+def ask_relocate(window: Any) -> None:
+    if window.project is None:
+        return
+    folder = QFileDialog.getExistingDirectory(window, "Where are the project's images now?")
+    if folder:
+        relocate(window, Path(folder))
+
+
+def relocate(window: Any, folder: Path) -> int | None:
+    """Point the project at `folder`, matching images by content; reopen the current one."""
+    try:
+        found = int(window.project.relocate_images(folder))
+    except Exception as exc:
+        window.show_error("Could not locate the images", f"{folder}: {exc}")
+        return None
+    total = len(window.project.images())
+    window._refresh_all()
+    if window.annotator.image_id is not None:
+        window.open_image(window.annotator.image_id)
+    window.statusBar().showMessage(f"Found {found} of {total} images in {folder}", 10000)
+    return found
 
 
 def ask_import(window: Any) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from samstudio.inference.types import ImageEmbedding, ModelInfo, Prompts, Segmenter
-from samstudio.ui.image_io import load_rgb
+from samstudio.ui.image_io import ImageReadError, load_rgb
 from samstudio.ui.overlays import MaskPicture, mask_box, preview, render_mask, small_mask
 
 PREVIEW_LONG_SIDE = 512  # previews are cut from the image reduced to this long side
@@ -457,6 +457,8 @@ def reduced(image: np.ndarray, long_side: int) -> np.ndarray:
 
 def _message(exc: BaseException) -> str:
     text = str(exc).strip()
+    if isinstance(exc, ImageReadError) and text:
+        return text  # already names the file and the reason
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -442,7 +442,10 @@ class MainWindow(QMainWindow):
 
     def _image_failed(self, image_id: int, message: str) -> None:
         self.embedding_label.setText("Embedding: —")
-        self.statusBar().showMessage(message, 15000)
+        hint = ""
+        if self.project is not None and not Path(self.project.image_path(image_id)).exists():
+            hint = " — if the images moved, use File ▸ Locate moved images…"
+        self.statusBar().showMessage(message + hint, 15000)
 
     # --------------------------------------------------------------------------- models
     def load_model(self, factory: Any, label: str) -> None:

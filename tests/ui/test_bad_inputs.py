@@ -127,3 +127,11 @@ def test_project_whose_images_moved(qtbot, window, image_folder, dialogs, tmp_pa
     with qtbot.waitSignal(window.annotator.image_failed, timeout=15000) as blocker:
         window.open_image(window.project.images()[0].id)
     assert "scene_0.png" in blocker.args[1]
+    assert "Locate moved images" in window.statusBar().currentMessage()
+    # File > Locate moved images: matched by content, the image opens again.
+    from samstudio.ui.exchange_menu import relocate
+
+    with qtbot.waitSignals(
+        [window.annotator.image_opened, window.annotator.embedding_ready], timeout=15000
+    ):
+        assert relocate(window, moved) == 4
