@@ -138,8 +138,9 @@ class _Candidate:
     """A mask that passed the filters: its window RLE and what NMS and records need.
 
     box: inclusive XYXY in the original frame (Meta's NMS convention).
-    window: pycocotools RLE (bytes counts) of the mask inside its window, whose top-left
-    is (y0, x0) in the original frame.
+    window: pycocotools RLE (bytes counts) of the *transposed* mask inside its window
+    (a C-ordered (h, w) array transposed is the Fortran-ordered array pycocotools reads,
+    so no copy is made), whose top-left is (y0, x0) in the original frame.
     """
 
     box: tuple[int, int, int, int]
@@ -152,7 +153,7 @@ class _Candidate:
     crop: CropBox
 
     def window_mask(self) -> np.ndarray:
-        return mask_utils.decode(self.window).astype(bool)
+        return mask_utils.decode(self.window).T.astype(bool)
 
     def full_mask(self, image_size: tuple[int, int]) -> np.ndarray:
         out = np.zeros(image_size, dtype=bool)
@@ -408,13 +409,19 @@ def _filter_batch(
                 predicted_iou=float(ious[k]),
                 stability_score=float(stability),
                 point=(float(point[0]) + crop.x0, float(point[1]) + crop.y0),
-                window=mask_utils.encode(np.asfortranarray(sub.astype(np.uint8))),
+                window=_encode_window(sub),
                 y0=by0 + y_off,
                 x0=bx0 + x_off,
                 crop=crop,
             )
         )
     return found
+
+
+def _encode_window(mask: np.ndarray) -> dict[str, Any]:
+    """RLE of an (h, w) bool mask's transpose, without copying the pixels."""
+    transposed = np.ascontiguousarray(mask).view(np.uint8).T
+    return mask_utils.encode(transposed)
 
 
 def _boxes(candidates: list[_Candidate]) -> np.ndarray:
