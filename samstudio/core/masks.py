@@ -83,6 +83,12 @@ def rle_bbox(rle: RLE) -> list[float]:
     return [float(v) for v in mask_utils.toBbox(_coco_rle(rle))]
 
 
+def rle_area_bbox(rle: RLE) -> tuple[int, list[float]]:
+    """(area, XYWH box) with one validation of the RLE (cheaper than both calls)."""
+    coco = _coco_rle(rle)
+    return int(mask_utils.area(coco)), [float(v) for v in mask_utils.toBbox(coco)]
+
+
 def rle_iou(
     a: Sequence[RLE], b: Sequence[RLE], iscrowd: Sequence[bool] | None = None
 ) -> np.ndarray:
@@ -302,6 +308,7 @@ __all__ = [
     "polygons_to_mask",
     "remove_small_regions",
     "rle_area",
+    "rle_area_bbox",
     "rle_bbox",
     "rle_iou",
     "stability_score",

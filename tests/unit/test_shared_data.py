@@ -55,7 +55,6 @@ ANNOTATIONS: dict[str, tuple[str | None, str, dict[tuple[str, str], int]]] = {
         "coco",
         {
             ("area_mismatch", "warning"): 1,
-            ("bbox_mismatch", "warning"): 1,
             ("polygon_outside", "warning"): 1,
         },
     ),

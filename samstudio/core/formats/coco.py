@@ -8,8 +8,8 @@ results (annotations with ``score``), matched to a ground-truth dataset when one
 
 Export (``coco_document`` / ``export_coco``) writes ``segmentation`` as compressed RLE or
 as polygons (holes kept by zero-width cuts, IoU >= 0.98 with the mask; crowd regions and
-empty masks stay RLE), ``area`` and
-``bbox`` computed from the mask, ``iscrowd``, and SAM's per-mask fields under the SA-1B
+empty masks stay RLE), ``area`` and ``bbox`` computed from the mask (for polygons: from the
+mask the written polygons rasterise to, so the file agrees with itself), ``iscrowd``, and SAM's per-mask fields under the SA-1B
 names (``predicted_iou``, ``stability_score``, ``point_coords``, ``crop_box``), which other
 COCO readers ignore. Files are written atomically.
 """
@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+
+from pycocotools import mask as mask_utils
 
 from samstudio.core.atomic import atomic_write_json
 from samstudio.core.formats.records import (
@@ -39,7 +41,7 @@ from samstudio.core.formats.validate import (
     read_sam_fields,
     read_segmentation,
 )
-from samstudio.core.masks import decode_rle, rle_area, rle_bbox
+from samstudio.core.masks import decode_rle, rle_area_bbox
 from samstudio.core.polygons import mask_to_polygons
 
 SegmentationStyle = Literal["rle", "polygon"]
@@ -361,13 +363,17 @@ def annotation_json(ann: Annotation, segmentation: SegmentationStyle = "rle") ->
             else []
         )
         if rings:
+            # area and box of what readers will rasterise, so the file agrees with itself
             out["segmentation"] = rings
+            h, w = rle["size"]
+            drawn = mask_utils.merge(mask_utils.frPyObjects(rings, h, w))
+            out["area"] = int(mask_utils.area(drawn))
+            out["bbox"] = [float(v) for v in mask_utils.toBbox(drawn)]
         else:
             # Crowd regions stay RLE, as in COCO itself; so do empty masks, which as an
             # empty polygon list would read as "no mask" (and break pycocotools' annToMask).
             out["segmentation"] = {"size": list(rle["size"]), "counts": rle["counts"]}
-        out["area"] = rle_area(rle)
-        out["bbox"] = rle_bbox(rle)
+            out["area"], out["bbox"] = rle_area_bbox(rle)
     out["iscrowd"] = int(ann.iscrowd)
     if ann.score is not None:
         out["score"] = ann.score

@@ -38,7 +38,7 @@ from samstudio.core.formats.validate import (
     read_sam_fields,
     read_segmentation,
 )
-from samstudio.core.masks import rle_area, rle_bbox
+from samstudio.core.masks import rle_area_bbox
 
 MAX_SIDE = 100_000
 _KNOWN = ("id", "segmentation", "bbox", "area", "category_id", "category_name", *SAM_KEYS)
@@ -186,9 +186,8 @@ def sa1b_document(
                 "size": list(a.segmentation["size"]),
                 "counts": a.segmentation["counts"],
             },
-            "bbox": rle_bbox(a.segmentation),
-            "area": rle_area(a.segmentation),
         }
+        item["area"], item["bbox"] = rle_area_bbox(a.segmentation)
         for key in SAM_KEYS:
             value = getattr(a, key)
             if value is not None:
