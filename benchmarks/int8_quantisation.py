@@ -10,7 +10,7 @@ best candidate upscaled to full size, as a click in the annotator):
 - encoder (unless --skip-encoder): time fp32 vs int8, relative L2 change of the
   features, and the same click masks decoded (fp32 decoder) from the int8 features.
 
-Weights: seeded random vit_b by default (say so when quoting the mask figures), or
+Weights: seeded random vit_b by default (onnx_speed.random_vit_b) (say so when quoting the mask figures), or
 --checkpoint FILE (e.g. the trained demo model) or --onnx-dir of an existing export.
 
     .venv/bin/python benchmarks/int8_quantisation.py [--onnx-dir DIR] [--clicks 50]
@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from onnx_speed import DEFAULT_IMAGE, load_image, mask_iou, summary_ms  # noqa: E402
+from onnx_speed import DEFAULT_IMAGE, load_image, mask_iou, random_vit_b, summary_ms  # noqa: E402
 
 
 def quantise(src: Path, dst: Path, per_channel: bool) -> float:
@@ -83,19 +83,15 @@ def main() -> int:
         work = Path(tmp)
         onnx_dir = args.onnx_dir
         if onnx_dir is None:
-            import torch
-            from segment_anything import sam_model_registry
-
             from samstudio.inference.onnx_export import export_onnx
 
             if args.checkpoint is not None:
                 onnx_dir = export_onnx(args.checkpoint, work / "fp32")
                 result["weights"] = str(args.checkpoint)
             else:
-                torch.manual_seed(args.seed)
-                sam = sam_model_registry["vit_b"]().eval()
+                sam = random_vit_b(args.seed)
                 onnx_dir = export_onnx(sam, work / "fp32", architecture="vit_b")
-                result["weights"] = f"random vit_b, torch.manual_seed({args.seed})"
+                result["weights"] = f"random vit_b (seed {args.seed}, hypernetwork outputs x10)"
         else:
             result["weights"] = f"export in {onnx_dir}"
         manifest = read_manifest(onnx_dir)

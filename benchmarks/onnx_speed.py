@@ -10,8 +10,8 @@ processes hits both alike. The encoder is timed as `OnnxSegmenter.encode` vs
 `SamPredictor.set_image` (both include their preprocessing). With --with-torch-backend
 our `TorchSegmenter` is timed in the same run as well.
 
-Weights: seeded random vit_b by default (speed does not depend on the weights; mask
-agreement is reported for them), or --checkpoint FILE. The ONNX pair is exported into
+Weights: seeded random vit_b by default (see `random_vit_b`; speed does not depend on
+the weights, mask agreement is reported for them), or --checkpoint FILE. The ONNX pair is exported into
 a temporary folder unless --onnx-dir points at an existing export of the same weights.
 
     .venv/bin/python benchmarks/onnx_speed.py [--clicks 50] [--onnx-dir DIR] [--out FILE]
@@ -51,6 +51,23 @@ def load_image(path: Path | None, seed: int) -> tuple[np.ndarray, str]:
     return np.clip(img, 0, 255).astype(np.uint8), "generated 2250x1500 gradient + noise"
 
 
+def random_vit_b(seed: int) -> Any:
+    """Seeded random vit_b with each hypernetwork's last layer scaled by 10, as
+    tests/model_fixtures.build_random_vit_b does, so that mask logits span about +-3
+    as a trained model's do (PyTorch's default init gives about +-0.3, where every
+    rounding difference flips pixels and mask agreement figures mean little)."""
+    import torch
+    from segment_anything import sam_model_registry
+
+    torch.manual_seed(seed)
+    sam = sam_model_registry["vit_b"]().eval()
+    with torch.no_grad():
+        for mlp in sam.mask_decoder.output_hypernetworks_mlps:
+            mlp.layers[-1].weight.mul_(10.0)
+            mlp.layers[-1].bias.mul_(10.0)
+    return sam
+
+
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
@@ -82,7 +99,7 @@ def main() -> int:
 
     import onnxruntime
     import torch
-    from segment_anything import SamPredictor, sam_model_registry
+    from segment_anything import SamPredictor
 
     from samstudio.inference.onnx_backend import OnnxSegmenter, _usable_cores
     from samstudio.inference.onnx_export import export_onnx
@@ -97,9 +114,8 @@ def main() -> int:
         sam, arch = load_sam_checkpoint(args.checkpoint)
         weights = str(args.checkpoint)
     else:
-        torch.manual_seed(args.seed)
-        sam, arch = sam_model_registry["vit_b"](), "vit_b"
-        weights = f"random vit_b, torch.manual_seed({args.seed})"
+        sam, arch = random_vit_b(args.seed), "vit_b"
+        weights = f"random vit_b (seed {args.seed}, hypernetwork outputs x10)"
     sam.eval()
 
     result: dict[str, Any] = {"benchmark": "onnx_speed", "weights": weights}

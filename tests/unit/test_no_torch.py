@@ -121,7 +121,7 @@ def test_core_and_inference_import_without_torch() -> None:
 def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch", reason="exporting the test model needs PyTorch")
     pytest.importorskip("segment_anything", reason="exporting needs segment-anything")
-    from test_onnx_backend import build_tiny_sam
+    from model_fixtures import build_tiny_sam
 
     from samstudio.inference.onnx_export import export_onnx
 

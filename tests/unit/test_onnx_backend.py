@@ -12,8 +12,8 @@ Measured on the CI machine (random vit_b, 400x600 test image):
 - end to end (ONNX features + ONNX decoder vs SamPredictor): mask IoU > 0.999.
 The asserted tolerances below leave a margin of about 10x over those figures.
 
-A tiny non-1024 SAM (256 px input, 16x16 embedding grid, 64-channel decoder, 64x64
-mask input) exercises the exporter's generality end to end in a few seconds, and
+A tiny non-1024 SAM (256 px input, 16x16 embedding grid, 32-channel decoder, 64x64
+mask input, `model_fixtures.build_tiny_sam`) exercises the exporter's generality end to end in a few seconds, and
 copies of its export are damaged to test the load errors.
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from samstudio.inference.types import ImageEmbedding, Prompts, Segmenter
 torch = pytest.importorskip("torch", reason="exporting needs PyTorch")
 pytest.importorskip("segment_anything", reason="exporting needs Meta's segment-anything")
 
+from model_fixtures import build_tiny_sam  # noqa: E402
 from segment_anything import SamPredictor  # noqa: E402
 
 from samstudio.inference.onnx_backend import OnnxSegmenter  # noqa: E402
@@ -56,52 +56,6 @@ PROMPT_CASES: dict[str, dict[str, Any]] = {
     "point+box": {"points": [[200.0, 150.0]], "labels": [1], "box": [60.0, 50.0, 330.0, 260.0]},
     "background point": {"points": [[30.0, 380.0]], "labels": [0]},
 }
-
-
-def build_tiny_sam(seed: int = 0) -> Any:
-    """A small SAM with a 256 px input, 16x16 embedding grid and 64-channel decoder."""
-    from segment_anything.modeling import (
-        ImageEncoderViT,
-        MaskDecoder,
-        PromptEncoder,
-        Sam,
-        TwoWayTransformer,
-    )
-
-    torch.manual_seed(seed)
-    size, dim = 256, 64
-    grid = size // 16
-    return Sam(
-        image_encoder=ImageEncoderViT(
-            img_size=size,
-            patch_size=16,
-            embed_dim=96,
-            depth=2,
-            num_heads=3,
-            mlp_ratio=2.0,
-            out_chans=dim,
-            qkv_bias=True,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            use_rel_pos=True,
-            window_size=6,
-            global_attn_indexes=(1,),
-        ),
-        prompt_encoder=PromptEncoder(
-            embed_dim=dim,
-            image_embedding_size=(grid, grid),
-            input_image_size=(size, size),
-            mask_in_chans=8,
-        ),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=dim, mlp_dim=128, num_heads=4),
-            transformer_dim=dim,
-            iou_head_depth=3,
-            iou_head_hidden_dim=64,
-        ),
-        pixel_mean=[123.675, 116.28, 103.53],
-        pixel_std=[58.395, 57.12, 57.375],
-    ).eval()
 
 
 def reference_outputs(
@@ -357,7 +311,7 @@ def test_decode_rejects_foreign_embeddings_and_bad_masks(
     onnx_vit_b: OnnxSegmenter, reference_embedding: ImageEmbedding
 ) -> None:
     foreign = ImageEmbedding(
-        features=np.zeros((64, 16, 16), np.float32),
+        features=np.zeros((32, 16, 16), np.float32),
         original_size=(400, 600),
         input_size=(171, 256),
         model_id="tiny-test",
@@ -378,11 +332,12 @@ def test_decode_rejects_foreign_embeddings_and_bad_masks(
 
 
 def test_tiny_model_end_to_end(tiny_sam: Any, tiny_onnx_dir: Path, test_image: np.ndarray) -> None:
-    """A 256 px model with a 16x16 grid and 64x64 mask input, against SamPredictor."""
+    """A 256 px model with a 16x16 grid, 32 channels and 64x64 mask input, against
+    SamPredictor."""
     seg = OnnxSegmenter.from_directory(tiny_onnx_dir)
     manifest = json.loads((tiny_onnx_dir / "manifest.json").read_text())
     assert manifest["architecture"] == "custom" and manifest["model_id"] == "tiny-test"
-    assert manifest["embedding_shape"] == [64, 16, 16] and manifest["mask_input_size"] == [64, 64]
+    assert manifest["embedding_shape"] == [32, 16, 16] and manifest["mask_input_size"] == [64, 64]
     assert seg.info.image_size == 256
     predictor = SamPredictor(tiny_sam)
     predictor.set_image(test_image)
@@ -479,3 +434,34 @@ def test_unknown_manifest_version(tiny_copy: Path) -> None:
     manifest_path.write_text("{not json")
     with pytest.raises(ModelLoadError, match="not a readable JSON manifest"):
         OnnxSegmenter.from_directory(tiny_copy)
+
+
+def test_graphs_over_two_gib_keep_weights_in_a_side_file(
+    tiny_sam: Any, tiny_onnx_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vit_h's encoder (2.5 GB) exceeds protobuf's 2 GiB: its weights go to encoder.onnx.data.
+    Simulated on the tiny model by lowering the limit."""
+    from samstudio.inference import onnx_export
+
+    monkeypatch.setattr(onnx_export, "_PROTOBUF_LIMIT", 1024)
+    out = export_onnx(tiny_sam, tmp_path / "split", model_id="tiny-test")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "decoder.onnx",
+        "decoder.onnx.data",
+        "encoder.onnx",
+        "encoder.onnx.data",
+        "manifest.json",
+    ]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"]["encoder"]["data"]["path"] == "encoder.onnx.data"
+    image = np.full((64, 96, 3), 128, np.uint8)
+    split = OnnxSegmenter.from_directory(out)
+    whole = OnnxSegmenter.from_directory(tiny_onnx_dir)
+    np.testing.assert_array_equal(split.encode(image).features, whole.encode(image).features)
+    data = out / "encoder.onnx.data"
+    raw = bytearray(data.read_bytes())
+    raw[100] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    with pytest.raises(ModelLoadError, match="encoder weights file .*encoder.onnx.data does not"):
+        OnnxSegmenter.from_directory(out)
