@@ -28,6 +28,7 @@ import os
 import random
 import re
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -113,7 +114,9 @@ def _median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 3)
 
 
-def measure(path: Path, n_images: int, seed: int = 1) -> dict[str, object]:
+def measure(
+    path: Path, n_images: int, seed: int = 1, skip_export: bool = False
+) -> dict[str, object]:
     rng = random.Random(seed)
     out: dict[str, object] = {}
     opens, opens_cpu = [], []
@@ -124,6 +127,15 @@ def measure(path: Path, n_images: int, seed: int = 1) -> dict[str, object]:
         opens_cpu.append(time.thread_time() - c0)
     out["open_ms"] = _median_ms(opens)
     out["open_cpu_ms"] = _median_ms(opens_cpu)
+    # Reference in the same run: SQLite's own integrity_check of the file, nothing else.
+    refs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn.execute("PRAGMA integrity_check").fetchall()
+        conn.close()
+        refs.append(time.perf_counter() - t0)
+    out["reference_bare_integrity_check_ms"] = _median_ms(refs)
     t0 = time.perf_counter()
     Project.open(path, check="quick").close()
     out["open_quick_check_ms"] = round((time.perf_counter() - t0) * 1000, 3)
@@ -155,6 +167,18 @@ def measure(path: Path, n_images: int, seed: int = 1) -> dict[str, object]:
             assert project.undo(image_id)
             undo.append(time.perf_counter() - t0)
             undo_cpu.append(time.thread_time() - c0)
+        # Reference in the same run: the durable commit of one tiny row on the same
+        # connection (BEGIN IMMEDIATE, UPDATE, COMMIT with the WAL fsync), the floor under
+        # every edit.
+        floor = []
+        conn = project.store.conn
+        for i in range(100):
+            t0 = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench', ?)", (str(i),))
+            conn.execute("COMMIT")
+            floor.append(time.perf_counter() - t0)
+        out["reference_bare_commit_ms"] = _median_ms(floor)
         out["brush_commit_ms"] = _median_ms(brush)
         out["undo_ms"] = _median_ms(undo)
         out["brush_commit_p95_ms"] = round(sorted(brush)[94] * 1000, 3)
@@ -163,6 +187,8 @@ def measure(path: Path, n_images: int, seed: int = 1) -> dict[str, object]:
         out["brush_commit_cpu_ms"] = _median_ms(brush_cpu)
         out["undo_cpu_ms"] = _median_ms(undo_cpu)
 
+        if skip_export:
+            return out
         export_path = path.with_suffix(".coco.json")
         t0 = time.perf_counter()
         _, problems = export_project(project, "coco-rle", export_path)
@@ -182,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--per-image", type=int, default=100)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--skip-export", action="store_true", help="measure open/list/brush/undo only"
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="samstudio-speed-"))
     path = workdir / "project.samstudio"
@@ -198,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             "generate_s": None if gen_s is None else round(gen_s, 1),
             "file_mb": round(path.stat().st_size / 1e6, 1),
         }
-        result.update(measure(path, args.images))
+        result.update(measure(path, args.images, skip_export=args.skip_export))
         result["targets_ms"] = TARGETS_MS
         result["ratio_to_target"] = {
             "open": round(float(result["open_ms"]) / TARGETS_MS["open"], 3),  # type: ignore[arg-type]
@@ -207,6 +236,17 @@ def main(argv: list[str] | None = None) -> int:
             ),  # type: ignore[arg-type]
             "brush_commit": round(float(result["brush_commit_ms"]) / TARGETS_MS["brush_commit"], 3),  # type: ignore[arg-type]
             "undo": round(float(result["undo_ms"]) / TARGETS_MS["undo"], 3),  # type: ignore[arg-type]
+        }
+        result["ratio_to_reference"] = {
+            "open_vs_bare_integrity_check": round(
+                float(result["open_ms"]) / float(result["reference_bare_integrity_check_ms"]), 3
+            ),  # type: ignore[arg-type]
+            "brush_vs_bare_commit": round(
+                float(result["brush_commit_ms"]) / float(result["reference_bare_commit_ms"]), 3
+            ),  # type: ignore[arg-type]
+            "undo_vs_bare_commit": round(
+                float(result["undo_ms"]) / float(result["reference_bare_commit_ms"]), 3
+            ),  # type: ignore[arg-type]
         }
         result["cpu_count"] = os.cpu_count()
         result["load_average_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
