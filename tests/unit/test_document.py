@@ -351,3 +351,66 @@ def test_relocate_images_matches_by_content_hash(tmp_path: Path, folder: Path) -
         assert project.image_path(ann.image_id) == moved / "renamed_a.png"
     with Project.open(tmp_path / "elsewhere.samstudio", read_only=True) as project:
         assert project.root == moved  # the new root is saved
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_random_edit_sequences_match_a_snapshot_model(
+    tmp_path_factory: pytest.TempPathFactory, seed: int
+) -> None:
+    """The diff-based history against the obvious model: a stack of full snapshots."""
+    import random
+
+    root = tmp_path_factory.mktemp("model")
+    _save_png(root / "m.png", (24, 32), 0)
+    rng = random.Random(seed)
+    with Project.create(root) as project:
+        img = project.images()[0].id
+        cat = project.add_category("c").id
+        done: list[dict[int, np.ndarray]] = [{}]  # snapshots after each operation
+        undone: list[dict[int, np.ndarray]] = []
+        for _ in range(25):
+            state = {k: v.copy() for k, v in done[-1].items()}
+            ids = sorted(state)
+            roll = rng.random()
+            if roll < 0.3 or not ids:
+                m = np.random.default_rng(rng.randrange(10**6)).random((24, 32)) < 0.3
+                m[rng.randrange(24), rng.randrange(32)] = True
+                state[project.add_annotation(img, m, cat).id] = m
+            elif roll < 0.55:
+                aid, value = rng.choice(ids), rng.random() < 0.5
+                stroke = _rect(
+                    *sorted(rng.sample(range(25), 2)),
+                    *sorted(rng.sample(range(33), 2)),
+                    shape=(24, 32),
+                )
+                project.paint(aid, stroke, value)
+                state[aid] = state[aid] | stroke if value else state[aid] & ~stroke
+            elif roll < 0.65:
+                aid = rng.choice(ids)
+                project.delete_annotation(aid)
+                del state[aid]
+            elif roll < 0.72 and len(ids) >= 2:
+                pair = rng.sample(ids, 2)
+                union = state.pop(pair[0]) | state.pop(pair[1])
+                state[project.merge(pair).id] = union
+            elif roll < 0.88:
+                if project.undo(img):
+                    undone.append(done.pop())
+                assert len(done) >= 1
+                state = None  # type: ignore[assignment]
+            else:
+                if project.redo(img):
+                    done.append(undone.pop())
+                state = None  # type: ignore[assignment]
+            if state is not None:
+                if any(
+                    not np.array_equal(state.get(k), done[-1].get(k))
+                    for k in set(state) | set(done[-1])
+                ):
+                    done.append(state)
+                    undone.clear()
+            current = {a.id: project.mask(a.id) for a in project.annotations(img)}
+            assert sorted(current) == sorted(done[-1])
+            for k, m in current.items():
+                assert np.array_equal(m, done[-1][k])

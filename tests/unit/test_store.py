@@ -301,3 +301,33 @@ def test_read_only_folders_and_files_give_clear_errors(what: str) -> None:
     finally:
         os.chmod(base / "imgs", 0o755)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_worker_thread_may_edit_while_the_ui_thread_reads(folder: Path) -> None:
+    import threading
+
+    path, masks = _annotated(folder, 2)
+    errors: list[BaseException] = []
+    with Project.open(path) as project:
+        img = project.images()[0].id
+        target = min(masks)
+
+        def paint() -> None:
+            try:
+                for i in range(30):
+                    project.paint(target, _rect(40, 42, i, i + 2), True)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                errors.append(exc)
+
+        worker = threading.Thread(target=paint)
+        worker.start()
+        while worker.is_alive():
+            anns = project.annotations(img)
+            assert len(anns) == 2
+            project.mask(target)
+        worker.join()
+        assert not errors
+        assert project.mask(target)[40:42, 0:31].all()
+        for _ in range(30):
+            assert project.undo(img)
+        assert np.array_equal(project.mask(target), masks[target])
