@@ -12,7 +12,6 @@ prompts; masks are (H, W) bool.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -22,10 +21,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from samstudio.inference.types import Prompts
-from samstudio.ui.canvas import Canvas, rgb_qimage
-from samstudio.ui.image_io import ImageReadError, load_rgb
+from samstudio.ui.canvas import Canvas
 from samstudio.ui.inference_worker import CandidateSet, InferenceWorker, MaskCandidate
-from samstudio.ui.overlays import MaskPicture, mask_box, preview, render_mask
+from samstudio.ui.overlays import MaskPicture, instance_color, mask_box, preview, render_mask
+from samstudio.ui.pixel_loader import PixelLoader
 from samstudio.ui.project_access import hex_to_rgb, record_id
 from samstudio.ui.undo import UndoHistory
 
@@ -33,34 +32,6 @@ STROKE_PAINT = (255, 255, 255)
 STROKE_ERASE = (255, 60, 60)
 MIN_BRUSH, MAX_BRUSH = 1, 400
 FAILED = object()  # what `_store` returns when the store refused an operation
-
-
-class _PixelLoader(QObject):
-    """Reads image files off the UI thread; results come back as signals."""
-
-    loaded = Signal(int, int, object, object)  # ticket, image id, (H, W, 3) uint8, QImage
-    failed = Signal(int, int, str)  # ticket, image id, message
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samstudio-io")
-
-    def load(self, ticket: int, image_id: int, path: str) -> None:
-        self._pool.submit(self._run, ticket, image_id, path)
-
-    def _run(self, ticket: int, image_id: int, path: str) -> None:
-        try:
-            rgb = load_rgb(path)
-            # QImage work is thread-safe: convert here so the UI thread only wraps it.
-            qimage = rgb_qimage(rgb).convertToFormat(QImage.Format.Format_RGB32)
-            self.loaded.emit(ticket, image_id, rgb, qimage)
-        except ImageReadError as exc:
-            self.failed.emit(ticket, image_id, str(exc))
-        except Exception as exc:  # a decoder bug must not kill the reader thread
-            self.failed.emit(ticket, image_id, f"{path}: {type(exc).__name__}: {exc}")
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Annotator(QObject):
@@ -108,7 +79,7 @@ class Annotator(QObject):
         self._encode_timer = QTimer(self)
         self._encode_timer.setInterval(100)
         self._encode_timer.timeout.connect(self._tick_encode)
-        self.loader = _PixelLoader()
+        self.loader = PixelLoader()
         self.loader.loaded.connect(self._pixels_loaded)
         self.loader.failed.connect(self._pixels_failed)
         worker.prediction_ready.connect(self._prediction_ready)
@@ -588,18 +559,6 @@ class Annotator(QObject):
     def shutdown(self) -> None:
         self._encode_timer.stop()
         self.loader.shutdown()
-
-
-def instance_color(rgb: tuple[int, int, int], annotation_id: int) -> tuple[int, int, int]:
-    """The category colour, lighter or darker per instance so neighbours stay apart."""
-    import colorsys
-
-    h, s, v = colorsys.rgb_to_hsv(*(c / 255.0 for c in rgb))
-    step = (annotation_id * 0.618033988749895) % 1.0  # golden-ratio spread
-    v = min(1.0, max(0.35, v * (0.7 + 0.45 * step)))
-    h = (h + (step - 0.5) * 0.06) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, s, v)
-    return round(r * 255), round(g * 255), round(b * 255)
 
 
 def _rle_key(rle: Any) -> Any:

@@ -162,3 +162,15 @@ def small_mask(
     vw = max(1, int(np.ceil(input_size[1] * s)))
     valid = np.ascontiguousarray(low_res_logits[:vh, :vw], dtype=np.float32)
     return cv2.resize(valid, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_LINEAR) > threshold
+
+
+def instance_color(rgb: tuple[int, int, int], annotation_id: int) -> tuple[int, int, int]:
+    """The category colour, lighter or darker per instance so neighbours stay apart."""
+    import colorsys
+
+    h, s, v = colorsys.rgb_to_hsv(*(c / 255.0 for c in rgb))
+    step = (annotation_id * 0.618033988749895) % 1.0  # golden-ratio spread
+    v = min(1.0, max(0.35, v * (0.7 + 0.45 * step)))
+    h = (h + (step - 0.5) * 0.06) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return round(r * 255), round(g * 255), round(b * 255)
