@@ -4,18 +4,15 @@
 same prompt encoding, same mask decoder) but keeps no per-image state: `encode`
 returns an `ImageEmbedding` value and `decode` is a function of (embedding, prompts).
 
-Speed (a click should cost one decoder pass, not four full-size upscales):
-- only the returned candidates are kept, and `Prediction.mask(i)` upscales one mask;
-- the dense positional encoding of the image grid is computed once per model;
-- the work of the decoder's first layer that depends only on the image (the key and
-  value projections of the image tokens, and the query projection of the image tokens
-  in the image-to-token attention) is computed once per embedding and reused by every
-  prompt without a mask input. These are the same operations on the same numbers as
-  Meta's decoder, so results match it to float rounding.
+Speed (a click should cost one decoder pass, not four full-size upscales): only the
+returned candidates are kept and `Prediction.mask(i)` upscales one mask; the decoder
+itself is `torch_decoder.FastMaskDecoder`, the same function as Meta's mask decoder
+with the prompt-independent work cached per embedding and the attention projections
+folded onto the few prompt tokens (results equal Meta's to float rounding).
 
-Threads: PyTorch's default intra-op thread count (one per physical core) is kept;
-it is the fastest setting measured for both the encoder and the decoder here, and
-changing it is a process-wide side effect a library should not have.
+Threads: PyTorch's default intra-op thread count (one per physical core) is kept. It
+is what the reference gets too, and changing it would be a process-wide side effect
+of merely creating a model; set `torch.set_num_threads` in the application if needed.
 """
 
 from __future__ import annotations
@@ -24,9 +21,8 @@ import math
 import os
 import threading
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,6 +34,7 @@ from samstudio.inference.preprocess import (
     transform_boxes,
     transform_coords,
 )
+from samstudio.inference.torch_decoder import FastMaskDecoder, ImageState
 from samstudio.inference.types import (
     BatchPrediction,
     ImageEmbedding,
@@ -71,68 +68,6 @@ def _preprocessing_of(sam: Sam) -> Preprocessing:
     )
 
 
-@dataclass
-class _ImageState:
-    """What the decoder reuses for one embedding: its features on the device and the
-    prompt-independent projections of the first decoder layer (filled lazily)."""
-
-    features: torch.Tensor  # (1, C, h, w)
-    image_tokens: torch.Tensor  # (1, h*w, C): features flattened, + no-mask dense embedding
-    layer0_k: torch.Tensor | None = None  # (1, heads, h*w, c) token->image keys
-    layer0_v: torch.Tensor | None = None  # (1, heads, h*w, c) token->image values
-    layer0_q: torch.Tensor | None = None  # (1, heads, h*w, c) image->token queries
-
-
-def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """(B, N, C) -> (B, heads, N, C / heads)."""
-    b, n, c = x.shape
-    return x.reshape(b, n, num_heads, c // num_heads).transpose(1, 2)
-
-
-def _merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """(B, heads, N, c) -> (B, N, heads * c)."""
-    b, h, n, c = x.shape
-    return x.transpose(1, 2).reshape(b, n, h * c)
-
-
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Softmax attention on split heads, as `segment_anything.modeling.transformer.Attention`."""
-    import torch
-
-    attn = q @ k.transpose(-2, -1)
-    attn = attn / math.sqrt(q.shape[-1])
-    return torch.softmax(attn, dim=-1) @ v
-
-
-def _project(layer: Any, x: torch.Tensor) -> torch.Tensor:
-    import torch.nn.functional as F
-
-    return F.linear(x, layer.weight, layer.bias)
-
-
-def _attention(
-    module: Any,
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    *,
-    q_heads: torch.Tensor | None = None,
-    k_heads: torch.Tensor | None = None,
-    v_heads: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Meta's `Attention.forward`, taking already projected heads where they are cached.
-
-    A cached head tensor of batch 1 is broadcast over the prompts' batch.
-    """
-    n = module.num_heads
-    qh = q_heads if q_heads is not None else _heads(_project(module.q_proj, q), n)
-    kh = k_heads if k_heads is not None else _heads(_project(module.k_proj, k), n)
-    vh = v_heads if v_heads is not None else _heads(_project(module.v_proj, v), n)
-    batch = max(qh.shape[0], kh.shape[0], vh.shape[0])
-    qh, kh, vh = (t.expand(batch, -1, -1, -1) for t in (qh, kh, vh))
-    return _project(module.out_proj, _merge_heads(_attend(qh, kh, vh)))
-
-
 class TorchSegmenter:
     """A SAM model run with PyTorch (CPU or CUDA). Implements `Segmenter`.
 
@@ -156,16 +91,12 @@ class TorchSegmenter:
         self._sam = sam.to(self._torch_device).eval()
         self._prep = _preprocessing_of(sam)
         self._encode_lock = threading.Lock()
-        self._states: weakref.WeakKeyDictionary[ImageEmbedding, _ImageState] = (
+        self._states: weakref.WeakKeyDictionary[ImageEmbedding, ImageState] = (
             weakref.WeakKeyDictionary()
         )
         self._states_lock = threading.Lock()
-        prompt_encoder = sam.prompt_encoder
-        with torch.inference_mode():
-            dense_pe = prompt_encoder.get_dense_pe()  # (1, C, h, w), prompt-independent
-            self._image_pe = dense_pe.flatten(2).permute(0, 2, 1).contiguous()  # (1, h*w, C)
-            self._no_mask_dense = prompt_encoder.no_mask_embed.weight.reshape(1, 1, -1)
-        self._embedding_hw = tuple(int(s) for s in prompt_encoder.image_embedding_size)
+        self._decoder = FastMaskDecoder(self._sam)
+        self._embedding_hw = self._decoder.embedding_hw
         self._info = ModelInfo(
             model_id=model_id,
             architecture=architecture or model_id,
@@ -334,7 +265,7 @@ class TorchSegmenter:
 
     # ------------------------------------------------------------------ internals
 
-    def _state(self, embedding: ImageEmbedding) -> _ImageState:
+    def _state(self, embedding: ImageEmbedding) -> ImageState:
         """The per-embedding decoder state, created on first use (weakly keyed)."""
         import torch
 
@@ -352,15 +283,8 @@ class TorchSegmenter:
             state = self._states.get(embedding)
             if state is None:
                 features = torch.from_numpy(np.ascontiguousarray(embedding.features, np.float32))
-                features = features[None].to(self._torch_device)
-                if tuple(features.shape[-2:]) != self._embedding_hw:
-                    raise InferenceError(
-                        f"embedding features have shape {tuple(embedding.features.shape)}, "
-                        f"the model expects (C, {self._embedding_hw[0]}, {self._embedding_hw[1]})"
-                    )
                 with torch.inference_mode():
-                    tokens = features.flatten(2).permute(0, 2, 1) + self._no_mask_dense
-                state = _ImageState(features=features, image_tokens=tokens)
+                    state = self._decoder.image_state(features[None].to(self._torch_device))
                 self._states[embedding] = state
         return state
 
@@ -395,7 +319,7 @@ class TorchSegmenter:
 
     def _decode_tensors(
         self,
-        state: _ImageState,
+        state: ImageState,
         coords: torch.Tensor | None,
         labels: torch.Tensor | None,
         box: torch.Tensor | None,
@@ -404,95 +328,8 @@ class TorchSegmenter:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt encoder + mask decoder. Returns (B, len(tokens), 4h, 4w) logits and
         (B, len(tokens)) IoU predictions for the requested output tokens."""
-        import torch
-
-        sam = self._sam
         points = (coords, labels) if coords is not None and labels is not None else None
-        sparse, dense = sam.prompt_encoder(points=points, boxes=box, masks=mask_input)
-        decoder = sam.mask_decoder
-        output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
-        batch = sparse.shape[0]
-        query_tokens = torch.cat(
-            (output_tokens.unsqueeze(0).expand(batch, -1, -1), sparse), dim=1
-        )  # (B, T, C)
-        if mask_input is None:
-            image_tokens = state.image_tokens  # (1, h*w, C), shared by the whole batch
-        else:
-            image_tokens = (state.features + dense).flatten(2).permute(0, 2, 1)
-        queries, keys = self._transformer(state, image_tokens, query_tokens, mask_input is None)
-
-        h, w = self._embedding_hw
-        src = keys.transpose(1, 2).reshape(keys.shape[0], -1, h, w)
-        upscaled = decoder.output_upscaling(src)  # (B', C/8, 4h, 4w)
-        hyper = torch.stack(
-            [decoder.output_hypernetworks_mlps[t](queries[:, 1 + t, :]) for t in tokens], dim=1
-        )  # (B, M, C/8)
-        b, c, uh, uw = upscaled.shape
-        masks = (hyper @ upscaled.reshape(b, c, uh * uw)).reshape(batch, len(tokens), uh, uw)
-        iou = decoder.iou_prediction_head(queries[:, 0, :])[:, list(tokens)]
-        return masks, iou
-
-    def _transformer(
-        self,
-        state: _ImageState,
-        image_tokens: torch.Tensor,
-        query_tokens: torch.Tensor,
-        cacheable: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Meta's `TwoWayTransformer.forward` on (B', h*w, C) image tokens and (B, T, C)
-        prompt tokens, reusing the first layer's image-only projections when `cacheable`
-        (no mask input: the image tokens are then the same for every prompt)."""
-        transformer = self._sam.mask_decoder.transformer
-        image_pe = self._image_pe
-        queries, keys = query_tokens, image_tokens
-        for index, layer in enumerate(transformer.layers):
-            # Self-attention of the prompt tokens (no positional term in the first layer).
-            if layer.skip_first_layer_pe:
-                queries = _attention(layer.self_attn, queries, queries, queries)
-            else:
-                q = queries + query_tokens
-                queries = queries + _attention(layer.self_attn, q, q, queries)
-            queries = layer.norm1(queries)
-
-            # Prompt tokens attend to the image.
-            q = queries + query_tokens
-            k_heads = v_heads = q_img_heads = None
-            if index == 0 and cacheable:
-                k_heads, v_heads, q_img_heads = self._layer0_projections(state)
-                k_img = keys  # not used: its projections are cached
-            else:
-                k_img = keys + image_pe
-            attn = layer.cross_attn_token_to_image
-            queries = queries + _attention(attn, q, k_img, keys, k_heads=k_heads, v_heads=v_heads)
-            queries = layer.norm2(queries)
-            queries = layer.norm3(queries + layer.mlp(queries))
-
-            # The image attends to the prompt tokens.
-            q = queries + query_tokens
-            attn = layer.cross_attn_image_to_token
-            keys = keys + _attention(attn, k_img, q, queries, q_heads=q_img_heads)
-            keys = layer.norm4(keys)
-
-        q = queries + query_tokens
-        k = keys + image_pe
-        queries = queries + _attention(transformer.final_attn_token_to_image, q, k, keys)
-        queries = transformer.norm_final_attn(queries)
-        return queries, keys
-
-    def _layer0_projections(
-        self, state: _ImageState
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """First-layer projections of the image tokens (same for every prompt)."""
-        if state.layer0_k is None or state.layer0_v is None or state.layer0_q is None:
-            layer = self._sam.mask_decoder.transformer.layers[0]
-            keys = state.image_tokens
-            k = keys + self._image_pe
-            t2i = layer.cross_attn_token_to_image
-            i2t = layer.cross_attn_image_to_token
-            state.layer0_k = _heads(_project(t2i.k_proj, k), t2i.num_heads)
-            state.layer0_v = _heads(_project(t2i.v_proj, keys), t2i.num_heads)
-            state.layer0_q = _heads(_project(i2t.q_proj, k), i2t.num_heads)
-        return state.layer0_k, state.layer0_v, state.layer0_q
+        return self._decoder.run(state, points, box, mask_input, tokens)
 
     @staticmethod
     def _stability(low_res: np.ndarray, input_size: tuple[int, int], image_size: int) -> np.ndarray:
