@@ -253,3 +253,33 @@ def test_uncategorised_masks_export_under_a_default_category(
     (cat,) = coco.dataset["categories"]
     assert [a["category_id"] for a in coco.dataset["annotations"]] == [cat["id"], cat["id"]]
     assert sorted(a["area"] for a in coco.dataset["annotations"]) == [9, m.size - 9]
+
+
+def test_labelme_then_coco_of_the_same_images_merge_by_name(
+    capsys: pytest.CaptureFixture[str], shared_data: Path, tmp_path: Path
+) -> None:
+    labelme = shared_data / "labelme" / "instance_segmentation" / "data_annotated"
+    work = tmp_path / "voc"
+    work.mkdir()
+    for jpg in labelme.glob("*.jpg"):
+        shutil.copy(jpg, work / jpg.name)
+    assert _cli(capsys, "project", "init", str(work))[0] == 0
+    code, out, err = _cli(capsys, "import", str(work), str(labelme))
+    assert code == 0, err
+    assert "imported 12 annotation(s) (labelme) into 3 image(s); categories added: 6" in out
+    assert "__ignore__" in err  # the formats layer's warnings reach the user
+    # labelme2coco's output of the same files: "JPEGImages/..." names, ids 0..20
+    coco_file = shared_data / "coco_instance_seg" / "labelme2coco_output" / "annotations.json"
+    code, out, err = _cli(capsys, "import", str(work), str(coco_file))
+    assert code == 0, err
+    assert "categories added: 0, merged by name: 6" in out
+    with Project.open(work, read_only=True) as project:
+        assert len(project.categories()) == 6
+        for img in project.images():
+            anns = project.annotations(img.id)
+            assert len(anns) % 2 == 0
+            half = len(anns) // 2
+            for a, b in zip(anns[:half], anns[half:]):  # same shape from both files
+                ma, mb = project.mask(a.id), project.mask(b.id)
+                assert a.category_id == b.category_id
+                assert (ma & mb).sum() / (ma | mb).sum() > 0.9
