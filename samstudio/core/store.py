@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal
-from urllib.parse import quote
 
 from samstudio.core import schema
 
@@ -217,7 +216,7 @@ class Store:
             raise translate_error(self.path, exc, "opening the project") from exc
 
     def _connect_read_only(self) -> sqlite3.Connection:
-        uri = "file:" + quote(str(self.path.resolve()))
+        uri = self.path.resolve().as_uri()
         try:
             conn = sqlite3.connect(
                 uri + "?mode=ro", uri=True, isolation_level=None, check_same_thread=False

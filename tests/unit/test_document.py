@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from samstudio.core.document import (
+    CorruptProjectError,
     EditError,
     Project,
     ProjectError,
@@ -414,3 +415,23 @@ def test_random_edit_sequences_match_a_snapshot_model(
             assert sorted(current) == sorted(done[-1])
             for k, m in current.items():
                 assert np.array_equal(m, done[-1][k])
+
+
+def test_a_history_that_does_not_fit_its_mask_is_refused_cleanly(project: Project) -> None:
+    img = _image(project, "a.png")
+    ann = project.add_annotation(img, _rect(0, 10, 0, 10), None)
+    project.paint(ann.id, _rect(20, 30, 20, 30), True)
+    # Someone changed the mask behind the history's back (a bug or a hand edit).
+    from samstudio.core.document.history import encode_mask_columns
+
+    counts, bbox, area = encode_mask_columns(np.asfortranarray(_rect(0, 5, 0, 5)))
+    with project.store.transaction("tampering") as conn:
+        conn.execute(
+            "UPDATE annotations SET counts = ?, area = ? WHERE id = ?", (counts, area, ann.id)
+        )
+    with pytest.raises(CorruptProjectError, match="does not fit") as info:
+        project.undo(img)
+    assert str(project.path) in str(info.value)
+    assert project.undo_label(img) == "Brush stroke"  # nothing was changed
+    project.clear_history(img)
+    assert not project.can_undo(img)

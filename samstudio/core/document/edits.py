@@ -24,7 +24,7 @@ from samstudio.core.document.rows import (
     opt_float,
 )
 from samstudio.core.mask_diff import MaskDiff
-from samstudio.core.store import Store
+from samstudio.core.store import CorruptProjectError, Store
 
 
 class AnnotationEditing:
@@ -241,12 +241,23 @@ class AnnotationEditing:
 
     def undo(self, image_id: int) -> bool:
         """Undo the image's newest operation; False when there is nothing to undo."""
-        with self.store.transaction("undoing") as conn:
-            return history.step(conn, image_id, undo=True, cache=self._masks)
+        return self._step(image_id, undo=True)
 
     def redo(self, image_id: int) -> bool:
-        with self.store.transaction("redoing") as conn:
-            return history.step(conn, image_id, undo=False, cache=self._masks)
+        """Redo the image's oldest undone operation; False when there is nothing to redo."""
+        return self._step(image_id, undo=False)
+
+    def _step(self, image_id: int, undo: bool) -> bool:
+        doing = "undoing" if undo else "redoing"
+        try:
+            with self.store.transaction(doing) as conn:
+                return history.step(conn, image_id, undo=undo, cache=self._masks)
+        except (ValueError, KeyError) as exc:  # MaskDiffError, damaged atoms: rolled back
+            raise CorruptProjectError(
+                self.path,
+                f"{doing} failed: the undo history of image {image_id} does not fit its "
+                f"annotations ({exc}); nothing was changed; clear that image's history",
+            ) from exc
 
     def can_undo(self, image_id: int) -> bool:
         return self.undo_label(image_id) is not None
