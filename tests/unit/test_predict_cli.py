@@ -225,6 +225,11 @@ def test_bad_model_and_image_exit_1(
         (["--model", str(tmp_path / "nope.pth"), "--image", str(image_file)], "does not exist"),
         (["--model", str(notes), "--image", str(image_file)], "not a PyTorch checkpoint"),
         (["--model", "no_such_model", "--image", str(image_file)], "unknown model 'no_such_model'"),
+        (
+            ["--model", "sam_vit_b", "--image", str(image_file)],
+            "samstudio model download sam_vit_b",
+        ),
+        (["--model", str(tmp_path), "--image", str(image_file)], "no manifest.json"),
         (["--model", str(demo_checkpoint), "--image", str(tmp_path / "x.png")], "does not exist"),
         (["--model", str(demo_checkpoint), "--image", str(notes)], "cannot load image"),
     ]
