@@ -24,7 +24,7 @@ from samstudio.inference.types import Prompts
 from samstudio.ui.canvas import Canvas
 from samstudio.ui.inference_worker import CandidateSet, InferenceWorker, MaskCandidate
 from samstudio.ui.overlays import MaskPicture, instance_color, mask_box, preview, render_mask
-from samstudio.ui.pixel_loader import PixelLoader
+from samstudio.ui.pixel_loader import InstanceJob, PixelLoader, render_instance
 from samstudio.ui.project_access import hex_to_rgb, record_id
 from samstudio.ui.undo import UndoHistory
 
@@ -82,6 +82,8 @@ class Annotator(QObject):
         self.loader = PixelLoader()
         self.loader.loaded.connect(self._pixels_loaded)
         self.loader.failed.connect(self._pixels_failed)
+        self.loader.instances.connect(self._instances_rendered)
+        self._render_generation = 0
         worker.prediction_ready.connect(self._prediction_ready)
         worker.prediction_failed.connect(self._prediction_failed)
         worker.candidates_completed.connect(self._candidates_completed)
@@ -498,38 +500,52 @@ class Annotator(QObject):
                 self.refresh_instances()
 
     def refresh_instances(self) -> None:
-        """Repaint the overlays of the current image from the store (cached per mask)."""
+        """Repaint the overlays of the current image from the store (cached per mask).
+
+        A few changed masks (an accept, a stroke) are drawn at once; many (opening an
+        image with hundreds of masks) are decoded and drawn by the loader thread and
+        appear as they come, so the window never freezes.
+        """
         if self.project is None or self.image_id is None or self.image_rgb is None:
             self.instances_changed.emit()
             return
         records = self.project.annotations(self.image_id)
         colors = {c.id: c.color for c in self.project.categories()}
         seen = set()
+        jobs: list[InstanceJob] = []
         for rec in records:
             seen.add(rec.id)
             selected = rec.id == self.selected
             key = (_rle_key(rec.rle), colors.get(rec.category_id), selected)
             cached = self._pictures.get(rec.id)
             if cached is None or cached[0] != key:
-                mask = self.project.mask(rec.id)
                 rgb = instance_color(hex_to_rgb(colors.get(rec.category_id, "#1e90ff")), rec.id)
-                picture = (
-                    render_mask(
-                        mask, rgb, fill_alpha=150, outline_color=(255, 255, 255), outline_width=2
-                    )
-                    if selected
-                    else render_mask(mask, rgb, fill_alpha=90, outline_width=1)
-                )
-                self._pictures[rec.id] = (key, picture)
-                self.canvas.set_instance(rec.id, picture)
-                self.canvas.set_instance_visible(rec.id, rec.id not in self.hidden)
+                jobs.append(InstanceJob(rec.id, key, rec.rle, rgb, selected))
         for gone in set(self._pictures) - seen:
             del self._pictures[gone]
             self.canvas.set_instance(gone, None)
+        self._render_generation += 1
+        if len(jobs) <= 4:
+            self._instances_rendered(self._render_generation, [render_instance(j) for j in jobs])
+        else:
+            self.loader.render_instances(self._render_generation, jobs)
         if self.selected is not None and self.selected not in seen:
             self.selected = None
         self.canvas.raise_instance(self.selected)
         self.instances_changed.emit()
+
+    def _instances_rendered(
+        self, generation: int, done: list[tuple[InstanceJob, MaskPicture]]
+    ) -> None:
+        if generation != self._render_generation:
+            return  # the image or its masks changed since
+        for job, picture in done:
+            self._pictures[job.annotation_id] = (job.key, picture)
+            self.canvas.set_instance(job.annotation_id, picture)
+            self.canvas.set_instance_visible(
+                job.annotation_id, job.annotation_id not in self.hidden
+            )
+        self.canvas.raise_instance(self.selected)
 
     # ------------------------------------------------------------------------------ store
     def _store(self, label: str, action: Any) -> Any:

@@ -1,14 +1,45 @@
-"""Reading image files off the UI thread for the canvas."""
+"""Reading image files and drawing stored masks off the UI thread for the canvas."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from samstudio.ui.canvas import rgb_qimage
+from samstudio.ui.canvas import picture_qimage, rgb_qimage
 from samstudio.ui.image_io import ImageReadError, load_rgb
+from samstudio.ui.overlays import MaskPicture, render_mask
+
+BATCH = 16  # masks drawn per signal while filling in a crowded image
+
+
+@dataclass(frozen=True)
+class InstanceJob:
+    """One stored mask to draw: its RLE (as the store keeps it) and how to draw it."""
+
+    annotation_id: int
+    key: tuple[Any, ...]  # what the picture depends on (mask, colour, selection)
+    rle: dict[str, Any]
+    rgb: tuple[int, int, int]
+    selected: bool
+
+
+def render_instance(job: InstanceJob) -> tuple[InstanceJob, MaskPicture]:
+    """Decode and draw one instance (any thread): the selected one brighter, white-edged."""
+    from samstudio.core.masks import decode_rle
+
+    mask = decode_rle(job.rle)
+    if job.selected:
+        picture = render_mask(
+            mask, job.rgb, fill_alpha=150, outline_color=(255, 255, 255), outline_width=2
+        )
+    else:
+        picture = render_mask(mask, job.rgb, fill_alpha=90, outline_width=1)
+    picture_qimage(picture)
+    return job, picture
 
 
 class PixelLoader(QObject):
@@ -16,6 +47,7 @@ class PixelLoader(QObject):
 
     loaded = Signal(int, int, object, object)  # ticket, image id, (H, W, 3) uint8, QImage
     failed = Signal(int, int, str)  # ticket, image id, message
+    instances = Signal(int, object)  # generation, [(InstanceJob, MaskPicture)]
 
     def __init__(self) -> None:
         super().__init__()
@@ -34,6 +66,22 @@ class PixelLoader(QObject):
             self.failed.emit(ticket, image_id, str(exc))
         except Exception as exc:  # a decoder bug must not kill the reader thread
             self.failed.emit(ticket, image_id, f"{path}: {type(exc).__name__}: {exc}")
+
+    def render_instances(self, generation: int, jobs: list[InstanceJob]) -> None:
+        self._pool.submit(self._render, generation, jobs)
+
+    def _render(self, generation: int, jobs: list[InstanceJob]) -> None:
+        for i in range(0, len(jobs), BATCH):
+            try:
+                done = [render_instance(j) for j in jobs[i : i + BATCH]]
+            except Exception:  # a damaged mask: the others still show
+                done = []
+                for j in jobs[i : i + BATCH]:
+                    try:
+                        done.append(render_instance(j))
+                    except Exception:
+                        continue
+            self.instances.emit(generation, done)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

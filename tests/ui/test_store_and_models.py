@@ -144,3 +144,26 @@ def test_status_bar_and_preferences(qtbot, window, image_folder) -> None:  # noq
     assert window.annotator.prefetch_depth == 4 and window.annotator.brush_radius == 21
     assert window.settings.prefetch_depth == 4
     assert str(image_folder.resolve()) in window.settings.recent_projects
+
+
+def test_an_image_with_many_masks_fills_in_without_blocking(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    """Opening an image with many stored masks: they are drawn off the UI thread."""
+    from samstudio.ui.project_access import open_project
+
+    project = open_project(image_folder)
+    image = project.images()[0]
+    masks = []
+    for i in range(40):
+        m = np.zeros((image.height, image.width), bool)
+        m[(i * 5) % 200 : (i * 5) % 200 + 20, (i * 7) % 280 : (i * 7) % 280 + 30] = True
+        masks.append(m)
+    ids = [
+        a.id for a in project.add_annotations(image.id, masks, project.categories()[0].id, "auto")
+    ]
+    project.close()
+    open_folder(qtbot, window, image_folder)
+    qtbot.waitUntil(lambda: sorted(window.canvas.instance_ids()) == sorted(ids), timeout=15000)
+    assert len(window.instances_panel.row_ids()) == 40
+    # Each overlay sits where its mask is.
+    item = window.canvas._instances[ids[3]]
+    assert (item.offset().x(), item.offset().y()) == (21 - 1, 15 - 1)
