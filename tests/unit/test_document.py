@@ -435,3 +435,17 @@ def test_a_history_that_does_not_fit_its_mask_is_refused_cleanly(project: Projec
     assert project.undo_label(img) == "Brush stroke"  # nothing was changed
     project.clear_history(img)
     assert not project.can_undo(img)
+
+
+def test_prompts_with_numpy_values_are_stored_as_plain_json(project: Project) -> None:
+    img = _image(project, "a.png")
+    prompts = {
+        "point_coords": np.array([[10.5, 20.0]], np.float32),
+        "box": None,
+        "iou": np.float32(0.5),
+    }
+    ann = project.add_annotation(img, _rect(0, 10, 0, 10), None, prompts=prompts)
+    assert ann.prompts == {"point_coords": [[10.5, 20.0]], "box": None, "iou": 0.5}
+    with pytest.raises(EditError, match="cannot be stored as JSON"):
+        project.add_annotation(img, _rect(0, 10, 0, 10), None, prompts={"x": object()})
+    assert len(project.annotations(img)) == 1

@@ -5,7 +5,6 @@ Masks are (H, W) bool arrays in the displayed frame of their image.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from samstudio.core.document.rows import (
     annotation_from_row,
     check_source,
     opt_float,
+    prompts_json,
 )
 from samstudio.core.mask_diff import MaskDiff
 from samstudio.core.store import CorruptProjectError, Store
@@ -109,7 +109,7 @@ class AnnotationEditing:
                         source,
                         opt_float(iou),
                         opt_float(stab),
-                        None if pr is None else json.dumps(pr),
+                        prompts_json(self.path, pr),
                         self.author,
                         now,
                         now,
@@ -120,9 +120,9 @@ class AnnotationEditing:
                 ids.append(aid)
             self._touch_image(conn, image_id)
             history.record(conn, image_id, op)
-            rows = conn.execute(
-                f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id IN ({','.join('?' * n)}) ORDER BY id",
-                ids,
+            rows = conn.execute(  # rowids given in one transaction are consecutive
+                f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id BETWEEN ? AND ? ORDER BY id",
+                (ids[0], ids[-1]),
             ).fetchall()
         return [annotation_from_row(row) for row in rows]
 

@@ -77,3 +77,19 @@ def check_source(path: Path, source: str) -> None:
 def check_color(path: Path, color: str) -> None:
     if not isinstance(color, str) or not COLOR.match(color):
         raise EditError(path, f"a colour is '#rrggbb', not {color!r}")
+
+
+def prompts_json(path: Path, prompts: dict[str, Any] | None) -> str | None:
+    """The prompts dict as JSON; numpy arrays and scalars become lists and numbers."""
+    if prompts is None:
+        return None
+
+    def plain(value: Any) -> Any:
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+    try:
+        return json.dumps(prompts, default=plain)
+    except (TypeError, ValueError) as exc:
+        raise EditError(path, f"the prompts cannot be stored as JSON ({exc})") from exc
