@@ -117,6 +117,9 @@ def export_onnx(
     prep = preprocessing_of(sam)
     embed_shape = embedding_shape(sam)
     mask_size = tuple(int(v) for v in sam.prompt_encoder.mask_input_size)
+    # Without its manifest an old export in `out` reads as incomplete until the new
+    # one is in place: a crash half-way never leaves a mix that looks valid.
+    (out / MANIFEST_NAME).unlink(missing_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     try:
         with torch.no_grad(), warnings.catch_warnings():
@@ -250,7 +253,9 @@ def _install(tmp_file: Path, target: Path) -> dict[str, Any]:
     import onnx
 
     model = onnx.load(str(tmp_file), load_external_data=True)
-    size = model.ByteSize()
+    # Weights dominate; ByteSize() itself may fail beyond 2 GiB.
+    size = sum(len(t.raw_data) + 4 * len(t.float_data) for t in model.graph.initializer)
+    size += sum(n.ByteSize() for n in model.graph.node)
     entry: dict[str, Any] = {"path": target.name}
     if size < _PROTOBUF_LIMIT:
         atomic_write_bytes(target, model.SerializeToString())
