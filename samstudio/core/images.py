@@ -19,7 +19,9 @@ Conversions, by Pillow mode of the stored image:
   value range, ``out = round(255 * (v - min) / (max - min))`` with min and max taken over
   all colour samples of the image (one range for all channels, so colour balance is kept).
   A constant image maps to 0 when its value is 0 and to 255 otherwise. 16-bit RGB(A) files
-  are decoded by OpenCV (``IMREAD_UNCHANGED``), which keeps all 16 bits.
+  are decoded by OpenCV (``IMREAD_UNCHANGED``), which keeps all 16 bits; the exception is
+  an animated 16-bit PNG, whose first frame OpenCV does not return: Pillow's 8-bit view
+  (the high byte of each sample) is used for it.
 
 Sizes: an image is refused (``ImageLoadError``) when it has more than ``MAX_PIXELS``
 (400 million, e.g. 20000x20000) pixels. A full-resolution decode is allowed up to
@@ -224,6 +226,8 @@ def _is_16bit_color(img: Image.Image) -> bool:
     """True for RGB/RGBA files with 16-bit samples, which Pillow truncates to 8 bits."""
     if img.format not in ("PNG", "TIFF") or img.mode not in ("RGB", "RGBA"):
         return False
+    if img.format == "PNG" and getattr(img, "n_frames", 1) > 1:
+        return False  # OpenCV does not return an APNG's first frame: keep Pillow's 8 bits
     return any(";16" in str(tile.args) for tile in (getattr(img, "tile", None) or []))
 
 

@@ -383,3 +383,35 @@ def test_labelme_matches_its_own_renderings(shared_data: Path) -> None:
             match = max(theirs, key=lambda t: mask_iou(a.mask, coco.annToMask(t).astype(bool)))
             assert match["category_id"] == a.category_id
             assert mask_iou(a.mask, coco.annToMask(match).astype(bool)) > 0.9
+
+
+def test_edge_case_modes_convert_as_documented(shared_data: Path) -> None:
+    d = shared_data / "image_edge_cases"
+    la = Image.open(d / "mmcv_gray_alpha.png")
+    assert la.mode == "LA"
+    out = load_image(d / "mmcv_gray_alpha.png")  # alpha dropped, grey replicated
+    for ch in range(3):
+        np.testing.assert_array_equal(out[:, :, ch], np.asarray(la.getchannel("L")))
+    rgba = Image.open(d / "pillow_transparent.png")
+    np.testing.assert_array_equal(
+        load_image(d / "pillow_transparent.png"), np.asarray(rgba)[:, :, :3]
+    )
+    for name in ["mmcv_palette.gif", "pillow_pil_sample_cmyk.jpg", "mmcv_grayscale.jpg"]:
+        np.testing.assert_array_equal(
+            load_image(d / name), np.asarray(Image.open(d / name).convert("RGB")), err_msg=name
+        )
+    # 16-bit: scaled by the real value range, where Pillow's own 8-bit view truncates
+    for name in [
+        "pillow_tiff_16bit_RGB.tiff",
+        "pillow_tiff_16bit_RGBa.tiff",
+        "pillow_16bit.cropped.tif",
+    ]:
+        out = load_image(d / name)
+        assert out.min() == 0 and out.max() == 255, name
+    # animated 16-bit PNG: the first frame (pure red), through Pillow's 8-bit view
+    apng = load_image(d / "pillow_apng_mode_16bit.png")
+    assert (apng.reshape(-1, 3) == [255, 0, 0]).all()
+    assert np.asarray(Image.open(d / "pillow_tiff_16bit_RGB.tiff")).max() == 154  # Pillow alone
+    grey16 = np.asarray(Image.open(d / "pillow_16bit.cropped.tif")).astype(float)
+    expected = np.rint((grey16 - grey16.min()) * 255 / (grey16.max() - grey16.min()))
+    np.testing.assert_array_equal(load_image(d / "pillow_16bit.cropped.tif")[:, :, 0], expected)
