@@ -163,3 +163,17 @@ def test_report_summary_and_text() -> None:
         "warning: f.json, image 1, annotation 3: careful",
         "error: f.json: broken",
     ]
+
+
+def test_items_that_are_not_objects_are_errors_not_fatal() -> None:
+    doc = base_doc()
+    doc["images"].insert(0, 17)
+    doc["categories"].append("thing")
+    doc["annotations"].append(None)
+    ds, report = read_coco(doc, "mixed.json")
+    assert [(i.code, i.severity) for i in report.issues] == [
+        ("bad_image", "error"),
+        ("bad_category", "error"),
+        ("bad_annotation", "error"),
+    ]
+    assert "item #0" in report.issues[0].message and len(ds.annotations) == 1

@@ -84,13 +84,13 @@ def read_coco(doc: Any, source: str) -> tuple[Dataset, ImportReport]:
     ds = Dataset(
         info={k: v for k, v in doc.items() if k not in ("images", "categories", "annotations")}
     )
-    for im in _records(doc, "images", source):
+    for im in _records(doc, "images", source, report):
         _read_image(im, ds, report, source)
-    for cat in _records(doc, "categories", source):
+    for cat in _records(doc, "categories", source, report):
         _read_category(cat, ds, report, source)
     images = {im.id: im for im in ds.images}
     seen: set[int] = set()
-    for raw in _records(doc, "annotations", source):
+    for raw in _records(doc, "annotations", source, report):
         ann = _read_annotation(raw, images, ds, report, source, seen)
         if ann is not None:
             ds.annotations.append(ann)
@@ -145,7 +145,10 @@ def read_coco_results(
     return ds, report
 
 
-def _records(doc: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]:
+def _records(
+    doc: dict[str, Any], key: str, source: str, report: ImportReport
+) -> list[dict[str, Any]]:
+    """The objects of list ``key``; an item that is not an object is an error, and skipped."""
     value = doc.get(key, [])
     if value is None:
         return []
@@ -156,8 +159,11 @@ def _records(doc: dict[str, Any], key: str, source: str) -> list[dict[str, Any]]
         if isinstance(item, dict):
             out.append(item)
         else:
-            raise FormatError(
-                source, f"'{key}' item #{n} is a {type(item).__name__}, not an object"
+            code = {"images": "bad_image", "categories": "bad_category"}.get(key, "bad_annotation")
+            report.error(
+                code,
+                source,
+                f"'{key}' item #{n} is a {type(item).__name__}, not an object; skipped",
             )
     return out
 
