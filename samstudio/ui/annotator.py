@@ -327,12 +327,10 @@ class Annotator(QObject):
     def accept(self) -> int | None:
         """Enter/Space: the chosen candidate becomes an instance of the current category."""
         cand = self.chosen_candidate
-        if (
-            cand is None
-            or self.project is None
-            or self.image_id is None
-            or self.category_id is None
-        ):
+        if cand is None or self.project is None or self.image_id is None:
+            return None
+        if self.category_id is None:
+            self.message.emit("Add a category first (Categories ▸ Add…).")
             return None
         if cand.mask is None or not cand.mask.any():
             self.message.emit("The chosen mask is empty: add a point or draw a box.")

@@ -255,8 +255,23 @@ class MainWindow(QMainWindow):
     # --------------------------------------------------------------------------- project
     def open_path(self, path: str | Path) -> bool:
         """Open a project file or a folder of images. Returns False (after a dialog) on error."""
+        from samstudio.core.document import CorruptProjectError, ProjectLockedError
+
         try:
             project = open_project(path)
+        except (ProjectLockedError, CorruptProjectError) as exc:
+            answer = QMessageBox.question(
+                self,
+                "Open read-only?",
+                f"{exc}\n\nOpen the project read-only (look and export, no edits)?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+            try:
+                project = open_project(path, read_only=True)
+            except Exception as exc2:
+                self.show_error("Could not open the project", f"{path}: {exc2}")
+                return False
         except Exception as exc:
             self.show_error("Could not open the project", f"{path}: {exc}")
             return False
@@ -273,7 +288,8 @@ class MainWindow(QMainWindow):
         self.project = project
         self.project_path = path
         self.annotator.set_project(project)
-        self.setWindowTitle(f"SAM Studio — {path.name if path else 'project'}")
+        mode = " (read-only)" if getattr(project, "read_only", False) else ""
+        self.setWindowTitle(f"SAM Studio — {path.name if path else 'project'}{mode}")
         self._refresh_all()
         first = next((r.id for r in project.images() if not getattr(r, "error", None)), None)
         if first is not None:

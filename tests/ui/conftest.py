@@ -38,7 +38,7 @@ def image_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Every QMessageBox shown, as (title, text); none of them blocks."""
+    """Every QMessageBox shown, as (title, text); none of them blocks; questions get Yes."""
     from PySide6.QtWidgets import QMessageBox
 
     shown: list[tuple[str, str]] = []
@@ -46,6 +46,8 @@ def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     def record(kind: str):  # noqa: ANN202
         def show(parent, title, text, *args, **kwargs):  # noqa: ANN001,ANN202
             shown.append((title, text))
+            if kind == "question":
+                return QMessageBox.StandardButton.Yes
             return QMessageBox.StandardButton.Ok
 
         return show

@@ -135,3 +135,27 @@ def test_project_whose_images_moved(qtbot, window, image_folder, dialogs, tmp_pa
         [window.annotator.image_opened, window.annotator.embedding_ready], timeout=15000
     ):
         assert relocate(window, moved) == 4
+
+
+def test_project_open_in_another_instance_opens_read_only(
+    qtbot, window, image_folder, dialogs
+) -> None:  # noqa: ANN001
+    """A second window on a project that is open for writing: asked, then read-only;
+    an edit attempt says why it cannot be saved, and nothing is lost."""
+    from samstudio.core.document import Project
+
+    with Project.create(image_folder) as made:
+        made.add_category("object")
+    first = Project.open(image_folder)  # another SAM Studio holds it
+    try:
+        assert window.open_path(image_folder)
+        assert dialogs[-1][0] == "Open read-only?"
+        assert window.project.read_only and "read-only" in window.windowTitle()
+        qtbot.waitUntil(lambda: window.annotator.embedding_is_ready, timeout=15000)
+        click_image(qtbot, window, 100, 100)
+        qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=15000)
+        key(qtbot, window, Qt.Key.Key_Return)
+        assert dialogs[-1][0] == "Could not save the change"
+        assert first.annotations(first.images()[0].id) == []
+    finally:
+        first.close()
