@@ -280,8 +280,13 @@ class Annotator(QObject):
         ):
             return
         for i, cand in enumerate(cs.candidates):
-            if i < len(self.candidates) and not self.candidates[i].complete:
+            if i >= len(self.candidates):
+                break
+            mine = self.candidates[i]
+            if not mine.complete:
                 self.candidates[i] = cand
+            elif mine.preview is None:  # completed here on a key press: take the preview
+                self.candidates[i] = replace(mine, preview=cand.preview)
         self.candidates_changed.emit()
 
     def _prediction_failed(self, image_id: int, request: int, message: str) -> None:
@@ -296,6 +301,7 @@ class Annotator(QObject):
         cand = self.candidates[index]
         if not cand.complete and self.candidate_set is not None:
             cand = self._complete(index)
+            self.candidates_changed.emit()
         self.previous_logits = cand.low_res_logits
         self.canvas.set_candidate(cand.picture)
 

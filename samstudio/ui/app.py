@@ -6,6 +6,7 @@ thread when it loads the model, after the window is on screen.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -23,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     if len(argv) > 1:
         QTimer.singleShot(0, lambda: window.open_path(argv[1]))
-    return int(app.exec())
+    code = int(app.exec())
+    if window.worker.isRunning():
+        # An encoder pass cannot be interrupted and may take a minute on a CPU. Every
+        # change is already committed to the store (closed by the window), so leave
+        # without waiting for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -126,7 +126,10 @@ class CandidateCard(QFrame):
         self.setVisible(candidate is not None)
         if candidate is None:
             return
-        self.preview.setPixmap(QPixmap.fromImage(rgb_qimage(candidate.preview)))
+        if candidate.preview is None:
+            self.preview.clear()  # drawn a moment later, when the worker completes it
+        else:
+            self.preview.setPixmap(QPixmap.fromImage(rgb_qimage(candidate.preview)))
         words = [w for w in ("best" if best else "", scale_word) if w]
         self.title.setText(" · ".join(words).capitalize() or f"Candidate {self.slot + 1}")
         self.iou_bar.set_value(candidate.predicted_iou)

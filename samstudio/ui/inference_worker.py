@@ -66,7 +66,7 @@ class MaskCandidate:
     stability_score: float
     low_res_logits: np.ndarray
     picture: MaskPicture | None
-    preview: np.ndarray
+    preview: np.ndarray | None
     area: int
 
     @property
@@ -382,6 +382,7 @@ class InferenceWorker(QThread):
             h, w = pred.original_size
             sh, sw = small_image.shape[:2]
             candidates = []
+            smalls = []
             for i in range(len(pred)):
                 small = small_mask(
                     pred.low_res_logits[i], pred.input_size, pred.image_size, (sh, sw)
@@ -394,9 +395,11 @@ class InferenceWorker(QThread):
                     stability_score=float(pred.stability_scores[i]),
                     low_res_logits=np.asarray(pred.low_res_logits[i], np.float32),
                     picture=None,
-                    preview=preview(small_image, small, color=job.color),
+                    # The top candidate's preview now, the others' right after.
+                    preview=preview(small_image, small, color=job.color) if i == 0 else None,
                     area=int(round(np.count_nonzero(small) * (h * w) / float(sh * sw))),
                 )
+                smalls.append(small)
                 candidates.append(complete_candidate(cand, pred, job.color) if i == 0 else cand)
         except Exception as exc:
             self.prediction_failed.emit(job.image_id, job.request, _message(exc))
@@ -423,7 +426,8 @@ class InferenceWorker(QThread):
                 if self._decode is not None or self._stopping:
                     return
             try:
-                rest[i] = complete_candidate(rest[i], pred, job.color)
+                done = complete_candidate(rest[i], pred, job.color)
+                rest[i] = replace(done, preview=preview(small_image, smalls[i], color=job.color))
             except Exception as exc:
                 self.prediction_failed.emit(job.image_id, job.request, _message(exc))
                 return

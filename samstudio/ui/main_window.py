@@ -509,14 +509,14 @@ class MainWindow(QMainWindow):
             self.open_path(folder)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        self.shutdown()
+        self.shutdown(wait_ms=3000)  # app.main leaves without waiting for a long encode
         super().closeEvent(event)
 
-    def shutdown(self) -> None:
-        """Stop the worker thread and close the store (called on close)."""
+    def shutdown(self, wait_ms: int = 120000) -> None:
+        """Close the store and stop the worker thread (waiting up to `wait_ms`)."""
         self.annotator.shutdown()
         if self.worker.isRunning():
-            self.worker.stop()
+            self.worker.stop(wait_ms)
         if self.project is not None:
             try:
                 self.project.close()

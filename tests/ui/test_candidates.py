@@ -24,6 +24,12 @@ def test_click_shows_three_candidates_best_preselected(qtbot, window, image_fold
         (c.predicted_iou for c in panel.candidates), reverse=True
     )
     assert all(card.isVisible() for card in panel.cards)
+    # The other two are completed by the worker right after: full masks and previews.
+    qtbot.waitUntil(
+        lambda: all(c.complete and c.preview is not None for c in panel.candidates), timeout=15000
+    )
+    assert all(not card.preview.pixmap().isNull() for card in panel.cards)
+    assert [c.area for c in panel.candidates] == [int(c.mask.sum()) for c in panel.candidates]
     assert "0.930" in panel.cards[0].iou_bar.label + f"{panel.cards[0].iou_bar.value:.3f}"
     assert window.canvas.has_candidate_overlay()
     # The prompt is drawn as one green point.
