@@ -11,6 +11,8 @@ Measured on the CI machine (random vit_b, 400x600 test image):
   within ~1e-6;
 - end to end (ONNX features + ONNX decoder vs SamPredictor): mask IoU > 0.999.
 The asserted tolerances below leave a margin of about 10x over those figures.
+Tests on vit_b are marked slow: they share the session's export and encoding (about
+1.5 min together on an idle 2-core machine).
 
 A tiny non-1024 SAM (256 px input, 16x16 embedding grid, 32-channel decoder, 64x64
 mask input, `model_fixtures.build_tiny_sam`) exercises the exporter's generality end to end in a few seconds, and
@@ -140,6 +142,7 @@ def tiny_copy(tiny_onnx_dir: Path, tmp_path: Path) -> Path:
 # ----------------------------------------------------------------- vit_b export
 
 
+@pytest.mark.slow
 def test_export_writes_a_complete_manifest(
     vit_b_onnx_dir: Path, random_vit_b_checkpoint: Path
 ) -> None:
@@ -164,6 +167,7 @@ def test_export_writes_a_complete_manifest(
     assert sorted(leftovers) == ["decoder.onnx", "encoder.onnx", "manifest.json"]
 
 
+@pytest.mark.slow
 def test_segmenter_reports_model_and_provider(
     onnx_vit_b: OnnxSegmenter, vit_b_onnx_dir: Path
 ) -> None:
@@ -182,6 +186,7 @@ def test_segmenter_reports_model_and_provider(
     assert info.source == str(vit_b_onnx_dir)
 
 
+@pytest.mark.slow
 def test_encoder_matches_reference_features(
     onnx_embedding: ImageEmbedding, reference_predictor: Any, test_image: np.ndarray
 ) -> None:
@@ -194,6 +199,7 @@ def test_encoder_matches_reference_features(
     assert diff <= FEATURES_ATOL, f"encoder features differ by {diff:.3g} (max abs)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("multimask", [True, False], ids=["multimask", "single"])
 @pytest.mark.parametrize("case_name", list(PROMPT_CASES))
 def test_decoder_matches_reference_on_same_features(
@@ -218,6 +224,7 @@ def test_decoder_matches_reference_on_same_features(
         assert mask_iou(pred.mask(i), ref_masks[i]) >= 0.999
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("multimask", [True, False], ids=["multimask", "single"])
 def test_mask_input_refinement_matches_reference(
     onnx_vit_b: OnnxSegmenter,
@@ -238,6 +245,7 @@ def test_mask_input_refinement_matches_reference(
         np.testing.assert_allclose(pred.low_res_logits, ref_logits, atol=LOGITS_ATOL, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("multimask", [True, False], ids=["multimask", "single"])
 def test_end_to_end_masks_match_reference(
     onnx_vit_b: OnnxSegmenter,
@@ -256,6 +264,7 @@ def test_end_to_end_masks_match_reference(
         np.testing.assert_allclose(pred.iou_predictions, ref_iou, atol=1e-3, rtol=0)
 
 
+@pytest.mark.slow
 def test_same_results_as_the_torch_backend(
     onnx_vit_b: OnnxSegmenter, torch_segmenter: Any, reference_embedding: ImageEmbedding
 ) -> None:
@@ -269,6 +278,7 @@ def test_same_results_as_the_torch_backend(
             np.testing.assert_allclose(ours.stability_scores, theirs.stability_scores, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_stability_scores_follow_meta_definition(
     onnx_vit_b: OnnxSegmenter, reference_embedding: ImageEmbedding
 ) -> None:
@@ -285,6 +295,7 @@ def test_stability_scores_follow_meta_definition(
     assert ((pred.stability_scores >= 0) & (pred.stability_scores <= 1)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("multimask", [True, False], ids=["multimask", "single"])
 def test_batched_points_match_single_clicks(
     onnx_vit_b: OnnxSegmenter,
@@ -307,6 +318,7 @@ def test_batched_points_match_single_clicks(
     assert empty.low_res_logits.shape == (0, m, 256, 256)
 
 
+@pytest.mark.slow
 def test_decode_rejects_foreign_embeddings_and_bad_masks(
     onnx_vit_b: OnnxSegmenter, reference_embedding: ImageEmbedding
 ) -> None:
