@@ -98,6 +98,13 @@ def main() -> int:
     parser.add_argument("--config", action="append", choices=sorted(CONFIGS))
     parser.add_argument("--adaptive", action="store_true", help="also measure adaptive mode")
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads for both sides (1: on a shared, busy CPU more threads "
+        "spin-wait; pass 0 to keep torch's default)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -107,6 +114,8 @@ def main() -> int:
     from samstudio.core.images import load_image
     from samstudio.inference.torch_backend import TorchSegmenter
 
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     image = load_image(args.image)
     if args.model:
         segmenter = TorchSegmenter.from_checkpoint(args.model, device="cpu")

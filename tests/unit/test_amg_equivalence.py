@@ -138,3 +138,148 @@ def test_box_nms_matches_torchvision():
                 torch.from_numpy(boxes), torch.from_numpy(scores), torch.zeros(n), thresh
             ).numpy()
             assert box_nms(boxes, scores, thresh).tolist() == expected.tolist()
+
+
+# ---------------------------------------------------------------- a tiny SAM, with crops
+
+
+@pytest.fixture(scope="module")
+def tiny_sam() -> Any:
+    from model_fixtures import build_tiny_sam
+
+    return build_tiny_sam()
+
+
+# The tiny random SAM's masks are large and soft: stability with a small offset splits
+# them, and without NMS suppression every decision of every crop is compared.
+TINY_RELAXED = {
+    "pred_iou_thresh": 0.0,
+    "stability_score_thresh": 0.3,
+    "stability_score_offset": 0.1,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"box_nms_thresh": 1.0, "crop_nms_thresh": 1.0}, id="no-suppression"),
+        pytest.param({"min_mask_region_area": 30}, id="nms-and-cleaning"),
+    ],
+)
+def test_tiny_sam_with_crops_gives_meta_s_masks(tiny_sam, params):
+    """Whole image plus 2x2 crops (each encoded), 64x64 logits from a 256 px model input."""
+    from model_fixtures import make_test_image
+    from segment_anything import SamAutomaticMaskGenerator
+
+    from samstudio.inference.torch_backend import TorchSegmenter
+
+    image = make_test_image(300, 450)
+    common = {"points_per_side": 8, "crop_n_layers": 1, **TINY_RELAXED, **params}
+    segmenter = TorchSegmenter(tiny_sam, "tiny-test", device="cpu")
+    ours = generate_masks(segmenter, image, AmgParams(max_mask_area_fraction=None, **common))
+    reference = SamAutomaticMaskGenerator(tiny_sam, output_mode="coco_rle", **common).generate(
+        image
+    )
+    assert len(reference) >= 1
+    if params.get("box_nms_thresh") == 1.0:
+        assert len(reference) >= 50  # many decisions compared one by one
+    ours_ok, ref_ok, count_diff = agreement(ours, reference)
+    assert ours_ok >= 0.99 and ref_ok >= 0.99, (ours_ok, ref_ok, len(ours), len(reference))
+    assert count_diff <= 0.01, (len(ours), len(reference))
+    assert sorted(r.crop_box for r in ours) == sorted(tuple(r["crop_box"]) for r in reference)
+
+
+@pytest.mark.slow
+def test_onnx_model_runs_without_torch(tiny_sam, tmp_path):
+    """The ONNX pair of the tiny SAM, in a process where torch and torchvision cannot be
+    imported, gives the masks the PyTorch backend gives."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from model_fixtures import make_test_image
+
+    from samstudio.inference.onnx_export import export_onnx
+    from samstudio.inference.torch_backend import TorchSegmenter
+
+    onnx_dir = export_onnx(tiny_sam, tmp_path / "tiny", model_id="tiny-test")
+    image = make_test_image(200, 300)
+    np.save(tmp_path / "image.npy", image)
+    params = {"points_per_side": 8, **TINY_RELAXED, "box_nms_thresh": 1.0}
+    script = f"""
+import json, sys
+import numpy as np
+for name in ("torch", "torchvision", "segment_anything"):
+    sys.modules[name] = None  # any import of them now fails
+from samstudio.core.amg import AmgParams, generate_masks
+from samstudio.inference.onnx_backend import OnnxSegmenter
+segmenter = OnnxSegmenter.from_directory({str(onnx_dir)!r})
+image = np.load({str(tmp_path / "image.npy")!r})
+records = generate_masks(segmenter, image, AmgParams(max_mask_area_fraction=None, **{params!r}))
+print(json.dumps([r.segmentation for r in records]))
+"""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=repo, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    onnx_masks = json.loads(done.stdout.strip().splitlines()[-1])
+    torch_records = generate_masks(
+        TorchSegmenter(tiny_sam, "tiny-test", device="cpu"),
+        image,
+        AmgParams(max_mask_area_fraction=None, **params),
+    )
+    assert len(torch_records) >= 20
+    iou = rle_iou(onnx_masks, [r.segmentation for r in torch_records])
+    assert (iou.max(axis=1) >= 0.95).mean() >= 0.99 and (iou.max(axis=0) >= 0.95).mean() >= 0.99
+    assert abs(len(onnx_masks) - len(torch_records)) <= 0.01 * len(torch_records)
+
+
+# ---------------------------------------------------------------- the shipped demo model
+
+
+@pytest.fixture(scope="module")
+def demo_segmenter() -> Any:
+    """The shipped demo model on the PyTorch backend (Meta's generator needs the Sam module)."""
+    from samstudio.inference.catalog import default_model_path
+    from samstudio.inference.errors import ModelLoadError
+    from samstudio.inference.torch_backend import TorchSegmenter
+
+    try:
+        path = default_model_path()
+    except ModelLoadError as exc:
+        pytest.skip(f"the demo model is not installed yet: {exc}")
+    if path.is_dir():
+        pytest.skip(f"the demo model at {path} is an ONNX export; Meta's generator needs torch")
+    return TorchSegmenter.from_checkpoint(path, device="cpu")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({}, id="paper-filters"),
+        pytest.param(
+            {"pred_iou_thresh": 0.5, "stability_score_thresh": 0.8, "min_mask_region_area": 30},
+            id="relaxed-cleaned",
+        ),
+    ],
+)
+def test_demo_model_with_crops_gives_meta_s_masks(demo_segmenter, params):
+    """Whole image plus 2x2 crops: crop edges, cross-crop NMS and the demo model's 64x64
+    logits (not SAM's 256x256) on a generated scene."""
+    from segment_anything import SamAutomaticMaskGenerator
+
+    from samstudio.training.synthetic import make_scene
+
+    image = make_scene(21, size=320).image
+    common = {"points_per_side": 16, "crop_n_layers": 1, **params}
+    ours = generate_masks(demo_segmenter, image, AmgParams(max_mask_area_fraction=None, **common))
+    generator = SamAutomaticMaskGenerator(demo_segmenter.sam, output_mode="coco_rle", **common)
+    reference = generator.generate(image)
+    assert len(reference) >= 5
+    ours_ok, ref_ok, count_diff = agreement(ours, reference)
+    assert ours_ok >= 0.99 and ref_ok >= 0.99, (ours_ok, ref_ok, len(ours), len(reference))
+    assert count_diff <= 0.01, (len(ours), len(reference))
