@@ -44,8 +44,9 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "samstudio-onnx"
 SUPPORTED_VERSIONS = (1,)
 STABILITY_OFFSET = 1.0
-# Prompts per decoder run in `decode_points_batch` (bounds memory: ~12 MB per prompt).
-BATCH_CHUNK = 32
+# Prompts per decoder run in `decode_points_batch`: bounds memory (about 16 MB per
+# prompt for official SAM, mostly in the output upscaling).
+BATCH_CHUNK = 16
 _REQUIRED_KEYS = (
     "model_id",
     "architecture",
