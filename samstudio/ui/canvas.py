@@ -98,6 +98,9 @@ class Canvas(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setBackgroundBrush(QBrush(QColor(38, 38, 42)))
         self.setMouseTracking(True)
+        # Pan with the mouse (middle drag, Space+drag, the Pan tool); no scroll bars.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._image_item: QGraphicsPixmapItem | None = None
         self._instances: dict[int, QGraphicsPixmapItem] = {}

@@ -35,7 +35,8 @@ from samstudio.ui.inference_worker import (
     describe,
 )
 from samstudio.ui.instances_panel import InstanceRow, InstancesPanel
-from samstudio.ui.project_access import open_project, record_id
+from samstudio.ui.overlays import instance_color
+from samstudio.ui.project_access import hex_to_rgb, open_project, record_id
 from samstudio.ui.settings import Settings
 from samstudio.ui.tools import ALL_TOOLS, Tool
 
@@ -424,7 +425,8 @@ class MainWindow(QMainWindow):
                 InstanceRow(
                     rec.id,
                     cat.name if cat else "?",
-                    cat.color if cat else "#888888",
+                    "#%02x%02x%02x"
+                    % instance_color(hex_to_rgb(cat.color if cat else "#888888"), rec.id),
                     rec.source,
                     int(rec.area),
                     rec.predicted_iou,

@@ -35,3 +35,8 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
     """ "#rrggbb" -> (r, g, b)."""
     c = color.lstrip("#")
     return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def rgb_to_hex(rgb: tuple[int, int, int]) -> str:
+    """(r, g, b) -> "#rrggbb"."""
+    return "#" + "".join(f"{int(c):02x}" for c in rgb)
