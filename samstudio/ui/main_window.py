@@ -425,8 +425,7 @@ class MainWindow(QMainWindow):
                 InstanceRow(
                     rec.id,
                     cat.name if cat else "?",
-                    "#%02x%02x%02x"
-                    % instance_color(hex_to_rgb(cat.color if cat else "#888888"), rec.id),
+                    rgb_to_hex(instance_color(hex_to_rgb(cat.color if cat else "#888888"), rec.id)),
                     rec.source,
                     int(rec.area),
                     rec.predicted_iou,
