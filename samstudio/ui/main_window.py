@@ -36,7 +36,7 @@ from samstudio.ui.inference_worker import (
 )
 from samstudio.ui.instances_panel import InstanceRow, InstancesPanel
 from samstudio.ui.overlays import instance_color
-from samstudio.ui.project_access import hex_to_rgb, open_project, record_id
+from samstudio.ui.project_access import hex_to_rgb, open_project, record_id, rgb_to_hex
 from samstudio.ui.settings import Settings
 from samstudio.ui.tools import ALL_TOOLS, Tool
 
