@@ -378,7 +378,14 @@ def _filter_batch(
         else params.max_mask_area_fraction * height * width
     )
     found: list[_Candidate] = []
+    stability_floor = float(params.stability_score_thresh) - 1e-6
     for k in np.flatnonzero(keep):
+        if (
+            params.stability_score_thresh > 0
+            and upscaler.is_large(logits[k], threshold - offset)
+            and upscaler.stability_upper_bound(logits[k], threshold, offset) < stability_floor
+        ):
+            continue  # surely unstable: skip the full-resolution upscale
         window = upscaler.window(logits[k], threshold - offset)
         if window is None:
             continue  # empty at the low threshold: Meta's score is 0/0 (NaN), dropped

@@ -89,6 +89,8 @@ class LogitUpscaler:
         # Low-res rows/columns read by each full-resolution row/column.
         self._row_taps = _influence_spans(self._ay.T)
         self._col_taps = _influence_spans(self._ax.T)
+        self._row_groups = _tap_groups(self._row_taps)
+        self._col_groups = _tap_groups(self._col_taps)
         # Low-res rows/columns that feed no full-resolution pixel (the padding).
         self._row_used = self._row_span[:, 1] >= self._row_span[:, 0]
         self._col_used = self._col_span[:, 1] >= self._col_span[:, 0]
@@ -129,6 +131,42 @@ class LogitUpscaler:
             logits = ay @ (block @ ax.T)
         return LogitWindow(y0, x0, np.ascontiguousarray(logits, dtype=np.float32))
 
+    def is_large(self, low_res_logits: np.ndarray, threshold: float) -> bool:
+        """True when the pixels above `threshold` span a large part of the frame (where an
+        exact window costs about a full upscale)."""
+        above = low_res_logits > threshold
+        rows = np.flatnonzero(above.any(axis=1) & self._row_used)
+        cols = np.flatnonzero(above.any(axis=0) & self._col_used)
+        if rows.size == 0 or cols.size == 0:
+            return False
+        span = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+        return bool(span > self.FULL_RESIZE_FRACTION * self._row_used.sum() * self._col_used.sum())
+
+    def count_bounds(self, low_res_logits: np.ndarray, threshold: float) -> tuple[int, int]:
+        """(lower, upper) bounds on the number of full-resolution pixels above `threshold`.
+
+        A pixel is surely above when every low-res value it reads is above, and can only be
+        above when at least one is. Full-resolution rows (columns) that read the same span
+        of low-res rows (columns) are counted together, so this costs a few operations on
+        the low-res grid, not on the full frame.
+        """
+        above = low_res_logits > threshold
+        some = _rectangle_counts(above, self._row_groups, self._col_groups)
+        not_all = _rectangle_counts(~above, self._row_groups, self._col_groups)
+        height, width = self.original_size
+        return height * width - not_all, some
+
+    def stability_upper_bound(
+        self, low_res_logits: np.ndarray, threshold: float, offset: float
+    ) -> float:
+        """An upper bound of the exact stability score (count above threshold+offset over
+        count above threshold-offset at full resolution); 1.0 when it cannot bound it."""
+        _, inter_high = self.count_bounds(low_res_logits, threshold + offset)
+        union_low, _ = self.count_bounds(low_res_logits, threshold - offset)
+        if union_low <= 0:
+            return 1.0
+        return min(1.0, inter_high / union_low)
+
     def full(self, low_res_logits: np.ndarray) -> np.ndarray:
         """(H, W) float32 logits of the whole frame (OpenCV, as `upscale_logits`)."""
         return upscale_logits(
@@ -144,6 +182,30 @@ def _influence_spans(matrix: np.ndarray) -> np.ndarray:
     first = np.where(used, nonzero.argmax(axis=0), 0)
     last = np.where(used, matrix.shape[0] - 1 - nonzero[::-1].argmax(axis=0), -1)
     return np.stack([first, last], axis=1).astype(np.int64)
+
+
+def _tap_groups(taps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full-resolution lines grouped by the span of low-res lines they read:
+    (first low-res line, span length, number of full-resolution lines) per group."""
+    spans, counts = np.unique(taps, axis=0, return_counts=True)
+    return spans[:, 0], spans[:, 1] - spans[:, 0] + 1, counts.astype(np.int64)
+
+
+def _rectangle_counts(
+    flags: np.ndarray,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cols: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> int:
+    """Number of full-resolution pixels whose low-res tap rectangle holds a True flag."""
+    r_start, r_len, r_count = rows
+    c_start, c_len, c_count = cols
+    cum = np.zeros((flags.shape[0] + 1, flags.shape[1]), np.int32)
+    np.cumsum(flags, axis=0, out=cum[1:])
+    by_rows = (cum[r_start + r_len] - cum[r_start]) > 0  # (row groups, low-res columns)
+    cum2 = np.zeros((by_rows.shape[0], by_rows.shape[1] + 1), np.int32)
+    np.cumsum(by_rows, axis=1, out=cum2[:, 1:])
+    hit = (cum2[:, c_start + c_len] - cum2[:, c_start]) > 0  # (row groups, column groups)
+    return int(r_count @ hit.astype(np.int64) @ c_count)
 
 
 def resize_nearest_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

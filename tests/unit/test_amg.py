@@ -355,3 +355,23 @@ def test_demo_model_finds_the_objects_of_generated_scenes(demo_model):
         found += sum(iou >= 0.8 for iou in ious)
         total += len(ious)
     assert found / total >= 0.9, f"found {found} of {total} objects ({found / total:.1%})"
+
+
+def test_count_and_stability_bounds_hold():
+    import cv2
+
+    rng = np.random.default_rng(4)
+    for size in ((150, 200), (301, 97)):
+        h_in, w_in = resized_shape(size[0], size[1], 256)
+        up = LogitUpscaler((h_in, w_in), size, 256, low_res=64)
+        for _ in range(8):
+            noise = rng.normal(size=(64, 64)).astype(np.float32)
+            low = cv2.GaussianBlur(noise, (0, 0), rng.uniform(1, 6)) * rng.uniform(10, 60)
+            full = upscale_logits(low[None], (h_in, w_in), size, 256)[0]
+            for t in (-1.0, 0.0, 1.0):
+                lower, upper = up.count_bounds(low, t)
+                assert lower <= int((full > t).sum()) <= upper
+            union = int((full > -1).sum())
+            if union:
+                exact = int((full > 1).sum()) / union
+                assert up.stability_upper_bound(low, 0.0, 1.0) >= exact - 1e-9
