@@ -151,3 +151,30 @@ def test_zoom_to_cursor_pan_fit_and_actual_size(qtbot, window, image_folder) -> 
     w, h = canvas.image_size
     vp = canvas.viewport().rect()
     assert abs(canvas.zoom - min(vp.width() / w, vp.height() / h)) < 0.05
+
+
+def test_wheel_zooms_towards_the_cursor(qtbot, window, image_folder) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    open_folder(qtbot, window, image_folder)
+    canvas = window.canvas
+    canvas.zoom_by(3.0)  # the image now exceeds the view both ways
+    anchor = view_point(window, 120, 90)
+    before = canvas.zoom
+    pos = QPointF(anchor)
+    event = QWheelEvent(
+        pos,
+        QPointF(canvas.viewport().mapToGlobal(anchor)),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(canvas.viewport(), event)
+    assert abs(canvas.zoom - before * 1.2) < 1e-6
+    under = canvas.mapToScene(anchor)
+    assert abs(under.x() - 120) <= 1 and abs(under.y() - 90) <= 1
