@@ -85,9 +85,15 @@ def main() -> int:
     parser.add_argument("--onnx", type=Path, help="an exported ONNX folder to time as well")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, help="torch intra-op threads for everything (default: torch's)"
+    )
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from segment_anything import SamPredictor
 
     from samstudio.inference.torch_backend import TorchSegmenter

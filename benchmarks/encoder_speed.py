@@ -30,9 +30,15 @@ def main() -> int:
     parser.add_argument("--architecture", default="vit_b", choices=["vit_b", "vit_l", "vit_h"])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: auto)")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--threads", type=int, help="torch intra-op threads for everything (default: torch's)"
+    )
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from segment_anything import SamPredictor, sam_model_registry
 
     from samstudio.inference.torch_backend import TorchSegmenter

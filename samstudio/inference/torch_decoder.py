@@ -150,20 +150,23 @@ class _FoldedAttention:
         b, t, _ = k.shape
         kh = _split_heads(_linear(self.module.k_proj, k), self.heads)  # (B, H, T, d)
         vh = _split_heads(_linear(self.module.v_proj, v), self.heads)  # (B, H, T, d)
+        # Scores are laid out (B, H, T, N) so that the softmax over the T prompt tokens
+        # runs along a long inner axis instead of over rows of length T.
         if q_heads is not None:
-            scores = (q_heads @ kh.transpose(-1, -2)) * self.scale  # (B, H, N, T)
-            scores = scores.transpose(1, 2)  # (B, N, H, T)
+            scores = (kh * self.scale) @ q_heads.transpose(-1, -2)  # (B, H, T, N)
         else:
             assert q_img is not None
-            # (q Wq_h^T + bq_h) k_h^T = q (Wq_h^T k_h^T) + bq_h . k_h
-            k_fold = torch.einsum("hdc,bhtd->bcht", self.wq, kh) * self.scale  # (B, C, H, T)
-            k_bias = torch.einsum("hd,bhtd->bht", self.bq, kh) * self.scale  # (B, H, T)
-            scores = q_img @ k_fold.reshape(b, -1, self.heads * t)  # (B, N, HT)
-            scores = scores.view(b, -1, self.heads, t) + k_bias[:, None]
-        probs = torch.softmax(scores, dim=-1)  # over the T prompt tokens of each head
+            # (q Wq_h^T + bq_h) . k_h = q . (Wq_h^T k_h) + bq_h . k_h
+            k_fold = torch.einsum("bhtd,hdc->bhtc", kh, self.wq) * self.scale  # (B, H, T, C)
+            k_bias = torch.einsum("bhtd,hd->bht", kh, self.bq) * self.scale  # (B, H, T)
+            scores = k_fold.reshape(b, self.heads * t, -1) @ q_img.transpose(1, 2)  # (B, HT, N)
+            scores = scores.view(b, self.heads, t, -1) + k_bias[..., None]
+        probs = torch.softmax(scores, dim=2)  # over the T prompt tokens of each head
         v_fold = (vh @ self.wo).reshape(b, self.heads * t, -1)  # (B, HT, C)
-        n = probs.shape[1]
-        return torch.baddbmm(self.bo.expand(b, 1, -1), probs.reshape(b, n, -1), v_fold)
+        n = probs.shape[-1]
+        return torch.baddbmm(
+            self.bo.expand(b, 1, -1), probs.reshape(b, self.heads * t, n).transpose(1, 2), v_fold
+        )
 
 
 class MaskUpscaler:
