@@ -295,6 +295,22 @@ class Canvas(QGraphicsView):
     def brush_cursor_rect(self) -> QRectF | None:
         return self._brush_cursor.rect() if self._brush_cursor.isVisible() else None
 
+    empty_text = "Open a folder of images: File ▸ Open folder… (Ctrl+O)"
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        """With no image, say how to get one."""
+        super().drawForeground(painter, rect)
+        if self._image_item is not None:
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(QColor(170, 173, 180))
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        painter.setFont(font)
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
+        painter.restore()
+
     # ---------------------------------------------------------------------------- events
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         steps = event.angleDelta().y() / 120.0
