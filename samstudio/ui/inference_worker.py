@@ -379,14 +379,8 @@ class InferenceWorker(QThread):
             t0 = time.perf_counter()
             pred = seg.decode(emb, job.prompts, multimask=job.multimask)
             decode_ms = (time.perf_counter() - t0) * 1000
-            h, w = pred.original_size
-            sh, sw = small_image.shape[:2]
             candidates = []
-            smalls = []
             for i in range(len(pred)):
-                small = small_mask(
-                    pred.low_res_logits[i], pred.input_size, pred.image_size, (sh, sw)
-                )
                 cand = MaskCandidate(
                     rank=i,
                     mask=None,
@@ -395,11 +389,9 @@ class InferenceWorker(QThread):
                     stability_score=float(pred.stability_scores[i]),
                     low_res_logits=np.asarray(pred.low_res_logits[i], np.float32),
                     picture=None,
-                    # The top candidate's preview now, the others' right after.
-                    preview=preview(small_image, small, color=job.color) if i == 0 else None,
-                    area=int(round(np.count_nonzero(small) * (h * w) / float(sh * sw))),
+                    preview=None,  # previews follow with the other candidates' masks
+                    area=estimated_area(pred, i),
                 )
-                smalls.append(small)
                 candidates.append(complete_candidate(cand, pred, job.color) if i == 0 else cand)
         except Exception as exc:
             self.prediction_failed.emit(job.image_id, job.request, _message(exc))
@@ -417,17 +409,20 @@ class InferenceWorker(QThread):
             job.color,
         )
         self.prediction_ready.emit(first)
-        if len(candidates) < 2:
-            return
-        # Complete the others unless the user has already asked for something newer.
+        # Then the previews and the other candidates, unless the user already asked
+        # for something newer.
         rest = list(candidates)
-        for i in range(1, len(rest)):
+        sh, sw = small_image.shape[:2]
+        for i in range(len(rest)):
             with self._cond:
                 if self._decode is not None or self._stopping:
                     return
             try:
-                done = complete_candidate(rest[i], pred, job.color)
-                rest[i] = replace(done, preview=preview(small_image, smalls[i], color=job.color))
+                done = rest[i] if rest[i].complete else complete_candidate(rest[i], pred, job.color)
+                small = small_mask(
+                    pred.low_res_logits[i], pred.input_size, pred.image_size, (sh, sw)
+                )
+                rest[i] = replace(done, preview=preview(small_image, small, color=job.color))
             except Exception as exc:
                 self.prediction_failed.emit(job.image_id, job.request, _message(exc))
                 return
@@ -444,6 +439,16 @@ class InferenceWorker(QThread):
                 job.color,
             )
         )
+
+
+def estimated_area(pred: Any, index: int) -> int:
+    """Pixels of candidate `index` estimated from its low-res logits (before upscaling)."""
+    low = pred.low_res_logits[index]
+    scale = low.shape[0] / float(pred.image_size)
+    vh = max(1, int(np.ceil(pred.input_size[0] * scale)))
+    vw = max(1, int(np.ceil(pred.input_size[1] * scale)))
+    h, w = pred.original_size
+    return int(round(np.count_nonzero(low[:vh, :vw] > 0) * (h * w) / float(vh * vw)))
 
 
 def reduced(image: np.ndarray, long_side: int) -> np.ndarray:
