@@ -5,18 +5,19 @@ encoder once, ~40-80 s on the CI machines) and encoded once with ONNX Runtime. T
 decoder is checked on identical features (the reference predictor's), so its
 tolerance is not blurred by the encoder's; the whole chain is checked by mask IoU.
 
-Measured on the CI machine (random vit_b, 400x600 test image):
-- encoder features, ONNX vs torch: max abs difference ~1e-5 (features are ~1 in size);
-- decoder on identical features: low-res logits within ~1e-5 abs, IoU predictions
-  within ~1e-6;
-- end to end (ONNX features + ONNX decoder vs SamPredictor): mask IoU > 0.999.
-The asserted tolerances below leave a margin of about 10x over those figures.
+Measured here (random vit_b of `model_fixtures`, 400x600 test image, ONNX Runtime
+1.32 on the CPU):
+- encoder features, ONNX vs torch: max abs difference 1.05e-5 (features reach 4.5);
+- decoder on identical features, all prompt cases: low-res logits within 4.3e-6 abs
+  (logits reach 2-3), IoU predictions within 1.4e-7;
+- end to end (ONNX features + ONNX decoder vs SamPredictor): mask IoU >= 0.99999.
+The asserted tolerances leave a margin of 10-20x over those figures.
 Tests on vit_b are marked slow: they share the session's export and encoding (about
 1.5 min together on an idle 2-core machine).
 
 A tiny non-1024 SAM (256 px input, 16x16 embedding grid, 32-channel decoder, 64x64
-mask input, `model_fixtures.build_tiny_sam`) exercises the exporter's generality end to end in a few seconds, and
-copies of its export are damaged to test the load errors.
+mask input, `model_fixtures.build_tiny_sam`) exercises the exporter's generality end
+to end in a few seconds, and copies of its export are damaged to test load errors.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ from samstudio.inference.onnx_export import export_onnx  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
-# Tolerances (about 10x the measured differences, see the module docstring).
+# Tolerances (10-20x the measured differences, see the module docstring).
 FEATURES_ATOL = 2e-4
-LOGITS_ATOL = 2e-4
-IOU_ATOL = 2e-5
+LOGITS_ATOL = 5e-5
+IOU_ATOL = 2e-6
 MASK_IOU_MIN = 0.99
 
 # Prompts in the test image's original frame (600 wide, 400 high).
