@@ -285,6 +285,8 @@ class Annotator(QObject):
             mine = self.candidates[i]
             if not mine.complete:
                 self.candidates[i] = cand
+                if i == self.chosen:  # a draft overlay on the canvas: show the full one
+                    self.canvas.set_candidate(cand.picture)
             elif mine.preview is None:  # completed here on a key press: take the preview
                 self.candidates[i] = replace(mine, preview=cand.preview)
         self.candidates_changed.emit()

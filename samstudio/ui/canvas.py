@@ -76,7 +76,8 @@ def picture_qimage(picture: MaskPicture) -> QImage:
 
 def picture_item(picture: MaskPicture, z: float) -> QGraphicsPixmapItem:
     item = QGraphicsPixmapItem(QPixmap.fromImage(picture_qimage(picture)))
-    item.setOffset(picture.origin[0], picture.origin[1])
+    item.setPos(picture.origin[0], picture.origin[1])
+    item.setScale(picture.scale)
     item.setZValue(z)
     item.setTransformationMode(Qt.TransformationMode.FastTransformation)  # crisp pixels
     return item

@@ -71,7 +71,8 @@ class MaskCandidate:
 
     @property
     def complete(self) -> bool:
-        return self.mask is not None and self.picture is not None
+        """Full-size mask and a full-resolution overlay (not a draft)."""
+        return self.mask is not None and self.picture is not None and self.picture.scale == 1
 
 
 @dataclass(eq=False)
@@ -103,15 +104,30 @@ class CandidateSet:
         return done
 
 
+DRAFT_PIXELS = 400_000  # a bigger overlay is first drawn at half or less resolution
+
+
 def complete_candidate(
-    cand: MaskCandidate, prediction: Any, color: tuple[int, int, int]
+    cand: MaskCandidate, prediction: Any, color: tuple[int, int, int], draft: bool = False
 ) -> MaskCandidate:
-    """The candidate with its full-size mask, box, exact area and overlay picture."""
+    """The candidate with its full-size mask, box, exact area and overlay picture.
+
+    draft: a big mask's overlay is drawn at a coarser step first (the first paint after a
+    click); calling again without `draft` gives the full-resolution overlay.
+    """
     from samstudio.ui.canvas import picture_qimage
 
-    mask = np.asarray(prediction.mask(cand.rank), dtype=bool)
-    box = mask_box(mask)
-    picture = render_mask(mask, color, fill_alpha=120, box=box, outline_color=(255, 255, 255))
+    mask = (
+        cand.mask if cand.mask is not None else np.asarray(prediction.mask(cand.rank), dtype=bool)
+    )
+    box = cand.box if cand.mask is not None else mask_box(mask)
+    step = 1
+    if draft and box is not None:
+        pixels = (box[2] - box[0]) * (box[3] - box[1])
+        step = max(1, int(np.ceil(np.sqrt(pixels / DRAFT_PIXELS))))
+    picture = render_mask(
+        mask, color, fill_alpha=120, box=box, outline_color=(255, 255, 255), step=step
+    )
     picture_qimage(picture)  # convert here, in whichever thread completes it
     return replace(cand, mask=mask, box=box, picture=picture, area=int(np.count_nonzero(mask)))
 
@@ -392,7 +408,9 @@ class InferenceWorker(QThread):
                     preview=None,  # previews follow with the other candidates' masks
                     area=estimated_area(pred, i),
                 )
-                candidates.append(complete_candidate(cand, pred, job.color) if i == 0 else cand)
+                candidates.append(
+                    complete_candidate(cand, pred, job.color, draft=True) if i == 0 else cand
+                )
         except Exception as exc:
             self.prediction_failed.emit(job.image_id, job.request, _message(exc))
             return

@@ -31,6 +31,7 @@ class MaskPicture:
     fill: tuple[int, int, int, int] = (30, 144, 255, 110)
     edge: tuple[int, int, int, int] = (30, 144, 255, 255)
     qimage: Any = None
+    scale: int = 1  # image pixels per picture pixel (2+ for a quick draft of a big mask)
 
     @property
     def is_empty(self) -> bool:
@@ -74,8 +75,11 @@ def render_mask(
     outline_color: tuple[int, int, int] | None = None,
     outline_width: int = 1,
     box: tuple[int, int, int, int] | None = None,
+    step: int = 1,
 ) -> MaskPicture:
     """A translucent fill with an opaque outline, cropped to the mask's box.
+
+    step: draw every `step`-th pixel (a draft of a big mask, shown scaled up by `step`).
 
     mask: (H, W) bool, image frame. color / outline_color: RGB 0-255 (outline defaults
     to the fill colour). box: a precomputed `mask_box(mask)` to save a pass.
@@ -90,9 +94,10 @@ def render_mask(
     pad = 1
     h, w = mask.shape
     x0p, y0p, x1p, y1p = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
-    crop = np.ascontiguousarray(mask[y0p:y1p, x0p:x1p]).view(np.uint8)
+    step = max(1, int(step))
+    crop = np.ascontiguousarray(mask[y0p:y1p:step, x0p:x1p:step]).view(np.uint8)
     classes = crop.copy() if outline_width <= 0 else cv2.add(crop, _edge_u8(crop, outline_width))
-    return MaskPicture(np.ascontiguousarray(classes), (x0p, y0p), fill, edge)
+    return MaskPicture(np.ascontiguousarray(classes), (x0p, y0p), fill, edge, scale=step)
 
 
 def preview(

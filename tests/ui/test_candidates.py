@@ -102,3 +102,30 @@ def test_hovering_a_card_previews_it_on_the_canvas(qtbot, window, image_folder) 
     assert panel.chosen == 0  # but not chosen
     panel.cards[2].hovered.emit(-1)
     assert shown() == chosen_width
+
+
+def test_big_masks_paint_a_draft_first_then_full_resolution() -> None:
+    """The first paint of a big candidate uses a coarser overlay; completion replaces it."""
+    from samstudio.ui.inference_worker import MaskCandidate, complete_candidate
+    from ui.fakes import FakePrediction
+
+    mask = np.zeros((1500, 2250), bool)
+    mask[100:1400, 200:2100] = True
+    pred = FakePrediction(
+        low_res_logits=np.zeros((1, 256, 256), np.float32),
+        iou_predictions=np.ones(1, np.float32),
+        stability_scores=np.ones(1, np.float32),
+        original_size=(1500, 2250),
+        input_size=(683, 1024),
+        image_size=1024,
+        exact=mask[None],
+    )
+    bare = MaskCandidate(0, None, None, 1.0, 1.0, pred.low_res_logits[0], None, None, 0)
+    draft = complete_candidate(bare, pred, (255, 0, 0), draft=True)
+    assert draft.picture.scale >= 2 and not draft.complete
+    assert draft.area == int(mask.sum())  # the mask itself is exact already
+    h, w = draft.picture.classes.shape
+    assert abs(h * draft.picture.scale - 1302) <= draft.picture.scale
+    full = complete_candidate(draft, pred, (255, 0, 0))
+    assert full.picture.scale == 1 and full.complete
+    np.testing.assert_array_equal(full.picture.classes > 0, mask[99:1401, 199:2101])

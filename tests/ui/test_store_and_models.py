@@ -166,4 +166,4 @@ def test_an_image_with_many_masks_fills_in_without_blocking(qtbot, window, image
     assert len(window.instances_panel.row_ids()) == 40
     # Each overlay sits where its mask is.
     item = window.canvas._instances[ids[3]]
-    assert (item.offset().x(), item.offset().y()) == (21 - 1, 15 - 1)
+    assert (item.pos().x(), item.pos().y()) == (21 - 1, 15 - 1)
