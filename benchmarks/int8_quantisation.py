@@ -101,10 +101,9 @@ def main() -> int:
         }
 
         def session(path: Path) -> Any:
+            options = default_session_options(memory_arena="decoder" in path.name)
             return ort.InferenceSession(
-                str(path),
-                sess_options=default_session_options(),
-                providers=["CPUExecutionProvider"],
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
 
         enc_fp32 = session(onnx_dir / manifest["files"]["encoder"]["path"])

@@ -68,12 +68,18 @@ def available_providers() -> list[str]:
     return chosen + ["CPUExecutionProvider"]
 
 
-def default_session_options(threads: int | None = None) -> Any:
+def default_session_options(threads: int | None = None, memory_arena: bool = True) -> Any:
     """ONNX Runtime session options: all graph optimisations, one intra-op thread per
-    core this process may use (`threads` overrides), sequential execution."""
+    core this process may use (`threads` overrides), sequential execution.
+
+    memory_arena=False returns memory to the system after each run: for the encoder,
+    whose peak (the global-attention maps, several GB for vit_h) would otherwise stay
+    allocated for the life of the session.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    opts.enable_cpu_mem_arena = memory_arena
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads or _usable_cores()
@@ -220,11 +226,10 @@ class OnnxSegmenter:
         chosen = list(providers) if providers else available_providers()
         sessions = []
         for what, file in (("encoder", enc_path), ("decoder", dec_path)):
+            options = default_session_options(threads, memory_arena=what == "decoder")
             try:
                 sessions.append(
-                    ort.InferenceSession(
-                        str(file), sess_options=default_session_options(threads), providers=chosen
-                    )
+                    ort.InferenceSession(str(file), sess_options=options, providers=chosen)
                 )
             except Exception as exc:  # onnxruntime raises its own exception types
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
