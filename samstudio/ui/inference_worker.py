@@ -105,6 +105,7 @@ class CandidateSet:
 
 
 DRAFT_PIXELS = 400_000  # a bigger overlay is first drawn at half or less resolution
+PAINT_GRACE_S = 0.04  # pause before completing the other candidates
 
 
 def complete_candidate(
@@ -427,8 +428,11 @@ class InferenceWorker(QThread):
             job.color,
         )
         self.prediction_ready.emit(first)
-        # Then the previews and the other candidates, unless the user already asked
-        # for something newer.
+        # Leave the CPU to the UI thread for its first paint (2-core machines), then do
+        # the previews and the other candidates, unless the user asks for something newer.
+        with self._cond:
+            if self._decode is None and not self._stopping:
+                self._cond.wait(PAINT_GRACE_S)
         rest = list(candidates)
         sh, sw = small_image.shape[:2]
         for i in range(len(rest)):
