@@ -257,25 +257,15 @@ def demo_segmenter() -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "params",
-    [
-        pytest.param({}, id="paper-filters"),
-        pytest.param(
-            {"pred_iou_thresh": 0.5, "stability_score_thresh": 0.8, "min_mask_region_area": 30},
-            id="relaxed-cleaned",
-        ),
-    ],
-)
-def test_demo_model_with_crops_gives_meta_s_masks(demo_segmenter, params):
-    """Whole image plus 2x2 crops: crop edges, cross-crop NMS and the demo model's 64x64
-    logits (not SAM's 256x256) on a generated scene."""
+def test_demo_model_with_crops_gives_meta_s_masks(demo_segmenter):
+    """The paper's filters with a trained model, on the whole image plus 2x2 crops: crop
+    edges, cross-crop NMS and the demo model's 64x64 logits on a generated scene."""
     from segment_anything import SamAutomaticMaskGenerator
 
     from samstudio.training.synthetic import make_scene
 
     image = make_scene(21, size=320).image
-    common = {"points_per_side": 16, "crop_n_layers": 1, **params}
+    common = {"points_per_side": 16, "crop_n_layers": 1}
     ours = generate_masks(demo_segmenter, image, AmgParams(max_mask_area_fraction=None, **common))
     generator = SamAutomaticMaskGenerator(demo_segmenter.sam, output_mode="coco_rle", **common)
     reference = generator.generate(image)
