@@ -51,6 +51,9 @@ class ModelMenu:
     def __init__(self, window: Any, menu: QMenu) -> None:
         self.window = window
         self.menu = menu
+        self._pending: str | None = None
+        window.worker.model_loaded.connect(self._loaded)
+        window.worker.model_failed.connect(lambda *_: setattr(self, "_pending", None))
         menu.aboutToShow.connect(self.rebuild)
         self.rebuild()
         self._download: tuple[threading.Thread, threading.Event, QProgressDialog] | None = None
@@ -86,8 +89,14 @@ class ModelMenu:
         )
 
     def load(self, spec: str | None, label: str | None = None) -> None:
-        self.window.settings.last_model = spec or ""
+        """Load `spec` in the inference thread; remembered for the next start once it works."""
+        self._pending = spec or ""
         self.window.load_model(model_factory(spec), label or (spec or "the default model"))
+
+    def _loaded(self, _info: Any) -> None:
+        if self._pending is not None:
+            self.window.settings.last_model = self._pending
+            self._pending = None
 
     def load_default(self) -> None:
         self.load(None, "the default model")

@@ -67,6 +67,7 @@ def test_model_that_fails_to_load_gives_a_dialog(
     with qtbot.waitSignal(window.worker.model_failed, timeout=15000):
         window.model_menu.load(str(bad))
     assert str(bad) in dialogs[-1][1]
+    assert window.settings.last_model != str(bad)  # the next start will not try it again
     # The previous model still works.
     assert window.worker.model_info.model_id == "fake"
     click_image(qtbot, window, 100, 100)
