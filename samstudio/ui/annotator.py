@@ -40,6 +40,7 @@ class Annotator(QObject):
     image_opened = Signal(int)  # image id; pixels are on the canvas
     image_failed = Signal(int, str)
     candidates_changed = Signal()
+    candidates_arrived = Signal()  # a new prediction is on the canvas (the panel may follow)
     instances_changed = Signal()
     embedding_state = Signal(str)
     embedding_ready = Signal(int)
@@ -269,7 +270,7 @@ class Annotator(QObject):
         self.candidates = list(cs.candidates)
         self.chosen = -1
         self.choose(0)
-        self.candidates_changed.emit()
+        self.candidates_arrived.emit()
 
     def _candidates_completed(self, cs: CandidateSet) -> None:
         """The worker finished the other candidates; keep any the user already edited."""

@@ -40,6 +40,8 @@ from samstudio.ui.project_access import hex_to_rgb, open_project, record_id, rgb
 from samstudio.ui.settings import Settings
 from samstudio.ui.tools import ALL_TOOLS, Tool
 
+PANEL_DELAY_MS = 12  # the candidates panel follows the canvas by this much
+
 
 class MainWindow(QMainWindow):
     """SAM Studio's main window. `worker` and `disk_cache` may be injected by tests."""
@@ -214,6 +216,10 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         a = self.annotator
         a.candidates_changed.connect(self._show_candidates)
+        # A new answer: let the canvas paint its overlay first, the panel right after.
+        a.candidates_arrived.connect(
+            lambda: QTimer.singleShot(PANEL_DELAY_MS, self._show_candidates)
+        )
         a.instances_changed.connect(self._refresh_instances)
         a.embedding_state.connect(lambda s: self.embedding_label.setText(f"Embedding: {s}"))
         a.message.connect(lambda m: self.statusBar().showMessage(m, 8000))

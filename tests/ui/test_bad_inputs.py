@@ -152,7 +152,10 @@ def test_project_open_in_another_instance_opens_read_only(
         assert window.open_path(image_folder)
         assert dialogs[-1][0] == "Open read-only?"
         assert window.project.read_only and "read-only" in window.windowTitle()
-        qtbot.waitUntil(lambda: window.annotator.embedding_is_ready, timeout=15000)
+        qtbot.waitUntil(
+            lambda: window.annotator.embedding_is_ready and window.annotator.image_rgb is not None,
+            timeout=15000,
+        )
         click_image(qtbot, window, 100, 100)
         qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=15000)
         key(qtbot, window, Qt.Key.Key_Return)

@@ -107,6 +107,6 @@ def test_fast_clicks_coalesce(qtbot, settings, dialogs, image_folder) -> None:  
             timeout=20000,
         )
         assert len(slow.decoded) <= 3  # the first click, maybe one in between, the last
-        assert len(win.candidates_panel.candidates) == 1
+        qtbot.waitUntil(lambda: len(win.candidates_panel.candidates) == 1, timeout=15000)
     finally:
         win.shutdown()
