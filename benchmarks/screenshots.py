@@ -139,6 +139,7 @@ def main() -> None:
 
     win.set_tool("brush")
     win.annotator.set_brush_radius(14)
+    win._update_brush_label()
     ys, xs = np.nonzero(win.project.mask(anns[1].id))
     cx, cy = float(xs.mean()), float(ys.mean())
     vp = win.canvas.viewport()
