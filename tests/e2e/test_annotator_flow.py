@@ -93,7 +93,9 @@ def test_annotator_flow_with_demo_model(qtbot, tmp_path, scene_folder, monkeypat
         x, y = interior_point(gt)
         click_image(qtbot, win, x, y)
         qtbot.waitUntil(lambda: len(win.candidates_panel.candidates) == 3, timeout=60000)
-        qtbot.waitUntil(lambda: all(c.complete for c in win.candidates_panel.candidates), timeout=60000)
+        qtbot.waitUntil(
+            lambda: all(c.complete for c in win.candidates_panel.candidates), timeout=60000
+        )
         cands = win.candidates_panel.candidates
         assert win.candidates_panel.chosen == 0
         ious = [c.predicted_iou for c in cands]
