@@ -201,6 +201,7 @@ def test_make_batch_is_deterministic_and_padded(tmp_path: Path) -> None:
         assert (targets[i].flatten(1).sum(1) > 0).all()
 
 
+@pytest.mark.slow
 def test_training_steps_reduce_the_loss_on_a_batch(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path)
     torch.manual_seed(0)
