@@ -83,6 +83,9 @@ def picture_item(picture: MaskPicture, z: float) -> QGraphicsPixmapItem:
     return item
 
 
+PROPOSAL_OPACITY = 0.55  # auto-segment proposals are drawn lighter until accepted
+
+
 class Canvas(QGraphicsView):
     """Shows one image with its overlays and passes gestures to the active tool."""
 
@@ -105,6 +108,7 @@ class Canvas(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._image_item: QGraphicsPixmapItem | None = None
         self._instances: dict[int, QGraphicsPixmapItem] = {}
+        self._proposals: set[int] = set()  # drawn lighter, with a dashed box
         self._candidate: QGraphicsPixmapItem | None = None
         self._stroke: QGraphicsPixmapItem | None = None
         self._prompt_items: list[QGraphicsItem] = []
@@ -172,6 +176,32 @@ class Canvas(QGraphicsView):
             item = picture_item(picture, Z_INSTANCES)
             self._instances[annotation_id] = item
             self.scene().addItem(item)
+            self._style_instance(annotation_id)
+
+    def set_proposals(self, annotation_ids: set[int]) -> None:
+        """Draw these annotations as proposals (lighter fill, dashed box), the rest solid."""
+        changed = self._proposals ^ set(annotation_ids)
+        self._proposals = set(annotation_ids)
+        for ann_id in changed:
+            self._style_instance(ann_id)
+
+    def is_proposal_drawn(self, annotation_id: int) -> bool:
+        """True when the overlay of `annotation_id` is drawn in the proposal style."""
+        item = self._instances.get(annotation_id)
+        return item is not None and bool(item.childItems()) and item.opacity() < 1.0
+
+    def _style_instance(self, annotation_id: int) -> None:
+        item = self._instances.get(annotation_id)
+        if item is None:
+            return
+        for child in item.childItems():
+            self.scene().removeItem(child)
+        if annotation_id in self._proposals:
+            item.setOpacity(PROPOSAL_OPACITY)
+            box = QGraphicsRectItem(item.boundingRect(), item)
+            box.setPen(_cosmetic_pen(QColor(255, 255, 255), 1.5, Qt.PenStyle.DashLine))
+        else:
+            item.setOpacity(1.0)
 
     def instance_ids(self) -> list[int]:
         return list(self._instances)

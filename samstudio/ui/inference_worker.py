@@ -11,6 +11,9 @@ through Qt signals, which Qt queues onto the main thread:
   replace each other in a single slot, so fast clicking never queues stale work.
 - `set_prefetch([...])`: when idle, embeddings of the next images are computed and put
   in the embedding cache (memory, and the disk cache when one is given).
+- `submit_task(task)`: a long job that needs the model (automatic mask generation):
+  `task(segmenter)` runs here after any pending encode or decode of the current image,
+  before prefetching. A task reports through its own signals and polls `stopping`.
 
 An encoder pass cannot be interrupted halfway; a stale one finishes into the cache.
 """
@@ -206,6 +209,7 @@ class InferenceWorker(QThread):
         self._current_small: np.ndarray | None = None
         self._decode: _DecodeJob | None = None
         self._prefetch: deque[_ImageJob] = deque()
+        self._tasks: deque[Callable[[Segmenter], None]] = deque()
         self._memory: OrderedDict[tuple[str, str], ImageEmbedding] = OrderedDict()
         self._memory_slots = max(1, memory_slots)
         self._keys: dict[int, str] = {}
@@ -250,6 +254,17 @@ class InferenceWorker(QThread):
         with self._cond:
             self._prefetch = deque(_ImageJob(i, Path(p)) for i, p in items)
             self._cond.notify_all()
+
+    def submit_task(self, task: Callable[[Segmenter], None]) -> None:
+        """Queue `task(segmenter)` to run in this thread once a model is loaded."""
+        with self._cond:
+            self._tasks.append(task)
+            self._cond.notify_all()
+
+    @property
+    def stopping(self) -> bool:
+        """True once `stop()` was asked: long tasks should return soon."""
+        return self._stopping
 
     def stop(self, wait_ms: int = 60000) -> None:
         """Ask the thread to finish after its current step and wait for it."""
@@ -323,6 +338,9 @@ class InferenceWorker(QThread):
                 self._decode = None
                 image = self._current_image
                 return lambda: self._run_decode(seg, emb, image, dec)
+        if self._tasks:
+            task = self._tasks.popleft()
+            return lambda: self._run_task(seg, task)
         while self._prefetch:
             item = self._prefetch.popleft()
             key = self._keys.get(item.image_id)
@@ -330,6 +348,10 @@ class InferenceWorker(QThread):
                 continue
             return lambda: self._run_encode(seg, item, current=False)
         return None
+
+    def _run_task(self, seg: Segmenter, task: Callable[[Segmenter], None]) -> None:
+        self.busy_with = "task"
+        task(seg)
 
     def _run_load(self, factory: Callable[[], Segmenter], label: str) -> None:
         self.busy_with = "loading"

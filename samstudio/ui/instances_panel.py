@@ -86,6 +86,14 @@ class InstancesPanel(QWidget):
                     else Qt.CheckState.Checked
                 )
                 item.setToolTip("Tick to show, untick to hide · Delete removes")
+                if row.source == "proposal":  # auto-segment proposal, not yet reviewed
+                    font = item.font()
+                    font.setItalic(True)
+                    item.setFont(font)
+                    item.setToolTip(
+                        "Auto-segment proposal: Auto-segment ▸ Accept / Reject selected "
+                        "proposal (Ctrl+Return / Ctrl+Backspace) · Delete removes"
+                    )
                 self.list.addItem(item)
                 if row.annotation_id == selected:
                     self.list.setCurrentItem(item)

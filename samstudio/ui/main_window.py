@@ -147,6 +147,7 @@ class MainWindow(QMainWindow):
         return act
 
     def _build_actions(self) -> None:
+        from samstudio.ui.autosegment_dialog import AutoSegmentMenu
         from samstudio.ui.exchange_menu import build_file_menu
         from samstudio.ui.model_menu import ModelMenu
 
@@ -195,6 +196,7 @@ class MainWindow(QMainWindow):
         self._action("Previous image", lambda: self.step_image(-1), ["P", "Left", "PgUp"], view)
 
         self.model_menu = ModelMenu(self, bar.addMenu("&Model"))
+        self.autosegment_menu = AutoSegmentMenu(self, bar.addMenu("&Auto-segment"))
 
         toolbar = QToolBar("Tools", self)
         toolbar.setObjectName("tools")
@@ -438,6 +440,7 @@ class MainWindow(QMainWindow):
                 )
             )
         self.instances_panel.set_rows(rows, a.selected, a.hidden)
+        self.canvas.set_proposals({r.annotation_id for r in rows if r.source == "proposal"})
         self._update_image_row(a.image_id, len(rows))
         self._update_undo_actions()
 

@@ -1,0 +1,366 @@
+"""Auto-segment in the annotator: run automatic mask generation, review the proposals.
+
+- `AutoSegmentRun` runs `samstudio.core.amg.iter_masks` for one or more images on the
+  inference worker's thread (the one thread that owns the model), one worker task per
+  image, so interactive decodes of the current image can slip in between images.
+  Progress, results and the end come back as Qt signals (queued to the main thread).
+  `cancel()` is polled before every encoder and decoder call.
+- `AutoSegmenter` (main thread) starts runs and turns their masks into *proposals*:
+  annotations with source "proposal", one store operation and one undo step per image.
+  It also accepts and rejects proposals (all of the current image, or the selected one);
+  every such action is one undo step of the image's undo stack.
+
+Accepting all proposals deletes them and adds them again with source "auto" (two store
+operations, whatever their number), so one undo step stays within the store's history
+limit even for hundreds of masks; accepting one calls the store's `set_source`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand
+
+from samstudio.core.amg import AmgParams, MaskRecord, iter_masks
+from samstudio.inference.types import Segmenter
+from samstudio.ui.annotator import Annotator
+from samstudio.ui.image_io import load_rgb
+from samstudio.ui.inference_worker import InferenceWorker
+from samstudio.ui.undo import UndoHistory
+
+PROPOSAL = "proposal"
+ACCEPTED = "auto"
+
+
+class AutoSegmentRun(QObject):
+    """Automatic mask generation over `images` ((image id, path) pairs), in order.
+
+    Signals are emitted from the worker thread and delivered on the main thread.
+    progress: (image id, index of the image in the run, overall fraction in [0, 1]).
+    image_done: (image id, tuple of MaskRecord, best first).
+    finished: True when the run was cancelled (or the worker stopped) before the end.
+    """
+
+    progress = Signal(int, int, float)
+    image_done = Signal(int, object)
+    image_failed = Signal(int, str)
+    finished = Signal(bool)
+
+    def __init__(
+        self,
+        worker: InferenceWorker,
+        images: Sequence[tuple[int, str]],
+        params: AmgParams,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.worker = worker
+        self.images = list(images)
+        self.params = params
+        self._cancel = threading.Event()
+
+    def start(self) -> None:
+        """Queue one worker task per image."""
+        for index, (image_id, path) in enumerate(self.images):
+            self.worker.submit_task(partial(self._run_image, index, image_id, path))
+
+    def cancel(self) -> None:
+        """Stop at the next encoder or decoder call; nothing more is added."""
+        self._cancel.set()
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set() or self.worker.stopping
+
+    def _run_image(self, index: int, image_id: int, path: str, segmenter: Segmenter) -> None:
+        """Worker thread: generate the masks of one image and report them."""
+        count = len(self.images)
+        try:
+            if self.cancelled():
+                return
+            image = load_rgb(path)
+            embedding = self.worker.embedding_for(image_id)
+            if embedding is not None and tuple(embedding.original_size) != image.shape[:2]:
+                embedding = None
+            for step in iter_masks(
+                segmenter, image, self.params, embedding=embedding, cancel=self.cancelled
+            ):
+                self.progress.emit(image_id, index, (index + step.fraction) / count)
+                if step.stage == "done":
+                    self.image_done.emit(image_id, step.masks)
+        except Exception as exc:  # a bad image is reported; the other images go on
+            self.image_failed.emit(image_id, f"{path}: {type(exc).__name__}: {exc}")
+        finally:
+            if index == count - 1:
+                self.finished.emit(self.cancelled())
+
+
+class StoreStepsCommand(QUndoCommand):
+    """One user action made of `count` store operations on one image.
+
+    Its first `redo` is skipped (the operations already ran); later ones redo the
+    store's operations in order, `undo` undoes them newest first.
+    """
+
+    def __init__(
+        self, project: Any, image_id: int, text: str, count: int, refresh: Callable[[], None]
+    ) -> None:
+        super().__init__(text)
+        self.project = project
+        self.image_id = image_id
+        self.count = count
+        self.refresh = refresh
+        self._skip_first_redo = True
+
+    def redo(self) -> None:
+        if self._skip_first_redo:
+            self._skip_first_redo = False
+            return
+        for _ in range(self.count):
+            self.project.redo(self.image_id)
+        self.refresh()
+
+    def undo(self) -> None:
+        for _ in range(self.count):
+            self.project.undo(self.image_id)
+        self.refresh()
+
+
+def record_steps(
+    history: UndoHistory, image_id: int, text: str, actions: Sequence[Callable[[], Any]]
+) -> list[Any]:
+    """Run `actions` (store operations on `image_id`) and record them as ONE undo step.
+
+    Works for any image of the project, not only the one on screen. If an action
+    raises, the ones that ran are still recorded (as that one step) and the error
+    propagates.
+    """
+    project = history.project
+    results: list[Any] = []
+    try:
+        for action in actions:
+            results.append(action())
+    finally:
+        if results:
+            # A new action makes the store's redo history from earlier sessions stale,
+            # exactly as `UndoHistory.do` does.
+            history._persisted_redo[image_id] = 0
+            history.stack(image_id).push(
+                StoreStepsCommand(project, image_id, text, len(results), history.refresh)
+            )
+            history.changed.emit()
+    return results
+
+
+def proposal_prompts(record: MaskRecord) -> dict[str, Any]:
+    """The prompts stored with a proposal: its grid point(s), foreground, and its crop."""
+    return {
+        "points": [[float(x), float(y)] for x, y in record.point_coords],
+        "labels": [1] * len(record.point_coords),
+        "box": None,
+        "crop_box": [int(v) for v in record.crop_box],
+    }
+
+
+class AutoSegmenter(QObject):
+    """Starts auto-segment runs and reviews their proposals (see module docstring).
+
+    running_changed: a run started or ended. progress: overall fraction and a line of
+    text for the status bar. proposals_added: (image id, number of proposals).
+    """
+
+    running_changed = Signal(bool)
+    progress = Signal(float, str)
+    proposals_added = Signal(int, int)
+    failed = Signal(str)
+
+    def __init__(self, annotator: Annotator, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.annotator = annotator
+        self.run: AutoSegmentRun | None = None
+        self.last_cancelled = False
+
+    # ------------------------------------------------------------------------------ runs
+    @property
+    def running(self) -> bool:
+        return self.run is not None
+
+    def start(self, image_ids: Sequence[int], params: AmgParams) -> AutoSegmentRun | None:
+        """Auto-segment `image_ids` with `params`; None (and a message) when impossible."""
+        a = self.annotator
+        if self.run is not None:
+            self.failed.emit("Auto-segment is already running: cancel it first.")
+            return None
+        if a.project is None or not image_ids:
+            self.failed.emit("Open a project first.")
+            return None
+        if getattr(a.project, "read_only", False):
+            self.failed.emit("The project is open read-only.")
+            return None
+        if a.worker.model_info is None:
+            self.failed.emit("No model loaded: choose one in the Model menu.")
+            return None
+        images = [(i, str(a.project.image_path(i))) for i in image_ids]
+        run = AutoSegmentRun(a.worker, images, params, self)
+        run.progress.connect(partial(self._progress, run))
+        run.image_done.connect(partial(self._image_done, run))
+        run.image_failed.connect(partial(self._image_failed, run))
+        run.finished.connect(partial(self._finished, run))
+        self.run = run
+        self.last_cancelled = False
+        self.running_changed.emit(True)
+        self.progress.emit(0.0, self._text(0, len(images)))
+        run.start()
+        return run
+
+    def cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancel()
+            self.progress.emit(-1.0, "Auto-segment: cancelling…")
+
+    def _text(self, index: int, count: int) -> str:
+        return "Auto-segment" if count == 1 else f"Auto-segment image {index + 1}/{count}"
+
+    def _progress(self, run: AutoSegmentRun, image_id: int, index: int, fraction: float) -> None:
+        if run is self.run and not run.cancelled():
+            self.progress.emit(fraction, self._text(index, len(run.images)))
+
+    def _image_done(
+        self, run: AutoSegmentRun, image_id: int, masks: tuple[MaskRecord, ...]
+    ) -> None:
+        if run is not self.run or run.cancelled():
+            return  # cancelled after the last batch: nothing is added
+        self.add_proposals(image_id, list(masks))
+
+    def _image_failed(self, run: AutoSegmentRun, image_id: int, message: str) -> None:
+        if run is self.run:
+            self.failed.emit(f"Auto-segment failed on one image: {message}")
+
+    def _finished(self, run: AutoSegmentRun, cancelled: bool) -> None:
+        if run is not self.run:
+            return
+        self.run = None
+        self.last_cancelled = cancelled
+        run.deleteLater()
+        self.running_changed.emit(False)
+
+    # ------------------------------------------------------------------------- proposals
+    def add_proposals(self, image_id: int, masks: list[MaskRecord]) -> int:
+        """Add `masks` to `image_id` as proposals: one store operation, one undo step."""
+        a = self.annotator
+        project = a.project
+        if project is None:
+            return 0
+        if masks:
+            category_id = a.category_id
+            try:
+                record_steps(
+                    a.history,
+                    image_id,
+                    f"Auto-segment ({len(masks)} proposals)",
+                    [
+                        lambda: project.add_annotations(
+                            image_id,
+                            [m.mask() for m in masks],
+                            category_id,
+                            PROPOSAL,
+                            predicted_ious=[m.predicted_iou for m in masks],
+                            stability_scores=[m.stability_score for m in masks],
+                            prompts=[proposal_prompts(m) for m in masks],
+                            label=f"Auto-segment ({len(masks)} proposals)",
+                        )
+                    ],
+                )
+            except Exception as exc:
+                a.error.emit("Could not save the proposals", str(exc))
+                return 0
+            if image_id == a.image_id:
+                a.refresh_instances()
+        self.proposals_added.emit(image_id, len(masks))
+        return len(masks)
+
+    def proposals(self, image_id: int | None = None) -> list[Any]:
+        """The proposal annotations of `image_id` (default: the current image)."""
+        a = self.annotator
+        image_id = a.image_id if image_id is None else image_id
+        if a.project is None or image_id is None:
+            return []
+        return [r for r in a.project.annotations(image_id) if r.source == PROPOSAL]
+
+    def accept_all(self) -> int:
+        """Every proposal of the current image becomes an annotation (source "auto")."""
+        recs = self.proposals()
+        if not recs:
+            return 0
+        project = self.annotator.project
+        image_id = self.annotator.image_id
+        by_category: dict[int | None, list[Any]] = {}
+        for rec in recs:
+            by_category.setdefault(rec.category_id, []).append(rec)
+        masks = {rec.id: project.mask(rec.id) for rec in recs}
+        actions: list[Callable[[], Any]] = [
+            lambda: project.delete_annotations([r.id for r in recs])
+        ]
+        for category_id, group in by_category.items():
+            actions.append(
+                partial(
+                    project.add_annotations,
+                    image_id,
+                    [masks[r.id] for r in group],
+                    category_id,
+                    ACCEPTED,
+                    predicted_ious=[r.predicted_iou for r in group],
+                    stability_scores=[r.stability_score for r in group],
+                    prompts=[r.prompts for r in group],
+                    label=f"Accept {len(group)} proposals",
+                )
+            )
+        return len(recs) if self._do(f"Accept {len(recs)} proposals", actions) else 0
+
+    def reject_all(self) -> int:
+        """Delete every proposal of the current image."""
+        recs = self.proposals()
+        if not recs:
+            return 0
+        project = self.annotator.project
+        ids = [r.id for r in recs]
+        ok = self._do(f"Reject {len(ids)} proposals", [lambda: project.delete_annotations(ids)])
+        return len(ids) if ok else 0
+
+    def _selected_proposal(self) -> int | None:
+        sel = self.annotator.selected
+        if sel is None or sel not in {r.id for r in self.proposals()}:
+            self.failed.emit("Select a proposal first (in the Instances panel or on the image).")
+            return None
+        return int(sel)
+
+    def accept_selected(self) -> bool:
+        """The selected proposal becomes an annotation (source "auto")."""
+        ann_id = self._selected_proposal()
+        if ann_id is None:
+            return False
+        project = self.annotator.project
+        return self._do("Accept proposal", [lambda: project.set_source(ann_id, ACCEPTED)])
+
+    def reject_selected(self) -> bool:
+        """Delete the selected proposal."""
+        ann_id = self._selected_proposal()
+        if ann_id is None:
+            return False
+        project = self.annotator.project
+        return self._do("Reject proposal", [lambda: project.delete_annotation(ann_id)])
+
+    def _do(self, text: str, actions: Sequence[Callable[[], Any]]) -> bool:
+        a = self.annotator
+        assert a.image_id is not None
+        try:
+            record_steps(a.history, a.image_id, text, actions)
+        except Exception as exc:
+            a.error.emit("Could not save the change", f"{text}: {exc}")
+            a.refresh_instances()
+            return False
+        a.refresh_instances()
+        return True

@@ -1,0 +1,228 @@
+"""Auto-segment as a user drives it: the menu and dialog, progress and Cancel, the
+proposals in the store, the canvas and the instances panel, accept / reject and undo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from samstudio.inference.types import BatchPrediction, ImageEmbedding
+from ui.conftest import open_folder
+from ui.fakes import FakeSegmenter
+from ui.helpers import key
+
+GRID = 4  # points per side used by the tests: 16 prompts, 16 distinct squares
+HALF_LOW = 8  # half size of each square in low-res logit pixels
+
+
+class GridSegmenter(FakeSegmenter):
+    """A FakeSegmenter whose batched point decoding gives, for each point, a confident
+    square (logits +10 inside, -10 outside) as its first mask and two poor ones."""
+
+    def __init__(self, batch_seconds: float = 0.0) -> None:
+        super().__init__()
+        self.batch_seconds = batch_seconds
+        self.batches = 0
+
+    def decode_points_batch(
+        self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True
+    ) -> BatchPrediction:
+        import time
+
+        if self.batch_seconds:
+            time.sleep(self.batch_seconds)
+        self.batches += 1
+        h, w = embedding.original_size
+        ih, iw = embedding.input_size
+        b = len(points)
+        logits = np.full((b, 3, 256, 256), -10.0, np.float32)
+        for i, (x, y) in enumerate(np.asarray(points)):
+            cx, cy = int(x * iw / w / 4), int(y * ih / h / 4)
+            logits[
+                i, 0, max(0, cy - HALF_LOW) : cy + HALF_LOW, max(0, cx - HALF_LOW) : cx + HALF_LOW
+            ] = 10.0
+        ious = np.tile(np.asarray([[0.95, 0.2, 0.2]], np.float32), (b, 1))
+        return BatchPrediction(
+            points=np.asarray(points, np.float32),
+            low_res_logits=logits,
+            iou_predictions=ious,
+            original_size=embedding.original_size,
+            input_size=embedding.input_size,
+            image_size=1024,
+        )
+
+
+@pytest.fixture
+def fake() -> GridSegmenter:  # replaces conftest's fake: the window loads this one
+    return GridSegmenter()
+
+
+def run_dialog(monkeypatch, preset: str = "fast", points: int = GRID, batch: int = 4) -> None:  # noqa: ANN001
+    """Answer the parameter dialog like a user: pick a preset, set the grid, press Start."""
+    from samstudio.ui.autosegment_dialog import AutoSegmentDialog
+
+    def exec_(self) -> int:  # noqa: ANN001
+        self.apply_preset(preset)
+        self.inputs["points_per_side"].setValue(points)
+        self.inputs["points_per_batch"].setValue(batch)
+        self.accept()
+        return self.result()
+
+    monkeypatch.setattr(AutoSegmentDialog, "exec", exec_)
+
+
+def proposals(win) -> list:  # noqa: ANN001
+    return [a for a in win.project.annotations(win.annotator.image_id) if a.source == "proposal"]
+
+
+def panel_texts(win) -> list[str]:  # noqa: ANN001
+    lst = win.instances_panel.list
+    return [lst.item(i).text() for i in range(lst.count())]
+
+
+def auto_segment_current(qtbot, win, monkeypatch, preset: str = "fast") -> None:  # noqa: ANN001
+    run_dialog(monkeypatch, preset)
+    menu = win.autosegment_menu
+    with qtbot.waitSignal(menu.auto.running_changed, timeout=20000) as started:
+        menu.current_action.trigger()
+    assert started.args == [True]
+    assert menu.progress.isVisible()
+    qtbot.waitUntil(lambda: not menu.auto.running, timeout=20000)
+
+
+def test_auto_segment_adds_proposals_as_one_undo_step(
+    qtbot, window, image_folder, monkeypatch
+) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    auto_segment_current(qtbot, window, monkeypatch)
+    props = proposals(window)
+    assert len(props) == GRID * GRID  # one square per grid point, no duplicates
+    assert all(p.predicted_iou == pytest.approx(0.95) for p in props)
+    assert all(p.category_id == window.annotator.category_id for p in props)
+    # Each square is ~20x20 px of the 320x240 image around its grid point.
+    for p in props:
+        x, y = p.prompts["points"][0]
+        bx, by, bw, bh = p.bbox
+        assert bx <= x <= bx + bw and by <= y <= by + bh and 300 <= p.area <= 500
+    texts = panel_texts(window)
+    assert len(texts) == GRID * GRID and all("proposal" in t for t in texts)
+    qtbot.waitUntil(lambda: len(window.canvas.instance_ids()) == GRID * GRID, timeout=10000)
+    assert all(window.canvas.is_proposal_drawn(p.id) for p in props)
+    assert not window.autosegment_menu.progress.isVisible()
+    # One undo removes all of them, redo brings them back.
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert proposals(window) == [] and panel_texts(window) == []
+    window.annotator.redo()
+    assert len(proposals(window)) == GRID * GRID
+
+
+def test_cancel_stops_and_adds_nothing(qtbot, window, image_folder, monkeypatch, fake) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    fake.batch_seconds = 0.3
+    run_dialog(monkeypatch, batch=1)  # 16 batches of 0.3 s
+    menu = window.autosegment_menu
+    menu.current_action.trigger()
+    # The UI thread is free: progress arrives and the Cancel button can be pressed.
+    qtbot.waitUntil(lambda: menu.progress.bar.value() > 0, timeout=20000)
+    qtbot.mouseClick(menu.progress.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not menu.auto.running, timeout=20000)
+    assert menu.auto.last_cancelled
+    assert fake.batches < GRID * GRID  # it really stopped early
+    assert window.project.annotations(window.annotator.image_id) == []
+    assert not window.annotator.history.can_undo()
+    assert not menu.progress.isVisible()
+    # After cancelling, a new run works.
+    fake.batch_seconds = 0.0
+    auto_segment_current(qtbot, window, monkeypatch)
+    assert len(proposals(window)) == GRID * GRID
+
+
+def test_accept_all_reject_all_and_undo(qtbot, window, image_folder, monkeypatch) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    auto_segment_current(qtbot, window, monkeypatch)
+    image_id = window.annotator.image_id
+    before = {p.prompts["points"][0][0]: p.area for p in proposals(window)}
+    menu = window.autosegment_menu
+
+    menu.accept_all_action.trigger()
+    anns = window.project.annotations(image_id)
+    assert len(anns) == GRID * GRID and {a.source for a in anns} == {"auto"}
+    assert {a.prompts["points"][0][0]: a.area for a in anns} == before
+    assert not any("proposal" in t for t in panel_texts(window))
+    qtbot.waitUntil(lambda: len(window.canvas.instance_ids()) == GRID * GRID, timeout=10000)
+    assert not any(window.canvas.is_proposal_drawn(a.id) for a in anns)
+    window.annotator.undo()  # one step back: proposals again
+    assert len(proposals(window)) == GRID * GRID
+    assert len(window.project.annotations(image_id)) == GRID * GRID
+    window.annotator.redo()
+    assert {a.source for a in window.project.annotations(image_id)} == {"auto"}
+    window.annotator.undo()
+
+    menu.reject_all_action.trigger()
+    assert window.project.annotations(image_id) == [] and panel_texts(window) == []
+    window.annotator.undo()
+    assert len(proposals(window)) == GRID * GRID
+    window.annotator.undo()  # and the auto-segment itself
+    assert window.project.annotations(image_id) == []
+
+
+def test_accept_and_reject_one_and_edit_with_brush(
+    qtbot, window, image_folder, monkeypatch
+) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    auto_segment_current(qtbot, window, monkeypatch)
+    image_id = window.annotator.image_id
+    first, second = proposals(window)[:2]
+    menu = window.autosegment_menu
+
+    window.instances_panel.select(first.id)  # as a click on its row
+    assert window.annotator.selected == first.id
+    menu.accept_one_action.trigger()
+    by_id = {a.id: a for a in window.project.annotations(image_id)}
+    assert by_id[first.id].source == "auto" and len(proposals(window)) == GRID * GRID - 1
+    window.annotator.undo()
+    assert {a.id: a for a in window.project.annotations(image_id)}[first.id].source == "proposal"
+
+    window.instances_panel.select(second.id)
+    key(qtbot, window, Qt.Key.Key_Backspace, Qt.KeyboardModifier.ControlModifier)
+    ids = {a.id for a in window.project.annotations(image_id)}
+    assert second.id not in ids and len(ids) == GRID * GRID - 1
+    window.annotator.undo()
+    assert second.id in {a.id for a in window.project.annotations(image_id)}
+
+    # A proposal is edited with the brush like any instance: one stroke, one undo step.
+    window.instances_panel.select(first.id)
+    x, y = first.prompts["points"][0]
+    area = window.project.annotations(image_id)[0].area
+    window.annotator.begin_stroke(x + 14, y, True)
+    window.annotator.extend_stroke(x + 20, y)
+    window.annotator.end_stroke()
+    edited = {a.id: a for a in window.project.annotations(image_id)}[first.id]
+    assert edited.area > area
+    window.annotator.undo()
+    assert {a.id: a for a in window.project.annotations(image_id)}[first.id].area == area
+
+    # Accepting with nothing selected says so and changes nothing.
+    window.instances_panel.select(None)
+    menu.accept_one_action.trigger()
+    assert len(proposals(window)) == GRID * GRID
+
+
+def test_dialog_presets_tooltips_and_bad_values(qtbot) -> None:  # noqa: ANN001
+    from samstudio.core.amg_params import AmgParams
+    from samstudio.ui.autosegment_dialog import AutoSegmentDialog
+
+    dialog = AutoSegmentDialog("the current image")
+    qtbot.addWidget(dialog)
+    assert dialog.params() == AmgParams.fast()
+    dialog.preset.setCurrentText("paper")
+    assert dialog.params() == AmgParams.paper()
+    dialog.preset.setCurrentText("default")
+    assert dialog.params() == AmgParams()
+    assert all(box.toolTip() for box in dialog.inputs.values()) and dialog.adaptive.toolTip()
+    dialog.inputs["crop_n_points_downscale_factor"].setValue(4)
+    dialog.inputs["crop_n_layers"].setValue(3)
+    dialog.inputs["points_per_side"].setValue(32)
+    dialog.accept()  # 32 / 4**3 < 1 point per side: refused with the pipeline's message
+    assert dialog.result() == 0 and "crop layer 3" in dialog.error.text()
