@@ -226,3 +226,29 @@ def test_dialog_presets_tooltips_and_bad_values(qtbot) -> None:  # noqa: ANN001
     dialog.inputs["points_per_side"].setValue(32)
     dialog.accept()  # 32 / 4**3 < 1 point per side: refused with the pipeline's message
     assert dialog.result() == 0 and "crop layer 3" in dialog.error.text()
+
+
+def test_all_images_each_get_proposals_undoable_per_image(
+    qtbot, window, image_folder, monkeypatch
+) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    run_dialog(monkeypatch)
+    menu = window.autosegment_menu
+    menu.all_action.trigger()
+    qtbot.waitUntil(lambda: not menu.auto.running, timeout=20000)
+    assert not menu.auto.last_cancelled
+    images = [r.id for r in window.project.images()]
+    assert len(images) == 4
+    for image_id in images:
+        anns = window.project.annotations(image_id)
+        assert len(anns) == GRID * GRID and {a.source for a in anns} == {"proposal"}
+    # The image list counts them; on another image, undo takes back that image's run only.
+    other = images[2]
+    window.open_image(other)
+    qtbot.waitUntil(lambda: window.annotator.image_rgb is not None, timeout=10000)
+    assert len(panel_texts(window)) == GRID * GRID
+    window.annotator.undo()
+    assert window.project.annotations(other) == []
+    assert len(window.project.annotations(images[0])) == GRID * GRID
+    window.annotator.redo()
+    assert len(window.project.annotations(other)) == GRID * GRID
