@@ -24,6 +24,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
     except OSError as exc:
         raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}") from exc
     try:
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -38,6 +40,17 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
             raise OSError(exc.errno, f"cannot write {target}: {exc.strerror or exc}") from exc
         raise
     return target
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# read once at import: os.umask is process-wide, so reading it later could race with
+# other threads creating files
+_UMASK = _read_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
