@@ -156,29 +156,21 @@ def _checkpoint_sha256(ckpt: Path, sums: dict[str, str], meta: dict[str, object]
 def _shipped_entry() -> CatalogEntry | None:
     """The demo model's entry, or None while its folder holds no model.
 
-    The folder holds an exported ONNX pair (`manifest.json` plus `.onnx` files: the entry's
-    filename is then "." and the model path is the folder, usable without torch) or one
-    `.pth` checkpoint, whose SHA-256 comes from SHA256SUMS beside it.
+    An exported ONNX pair (`manifest.json` plus `.onnx` files, in the folder or its `onnx/`
+    sub-folder) is preferred: it runs without torch. Otherwise the first `.pth`/`.pt`
+    checkpoint, whose SHA-256 comes from SHA256SUMS beside it.
     """
     folder = shipped_model_dir()
     if not folder.is_dir():
         return None
+    # the ONNX pair is preferred (it runs without torch, so the app starts faster); it may
+    # sit in the folder itself or in its onnx/ sub-folder beside the .pt checkpoint
+    for onnx_dir, filename in ((folder, "."), (folder / "onnx", "onnx")):
+        if (onnx_dir / "manifest.json").is_file() and any(onnx_dir.glob("*.onnx")):
+            return _onnx_entry(onnx_dir, filename)
     meta = _read_manifest(folder)
     arch_value = meta.get("architecture") or meta.get("model_type")
     architecture = str(arch_value) if arch_value else "unknown"
-    if (folder / "manifest.json").is_file() and any(folder.glob("*.onnx")):
-        size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-        return CatalogEntry(
-            name=DEMO_MODEL,
-            architecture=architecture,
-            url=None,
-            filename=".",
-            size=size,
-            sha256=None,
-            description="SAM Studio demo model (ONNX), shipped with the application",
-            license=_DEMO_LICENSE,
-            shipped=True,
-        )
     checkpoints = sorted(folder.glob("*.pth")) + sorted(folder.glob("*.pt"))
     if not checkpoints:
         return None
@@ -191,6 +183,25 @@ def _shipped_entry() -> CatalogEntry | None:
         size=ckpt.stat().st_size,
         sha256=_checkpoint_sha256(ckpt, _read_sha256sums(folder), meta),
         description="SAM Studio demo model, shipped with the application",
+        license=_DEMO_LICENSE,
+        shipped=True,
+    )
+
+
+def _onnx_entry(onnx_dir: Path, filename: str) -> CatalogEntry:
+    """The demo entry for an exported ONNX pair in `onnx_dir` (filename relative to the
+    shipped folder: "." or "onnx")."""
+    meta = _read_manifest(onnx_dir)
+    arch_value = meta.get("architecture") or meta.get("model_type")
+    size = sum(p.stat().st_size for p in onnx_dir.iterdir() if p.is_file())
+    return CatalogEntry(
+        name=DEMO_MODEL,
+        architecture=str(arch_value) if arch_value else "unknown",
+        url=None,
+        filename=filename,
+        size=size,
+        sha256=None,
+        description="SAM Studio demo model (ONNX), shipped with the application",
         license=_DEMO_LICENSE,
         shipped=True,
     )

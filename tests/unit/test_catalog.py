@@ -179,3 +179,14 @@ def test_the_real_shipped_model_matches_its_checksum() -> None:
             assert hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
     else:
         assert (path / "manifest.json").is_file()
+
+
+def test_shipped_demo_default_is_the_onnx_pair_when_present() -> None:
+    """The repository ships resources/models/samstudio-demo/onnx/: the default model is
+    that ONNX pair, so the app and CLI run it without importing torch."""
+    from samstudio.inference import catalog
+
+    folder = catalog.shipped_model_dir()
+    if not (folder / "onnx" / "manifest.json").is_file():
+        pytest.skip("this checkout ships no ONNX demo model")
+    assert catalog.default_model_path() == folder / "onnx"
