@@ -20,8 +20,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, overload
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand
 
@@ -155,6 +156,28 @@ def record_steps(
     return results
 
 
+class DecodedMasks(Sequence[np.ndarray]):
+    """The (H, W) bool masks of `records`, decoded one at a time when read, so that
+    adding hundreds of proposals never holds all full-size masks at once."""
+
+    def __init__(self, records: Sequence[MaskRecord]) -> None:
+        self.records = list(records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @overload
+    def __getitem__(self, index: int) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[np.ndarray]: ...
+
+    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
+        if isinstance(index, slice):
+            return [r.mask() for r in self.records[index]]
+        return self.records[index].mask()
+
+
 def proposal_prompts(record: MaskRecord) -> dict[str, Any]:
     """The prompts stored with a proposal: its grid point(s), foreground, and its crop."""
     return {
@@ -264,7 +287,7 @@ class AutoSegmenter(QObject):
                     [
                         lambda: project.add_annotations(
                             image_id,
-                            [m.mask() for m in masks],
+                            DecodedMasks(masks),
                             category_id,
                             PROPOSAL,
                             predicted_ious=[m.predicted_iou for m in masks],
