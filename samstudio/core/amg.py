@@ -391,6 +391,8 @@ def _filter_batch(
             continue  # empty at the low threshold: Meta's score is 0/0 (NaN), dropped
         values = window.logits
         union = np.count_nonzero(values > threshold - offset)
+        if union == 0:
+            continue  # empty at full resolution: Meta's score is 0/0 (NaN), dropped
         inter = np.count_nonzero(values > threshold + offset)
         stability = np.float32(inter) / np.float32(union)
         if params.stability_score_thresh > 0 and not stability >= np.float32(
