@@ -581,6 +581,10 @@ class Annotator(QObject):
 
     def shutdown(self) -> None:
         self._encode_timer.stop()
+        # results the loader already queued on the event loop must not reach the (soon
+        # closed) project: new tickets and generations make them stale
+        self._ticket += 1
+        self._render_generation += 1
         self.loader.shutdown()
 
 
