@@ -1,5 +1,8 @@
 """Start the SAM Studio window: `python main.py [FOLDER_OR_PROJECT]`.
 
+With no argument it reopens the most recent project, or on a first start the sample
+photos that scikit-image ships.
+
 Nothing heavy is imported here: torch / onnxruntime are imported by the inference
 thread when it loads the model, after the window is on screen.
 """
@@ -22,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("SAM Studio")
     window = MainWindow(load_default_model=True)
     window.show()
-    if len(argv) > 1:
-        QTimer.singleShot(0, lambda: window.open_path(argv[1]))
+    start_path = argv[1] if len(argv) > 1 else None
+    QTimer.singleShot(0, lambda: window.open_path(start_path or first_start_folder(window)))
     code = int(app.exec())
     if window.worker.isRunning():
         # An encoder pass cannot be interrupted and may take a minute on a CPU. Every
@@ -33,6 +36,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def first_start_folder(window: object) -> str:
+    """With no folder given: the most recent project that still exists, else the sample
+    photos (scikit-image's, written once into the per-user data folder)."""
+    from samstudio.core.samples import ensure_sample_images
+
+    settings = getattr(window, "settings", None)
+    for recent in settings.recent_projects if settings is not None else []:
+        if os.path.exists(recent):
+            return recent
+    return str(ensure_sample_images())
 
 
 if __name__ == "__main__":
