@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import threading
 from pathlib import Path
@@ -27,8 +26,8 @@ import numpy as np
 from samstudio.inference.errors import InferenceError, ModelLoadError, PromptError
 from samstudio.inference.preprocess import (
     Preprocessing,
+    image_stability_scores,
     prepare_input,
-    stability_scores,
     transform_boxes,
     transform_coords,
 )
@@ -357,22 +356,18 @@ class OnnxSegmenter:
         return Prediction(
             low_res_logits=chosen,
             iou_predictions=np.ascontiguousarray(iou[order], dtype=np.float32),
-            stability_scores=self._stability(chosen, embedding.input_size),
+            stability_scores=image_stability_scores(
+                chosen,
+                embedding.input_size,
+                self.preprocessing.image_size,
+                self.mask_threshold,
+                STABILITY_OFFSET,
+            ),
             original_size=embedding.original_size,
             input_size=embedding.input_size,
             image_size=self.preprocessing.image_size,
             mask_threshold=self.mask_threshold,
         )
-
-    def _stability(self, low_res: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
-        """Stability scores (paper §B, offset 1.0) of (N, s, s) low-res logits over the
-        cells that cover the image, not the padding of the square model input (as the
-        PyTorch backend computes them)."""
-        s = low_res.shape[-1]
-        size = self.preprocessing.image_size
-        h = max(1, min(s, math.ceil(input_size[0] * s / size)))
-        w = max(1, min(s, math.ceil(input_size[1] * s / size)))
-        return stability_scores(low_res[:, :h, :w], self.mask_threshold, STABILITY_OFFSET)
 
     def decode_points_batch(
         self, embedding: ImageEmbedding, points: np.ndarray, multimask: bool = True

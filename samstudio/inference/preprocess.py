@@ -9,6 +9,7 @@ factors. This module is the one owner of those transforms.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -30,7 +31,9 @@ class Preprocessing:
     @property
     def id(self) -> str:
         imagenet = self.pixel_mean == PIXEL_MEAN and self.pixel_std == PIXEL_STD
-        norm = "imagenet" if imagenet else "custom" + str(abs(hash((self.pixel_mean, self.pixel_std))))
+        norm = (
+            "imagenet" if imagenet else "custom" + str(abs(hash((self.pixel_mean, self.pixel_std))))
+        )
         return f"rls{self.image_size}-pilbilinear-{norm}-padbr"
 
 
@@ -74,7 +77,9 @@ def transform_coords(
     return out
 
 
-def transform_boxes(boxes: np.ndarray, original_size: tuple[int, int], long_side: int) -> np.ndarray:
+def transform_boxes(
+    boxes: np.ndarray, original_size: tuple[int, int], long_side: int
+) -> np.ndarray:
     """(..., 4) XYXY original frame -> model-input frame."""
     b = np.asarray(boxes, dtype=np.float32)
     return transform_coords(b.reshape(-1, 2, 2), original_size, long_side).reshape(b.shape)
@@ -115,3 +120,19 @@ def stability_scores(logits: np.ndarray, threshold: float = 0.0, offset: float =
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
     return scores.astype(np.float32)
+
+
+def image_stability_scores(
+    low_res: np.ndarray,
+    input_size: tuple[int, int],
+    image_size: int,
+    threshold: float = 0.0,
+    offset: float = 1.0,
+) -> np.ndarray:
+    """Stability scores of (N, s, s) low-res logits over the cells that cover the image,
+    not the zero padding of the square model input (input_size: resized (h, w);
+    image_size: the model's square input side). Returns (N,) float32."""
+    s = low_res.shape[-1]
+    h = max(1, min(s, math.ceil(input_size[0] * s / image_size)))
+    w = max(1, min(s, math.ceil(input_size[1] * s / image_size)))
+    return stability_scores(low_res[:, :h, :w], threshold, offset)

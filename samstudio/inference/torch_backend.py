@@ -17,7 +17,6 @@ of merely creating a model; set `torch.set_num_threads` in the application if ne
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import weakref
@@ -29,8 +28,8 @@ import numpy as np
 from samstudio.inference.errors import InferenceError
 from samstudio.inference.preprocess import (
     Preprocessing,
+    image_stability_scores,
     prepare_input,
-    stability_scores,
     transform_boxes,
     transform_coords,
 )
@@ -204,7 +203,7 @@ class TorchSegmenter:
         return Prediction(
             low_res_logits=np.ascontiguousarray(low_res_np, dtype=np.float32),
             iou_predictions=iou_np.astype(np.float32),
-            stability_scores=self._stability(
+            stability_scores=image_stability_scores(
                 low_res_np, embedding.input_size, self._prep.image_size
             ),
             original_size=embedding.original_size,
@@ -330,12 +329,3 @@ class TorchSegmenter:
         (B, len(tokens)) IoU predictions for the requested output tokens."""
         points = (coords, labels) if coords is not None and labels is not None else None
         return self._decoder.run(state, points, box, mask_input, tokens)
-
-    @staticmethod
-    def _stability(low_res: np.ndarray, input_size: tuple[int, int], image_size: int) -> np.ndarray:
-        """Stability scores on the cells of (N, s, s) low-res logits that cover the image
-        (the rest is padding of the square model input)."""
-        s = low_res.shape[-1]
-        h = max(1, min(s, math.ceil(input_size[0] * s / image_size)))
-        w = max(1, min(s, math.ceil(input_size[1] * s / image_size)))
-        return stability_scores(low_res[:, :h, :w])
