@@ -171,3 +171,20 @@ def torch_segmenter(random_vit_b_checkpoint: Path) -> Any:
 def torch_embedding(torch_segmenter: Any, test_image: np.ndarray) -> Any:
     """`torch_segmenter.encode(test_image)`, computed once per session."""
     return torch_segmenter.encode(test_image)
+
+
+# A demo-architecture config small enough to build and run in milliseconds (tests only).
+TINY_DEMO_CONFIG: dict = {
+    "name": "tiny_test",
+    "img_size": 64,
+    "stem_channels": 8,
+    "stage_channels": [8, 16, 16],
+    "stage_blocks": [1, 1, 1],
+    "attn_blocks": 1,
+    "attn_heads": 2,
+    "embed_dim": 32,
+    "decoder_mlp_dim": 64,
+    "decoder_heads": 2,
+    "iou_head_hidden_dim": 32,
+    "mask_in_chans": 8,
+}

@@ -13,22 +13,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
 
+from model_fixtures import TINY_DEMO_CONFIG  # noqa: E402
+
 from samstudio.inference.demo_arch import DEFAULT_CONFIG, build_demo_sam  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "samstudio-demo"
-TINY: dict[str, Any] = {
-    "name": "tiny_test",
-    "img_size": 64,
-    "stem_channels": 8,
-    "stage_channels": [8, 16, 16],
-    "stage_blocks": [1, 1, 1],
-    "embed_dim": 32,
-    "decoder_mlp_dim": 64,
-    "decoder_heads": 2,
-    "attn_heads": 2,
-    "iou_head_hidden_dim": 32,
-    "mask_in_chans": 8,
-}
+TINY = TINY_DEMO_CONFIG
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("segment_anything")
 
+from model_fixtures import TINY_DEMO_CONFIG  # noqa: E402
+
 from samstudio.inference.demo_arch import build_demo_sam  # noqa: E402
 from samstudio.training import simulate as sim  # noqa: E402
 from samstudio.training.config import load_config, resolve  # noqa: E402
@@ -29,20 +31,7 @@ def _one_thread() -> Any:
     torch.set_num_threads(before)
 
 
-TINY_MODEL: dict[str, Any] = {
-    "name": "tiny_test",
-    "img_size": 64,
-    "stem_channels": 8,
-    "stage_channels": [8, 16, 16],
-    "stage_blocks": [1, 1, 1],
-    "attn_blocks": 1,
-    "attn_heads": 2,
-    "embed_dim": 32,
-    "decoder_mlp_dim": 64,
-    "decoder_heads": 2,
-    "iou_head_hidden_dim": 32,
-    "mask_in_chans": 8,
-}
+TINY_MODEL = TINY_DEMO_CONFIG
 
 
 def tiny_config(out_dir: Path, **train: Any) -> dict[str, Any]:
