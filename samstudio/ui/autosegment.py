@@ -146,13 +146,9 @@ def record_steps(
             results.append(action())
     finally:
         if results:
-            # A new action makes the store's redo history from earlier sessions stale,
-            # exactly as `UndoHistory.do` does.
-            history._persisted_redo[image_id] = 0
-            history.stack(image_id).push(
-                StoreStepsCommand(project, image_id, text, len(results), history.refresh)
+            history.record(
+                image_id, StoreStepsCommand(project, image_id, text, len(results), history.refresh)
             )
-            history.changed.emit()
     return results
 
 

@@ -79,10 +79,19 @@ class UndoHistory(QObject):
         assert self.project is not None and self.image_id is not None
         image_id = self.image_id
         result = action()  # raises before anything is recorded if the store refuses
-        self._persisted_redo[image_id] = 0
-        self.stack(image_id).push(StoreCommand(self.project, image_id, text, self.refresh))
-        self.changed.emit()
+        self.record(image_id, StoreCommand(self.project, image_id, text, self.refresh))
         return result
+
+    def record(self, image_id: int, command: QUndoCommand) -> None:
+        """Push `command`, whose action already ran on `image_id` (any image of the
+        project), as that image's newest undo step.
+
+        A new action makes the store's redo history from earlier sessions stale, so
+        redo no longer reaches it.
+        """
+        self._persisted_redo[image_id] = 0
+        self.stack(image_id).push(command)
+        self.changed.emit()
 
     def undo(self) -> bool:
         if self.image_id is None or self.project is None:
