@@ -86,6 +86,20 @@ def window(qtbot, settings, dialogs, fake) -> Iterator:  # noqa: ANN001
     win.shutdown()
 
 
+def new_window(qtbot, settings, segmenter, label: str = "fake"):  # noqa: ANN001,ANN201
+    """Another MainWindow (e.g. the app started again) with `segmenter` loaded.
+
+    The caller shuts it down (`win.shutdown()`, in a `finally`)."""
+    from samstudio.ui.main_window import MainWindow
+
+    win = MainWindow(settings=settings, disk_cache=None)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(win.worker.model_loaded, timeout=15000):
+        win.load_model(lambda: segmenter, label)
+    return win
+
+
 def open_folder(qtbot, win, folder: Path) -> None:  # noqa: ANN001
     """Open `folder` and wait until the first image is shown and its embedding is ready."""
     with qtbot.waitSignals(

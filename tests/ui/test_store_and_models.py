@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
-from ui.conftest import open_folder
+from ui.conftest import new_window, open_folder
 from ui.helpers import click_image, key
 
 
 def test_reopening_restores_masks_and_undo_history(
     qtbot, window, image_folder, settings, fake
 ) -> None:  # noqa: ANN001
-    from samstudio.ui.main_window import MainWindow
-
     open_folder(qtbot, window, image_folder)
     click_image(qtbot, window, 150, 120)
     qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=15000)
@@ -28,12 +26,8 @@ def test_reopening_restores_masks_and_undo_history(
     mask = window.project.mask(ann.id)
     window.shutdown()  # closes the store; nothing to save
 
-    again = MainWindow(settings=settings, disk_cache=None)
-    qtbot.addWidget(again)
-    again.show()
+    again = new_window(qtbot, settings, fake)
     try:
-        with qtbot.waitSignal(again.worker.model_loaded, timeout=15000):
-            again.load_model(lambda: fake, "fake")
         open_folder(qtbot, again, image_folder)
         assert again.annotator.image_id == image_id
         (back,) = again.project.annotations(image_id)

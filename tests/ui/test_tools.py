@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
-from ui.conftest import open_folder
+from ui.conftest import new_window, open_folder
 from ui.helpers import click_image, drag_image, key, view_point
 
 
@@ -178,3 +178,83 @@ def test_wheel_zooms_towards_the_cursor(qtbot, window, image_folder) -> None:  #
     assert abs(canvas.zoom - before * 1.2) < 1e-6
     under = canvas.mapToScene(anchor)
     assert abs(under.x() - 120) <= 1 and abs(under.y() - 90) <= 1
+
+
+def panel_source(win, ann_id: int) -> str:  # noqa: ANN001
+    """The source the instances panel shows for `ann_id` ("#7 cat · edited · 1,234 px")."""
+    panel = win.instances_panel.list
+    for i in range(panel.count()):
+        item = panel.item(i)
+        if int(item.data(Qt.ItemDataRole.UserRole)) == ann_id:
+            return item.text().split(" · ")[1]
+    raise AssertionError(f"instance {ann_id} is not in the panel")
+
+
+def test_strokes_mark_the_source_edited_in_the_same_undo_step(
+    qtbot, window, image_folder, settings, fake
+) -> None:  # noqa: ANN001
+    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    open_folder(qtbot, window, image_folder)
+    project, image_id = window.project, window.annotator.image_id
+    manual = accept_one(qtbot, window, 150, 120)  # an accepted candidate is "manual"
+    # An automatic mask elsewhere on the image (as auto-segment leaves an accepted one).
+    auto_mask = np.zeros_like(project.mask(manual))
+    auto_mask[20:60, 20:60] = True
+    auto = project.add_annotation(image_id, auto_mask, None, "auto").id
+    window.annotator.refresh_instances()
+    assert panel_source(window, manual) == "manual" and panel_source(window, auto) == "auto"
+
+    # Brush on the manual instance, selected with Ctrl+click as a user does.
+    click_image(qtbot, window, 150, 120, modifiers=ctrl)
+    assert window.annotator.selected == manual
+    key(qtbot, window, Qt.Key.Key_R)
+    window.annotator.set_brush_radius(4)
+    before = project.mask(manual)
+    drag_image(qtbot, window, [(100, 120), (130, 120), (150, 120)])
+    painted = project.mask(manual)
+    assert (painted & ~before).any()
+    assert project.annotation(manual).source == "edited"
+    assert panel_source(window, manual) == "edited"
+    # One Ctrl+Z takes back both the pixels and the source; redo brings back both.
+    key(qtbot, window, Qt.Key.Key_Z, ctrl)
+    np.testing.assert_array_equal(project.mask(manual), before)
+    assert project.annotation(manual).source == "manual"
+    assert panel_source(window, manual) == "manual"
+    key(qtbot, window, Qt.Key.Key_Z, ctrl | shift)
+    np.testing.assert_array_equal(project.mask(manual), painted)
+    assert panel_source(window, manual) == "edited"
+
+    # The eraser on the auto instance, likewise (Ctrl+click selects with the point tool).
+    key(qtbot, window, Qt.Key.Key_V)
+    click_image(qtbot, window, 40, 40, modifiers=ctrl)
+    assert window.annotator.selected == auto
+    key(qtbot, window, Qt.Key.Key_E)
+    window.annotator.set_brush_radius(3)
+    drag_image(qtbot, window, [(40, 10), (40, 70)])
+    erased = project.mask(auto)
+    assert not erased[20:60, 38:43].any() and erased[20:60, 20:30].all()
+    assert panel_source(window, auto) == "edited"
+    key(qtbot, window, Qt.Key.Key_Z, ctrl)
+    np.testing.assert_array_equal(project.mask(auto), auto_mask)
+    assert panel_source(window, auto) == "auto" and panel_source(window, manual) == "edited"
+    key(qtbot, window, Qt.Key.Key_Z, ctrl | shift)
+    window.shutdown()
+
+    # The store keeps it: reopened, both are "edited" and undo still restores both.
+    again = new_window(qtbot, settings, fake)
+    try:
+        open_folder(qtbot, again, image_folder)
+        assert again.annotator.image_id == image_id
+        assert panel_source(again, manual) == "edited" and panel_source(again, auto) == "edited"
+        np.testing.assert_array_equal(again.project.mask(auto), erased)
+        key(qtbot, again, Qt.Key.Key_Z, ctrl)  # the eraser stroke
+        np.testing.assert_array_equal(again.project.mask(auto), auto_mask)
+        assert panel_source(again, auto) == "auto"
+        key(qtbot, again, Qt.Key.Key_Z, ctrl)  # the brush stroke
+        np.testing.assert_array_equal(again.project.mask(manual), before)
+        assert panel_source(again, manual) == "manual"
+        key(qtbot, again, Qt.Key.Key_Z, ctrl | shift)
+        np.testing.assert_array_equal(again.project.mask(manual), painted)
+        assert panel_source(again, manual) == "edited"
+    finally:
+        again.shutdown()

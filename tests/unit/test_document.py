@@ -224,6 +224,27 @@ def test_edits_of_auto_masks_become_edited_and_undo_restores_the_source(project:
     assert project.annotation(ann.id).source == "auto"
 
 
+def test_strokes_make_manual_masks_edited_in_one_undo_step(project: Project) -> None:
+    img = _image(project, "a.png")
+    ann = project.add_annotation(img, _rect(20, 60, 20, 80), None)
+    assert ann.source == "manual"
+    project.paint(ann.id, _rect(20, 60, 20, 80), True)  # changes no pixel: nothing recorded
+    assert project.annotation(ann.id).source == "manual"
+    assert project.undo_label(img) == "Add annotation"
+    project.paint(ann.id, _rect(10, 20, 20, 80), False)  # the eraser outside the mask
+    assert project.undo_label(img) == "Add annotation"
+    project.paint(ann.id, _rect(60, 70, 20, 80), True)
+    assert project.annotation(ann.id).source == "edited"
+    project.undo(img)
+    assert project.annotation(ann.id).source == "manual"
+    np.testing.assert_array_equal(project.mask(ann.id), _rect(20, 60, 20, 80))
+    project.redo(img)
+    assert project.annotation(ann.id).source == "edited"
+    proposal = project.add_annotation(img, _rect(0, 10, 0, 10), None, "proposal")
+    project.paint(proposal.id, _rect(10, 15, 0, 10), True)
+    assert project.annotation(proposal.id).source == "proposal"  # reviewed later
+
+
 def test_delete_category_change_accept_and_their_undo(project: Project) -> None:
     img = _image(project, "a.png")
     cat = project.add_category("cat")

@@ -1,6 +1,7 @@
 """Editing annotations: every method is one transaction and one undo step (see history.py).
 
-Masks are (H, W) bool arrays in the displayed frame of their image.
+Masks are (H, W) bool arrays in the displayed frame of their image; `add_annotations`
+also takes `EncodedMask`s (masks already run-length encoded, added without decoding).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from samstudio.core.document.records import Annotation
 from samstudio.core.document.rows import (
     ANNOTATION_COLUMNS,
     EditError,
+    EncodedMask,
     annotation_from_row,
     check_source,
     opt_float,
@@ -25,6 +27,10 @@ from samstudio.core.document.rows import (
 )
 from samstudio.core.mask_diff import MaskDiff
 from samstudio.core.store import CorruptProjectError, Store
+
+# Sources that become "edited" when a mask edit or a brush / eraser stroke changes the
+# pixels of the annotation (a proposal stays a proposal until it is reviewed).
+EDITABLE_SOURCES = ("manual", "auto", "imported")
 
 
 class AnnotationEditing:
@@ -63,7 +69,7 @@ class AnnotationEditing:
     def add_annotations(
         self,
         image_id: int,
-        masks: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | EncodedMask],
         category_id: int | None = None,
         source: str = "proposal",
         *,
@@ -72,7 +78,11 @@ class AnnotationEditing:
         prompts: Sequence[dict[str, Any] | None] | None = None,
         label: str | None = None,
     ) -> list[Annotation]:
-        """Add many masks as one operation (one transaction, one undo step)."""
+        """Add many masks as one operation (one transaction, one undo step).
+
+        masks: (H, W) bool arrays, or `EncodedMask`s of the same frame (stored as they
+        are: the cheap way to add many generated masks, prepared in any thread).
+        """
         check_source(self.path, source)
         n = len(masks)
         ious = list(predicted_ious) if predicted_ious is not None else [None] * n
@@ -92,8 +102,7 @@ class AnnotationEditing:
                 self._require_category(conn, category_id)
             ids = []
             for mask, iou, stab, pr in zip(masks, ious, stabs, prom):
-                m = self._check_mask(mask, height, width)
-                counts, bbox, area = history.encode_mask_columns(m)
+                counts, bbox, area = self._mask_columns(mask, height, width)
                 cur = conn.execute(
                     "INSERT INTO annotations (image_id, category_id, height, width, counts, bbox_x, "
                     "bbox_y, bbox_w, bbox_h, area, source, predicted_iou, stability_score, prompts, "
@@ -145,7 +154,9 @@ class AnnotationEditing:
             self._commit_op(conn, image_id, op)
 
     def edit_mask(self, annotation_id: int, new_mask: np.ndarray) -> None:
-        """Replace an annotation's mask; only the diff is stored. No change, no undo step."""
+        """Replace an annotation's mask; only the diff is stored. No change, no undo step.
+
+        The source becomes "edited" as for `paint`."""
         with self.store.transaction("editing a mask") as conn:
             row = self._alive_row(conn, annotation_id)
             new = np.array(self._check_mask(new_mask, row[3], row[4]), order="F")
@@ -156,7 +167,8 @@ class AnnotationEditing:
         """Paint one brush (value=True) or eraser (False) stroke: one undo step, diff only.
 
         `stroke_mask` is (H, W) bool, True under the stroke. A stroke that changes no
-        pixel records nothing.
+        pixel records nothing. A stroke that changes pixels of a manual, auto or imported
+        annotation makes its source "edited", in the same undo step.
         """
         with self.store.transaction("painting a stroke") as conn:
             row = self._alive_row(conn, annotation_id)
@@ -293,7 +305,7 @@ class AnnotationEditing:
             return
         op = history.Operation(label)
         op.mask(row[0], diff, new)
-        if row[11] in ("auto", "imported"):
+        if row[11] in EDITABLE_SOURCES:  # in the same op: one undo restores both
             op.set(row[0], "source", row[11], "edited")
         op.set(row[0], "modified", row[17], time.time())
         self._commit_op(conn, row[1], op)
@@ -358,6 +370,20 @@ class AnnotationEditing:
     def _require_category(self, conn: sqlite3.Connection, category_id: int) -> None:
         if conn.execute("SELECT 1 FROM categories WHERE id = ?", (category_id,)).fetchone() is None:
             raise EditError(self.path, f"no category with id {category_id}")
+
+    def _mask_columns(
+        self, mask: np.ndarray | EncodedMask, height: int, width: int
+    ) -> tuple[bytes, tuple[int, int, int, int], int]:
+        """(counts, bbox XYWH, area) to store for a mask or an encoded mask of the frame."""
+        if not isinstance(mask, EncodedMask):
+            return history.encode_mask_columns(self._check_mask(mask, height, width))
+        if (mask.height, mask.width) != (height, width):
+            raise EditError(
+                self.path,
+                f"mask size {(mask.height, mask.width)} does not match the image frame "
+                f"(H, W) = {(height, width)}",
+            )
+        return mask.counts, mask.bbox, mask.area
 
     def _check_mask(self, mask: np.ndarray, height: int, width: int) -> np.ndarray:
         arr = np.asarray(mask)
