@@ -38,6 +38,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "weight_decay": 0.1,
     "betas": [0.9, 0.999],
     "box_prob": 0.5,
+    # weights file of an earlier stage (`model.pt` format) to start from instead of
+    # a random initialisation; optimiser and schedule start fresh
+    "init_from": None,
     "grad_clip": 1.0,
     "checkpoint_every": 50,
     "log_every": 10,

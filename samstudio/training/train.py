@@ -77,6 +77,23 @@ def lr_factor(step: int, train: dict[str, Any]) -> float:
     return float(train["decay_factor"]) ** drops
 
 
+def init_weights(sam: torch.nn.Module, model_config: dict[str, Any], path: Path) -> None:
+    """Load the weights of an earlier stage (`save_weights` format) into `sam`.
+    Raises ValueError naming the file when it is missing, not a demo checkpoint, or
+    of another architecture than `model_config`."""
+    if not path.is_file():
+        raise ValueError(f"{path}: init_from weights not found")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(blob, dict) or "samstudio_model" not in blob:
+        raise ValueError(f"{path}: not a SAM Studio demo checkpoint")
+    theirs = {k: v for k, v in blob["samstudio_model"].items() if k != "name"}
+    ours = {k: v for k, v in model_config.items() if k != "name"}
+    if theirs != ours:
+        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise ValueError(f"{path}: architecture differs from the config in {diff}")
+    sam.load_state_dict(blob["state_dict"])
+
+
 def save_weights(sam: torch.nn.Module, model_config: dict[str, Any], path: Path) -> None:
     """Write {"samstudio_model": config, "state_dict": float32 tensors} atomically."""
     blob = {
@@ -113,6 +130,9 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, tc))
     step = 0
     state_path = out / "state.pt"
+    if tc.get("init_from") and not (resume and state_path.exists()):
+        init_weights(sam, config["model"], Path(tc["init_from"]))
+        log(f"initialised from {tc['init_from']}")
     if resume and state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         sam.load_state_dict(state["model"])

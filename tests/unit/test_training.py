@@ -258,3 +258,29 @@ def test_bad_config_is_reported_with_the_file_name(tmp_path: Path) -> None:
     assert main(["train", "--config", str(bad)]) == 2
     with pytest.raises(ValueError, match="missing.yaml"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_a_second_stage_starts_from_the_first_stages_weights(tmp_path: Path) -> None:
+    from samstudio.training.train import init_weights, save_weights, train
+
+    first = tiny_config(tmp_path / "stage1")
+    train(first, log=lambda _: None, max_steps=1)
+    stage1 = tmp_path / "stage1" / "model.pt"
+    second = tiny_config(tmp_path / "stage2", init_from=str(stage1), iterations=1)
+    messages: list[str] = []
+    train(second, log=messages.append)
+    assert any("initialised from" in m for m in messages)
+    # stage 2 took one step from stage 1's weights: close to them, not a fresh init
+    a = torch.load(stage1, weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "stage2" / "model.pt", weights_only=True)["state_dict"]
+    fresh = build_demo_sam(TINY_MODEL).state_dict()
+    key = "mask_decoder.iou_token.weight"
+    assert (b[key] - a[key]).abs().max() < 0.01 < (fresh[key] - a[key]).abs().max()
+    # weights of another architecture are refused with the file named
+    other = dict(TINY_MODEL, embed_dim=2 * TINY_MODEL["embed_dim"])
+    wrong = tmp_path / "wrong.pt"
+    save_weights(build_demo_sam(other), other, wrong)
+    with pytest.raises(ValueError, match="wrong.pt.*embed_dim"):
+        init_weights(build_demo_sam(TINY_MODEL), second["model"], wrong)
+    with pytest.raises(ValueError, match="missing.pt"):
+        init_weights(build_demo_sam(TINY_MODEL), second["model"], tmp_path / "missing.pt")
