@@ -14,12 +14,13 @@ from PIL import Image
 from samstudio.core.document import (
     CorruptProjectError,
     EditError,
+    EncodedMask,
     Project,
     ProjectError,
 )
 from samstudio.core.document.history import HISTORY_LIMIT
 from samstudio.core.mask_diff import MaskDiff, MaskDiffError
-from samstudio.core.masks import decode_rle
+from samstudio.core.masks import RLEError, decode_rle, encode_rle
 
 H, W = 120, 160
 
@@ -154,6 +155,24 @@ def test_add_annotation_stores_rle_bbox_area_and_metadata(project: Project) -> N
         project.add_annotation(img, mask, 999)
     with pytest.raises(EditError, match="source must be"):
         project.add_annotation(img, mask, None, "magic")
+
+
+def test_add_annotations_takes_encoded_masks_as_they_are(project: Project) -> None:
+    img = _image(project, "a.png")
+    masks = [_rect(10, 30, 20, 60), _rect(0, 1, 0, 1), np.zeros((H, W), bool)]
+    from_arrays = project.add_annotations(img, masks, None, "proposal")
+    encoded = [EncodedMask.from_rle(a.rle) for a in from_arrays]
+    from_rles = project.add_annotations(img, encoded, None, "proposal", label="Auto")
+    for a, b, mask in zip(from_arrays, from_rles, masks):
+        assert (b.rle, b.bbox, b.area) == (a.rle, a.bbox, a.area)
+        assert np.array_equal(project.mask(b.id), mask)
+    assert project.undo(img) and len(project.annotations(img)) == 3  # one undo step
+    uncompressed = EncodedMask.from_rle({"size": [H, W], "counts": [H * W - 1, 1]})
+    assert uncompressed.area == 1 and uncompressed.bbox == (W - 1, H - 1, 1, 1)
+    with pytest.raises(EditError, match="does not match the image frame"):
+        project.add_annotations(img, [EncodedMask.from_rle(encode_rle(np.ones((W, H), bool)))])
+    with pytest.raises(RLEError):
+        EncodedMask.from_rle({"size": [H, W], "counts": "00"})
 
 
 def test_categories_rename_recolor_and_clear_errors(project: Project) -> None:

@@ -13,7 +13,7 @@ from samstudio.core.document.records import (
     Category,
     ImageRecord,
 )
-from samstudio.core.document.rows import EditError
+from samstudio.core.document.rows import EditError, EncodedMask
 from samstudio.core.store import (
     CorruptProjectError,
     ProjectError,
@@ -31,6 +31,7 @@ __all__ = [
     "Category",
     "CorruptProjectError",
     "EditError",
+    "EncodedMask",
     "ImageRecord",
     "Project",
     "ProjectError",

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pycocotools import mask as mask_utils
+
 from samstudio.core.document.records import IMAGE_STATUSES, SOURCES, Annotation
+from samstudio.core.masks import RLE, compress_rle
 from samstudio.core.store import ProjectError
 
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -93,3 +97,30 @@ def prompts_json(path: Path, prompts: dict[str, Any] | None) -> str | None:
         return json.dumps(prompts, default=plain)
     except (TypeError, ValueError) as exc:
         raise EditError(path, f"the prompts cannot be stored as JSON ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class EncodedMask:
+    """A mask in the form the store keeps it, for `add_annotations` to take as it is.
+
+    counts: COCO compressed RLE counts (ASCII bytes) of a (height, width) mask,
+    column-major; bbox: XYWH with integer edges (pycocotools' `toBbox`); area: pixels.
+    Make one with `from_rle` (it validates the RLE once, in any thread): the store then
+    adds it without decoding the mask, so adding hundreds of generated masks costs
+    database rows, not full-size pixel passes.
+    """
+
+    height: int
+    width: int
+    counts: bytes
+    bbox: tuple[int, int, int, int]
+    area: int
+
+    @classmethod
+    def from_rle(cls, rle: RLE) -> EncodedMask:
+        """Any valid COCO RLE -> EncodedMask; raises `RLEError` when it is malformed."""
+        compressed = compress_rle(rle)
+        h, w = compressed["size"]
+        coco = {"size": [h, w], "counts": compressed["counts"].encode("ascii")}
+        x, y, bw, bh = (int(v) for v in mask_utils.toBbox(coco))
+        return cls(h, w, coco["counts"], (x, y, bw, bh), int(mask_utils.area(coco)))
