@@ -10,6 +10,13 @@
   It also accepts and rejects proposals (all of the current image, or the selected one);
   every such action is one undo step of the image's undo stack.
 
+Adding the proposals of an image never stalls the UI thread: the worker thread turns
+the masks into the store's form (`ProposalBatch`: validated RLE, box, area, prompts);
+the UI thread then writes them in one transaction without decoding any mask, and
+redraws the instances and the image list in later turns of the event loop (each slice
+a few tens of ms for hundreds of masks; the overlays are drawn by the loader thread).
+A run counts as running until its proposals are shown.
+
 Accepting all proposals deletes them and adds them again with source "auto" (two store
 operations, whatever their number), so one undo step stays within the store's history
 limit even for hundreds of masks; accepting one calls the store's `set_source`.
@@ -18,15 +25,17 @@ limit even for hundreds of masks; accepting one calls the store's `set_source`.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, overload
+from typing import Any
 
-import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand
 
 from samstudio.core.amg import AmgParams, MaskRecord, iter_masks
+from samstudio.core.document import EncodedMask
 from samstudio.inference.types import Segmenter
 from samstudio.ui.annotator import Annotator
 from samstudio.ui.image_io import load_rgb
@@ -42,7 +51,7 @@ class AutoSegmentRun(QObject):
 
     Signals are emitted from the worker thread and delivered on the main thread.
     progress: (image id, index of the image in the run, overall fraction in [0, 1]).
-    image_done: (image id, tuple of MaskRecord, best first).
+    image_done: (image id, ProposalBatch of its masks, best first).
     finished: True when the run was cancelled (or the worker stopped) before the end.
     """
 
@@ -90,8 +99,8 @@ class AutoSegmentRun(QObject):
                 segmenter, image, self.params, embedding=embedding, cancel=self.cancelled
             ):
                 self.progress.emit(image_id, index, (index + step.fraction) / count)
-                if step.stage == "done":
-                    self.image_done.emit(image_id, step.masks)
+                if step.stage == "done":  # made ready for the store here, not on the UI thread
+                    self.image_done.emit(image_id, ProposalBatch.from_records(step.masks))
         except Exception as exc:  # a bad image is reported; the other images go on
             self.image_failed.emit(image_id, f"{path}: {type(exc).__name__}: {exc}")
         finally:
@@ -152,28 +161,6 @@ def record_steps(
     return results
 
 
-class DecodedMasks(Sequence[np.ndarray]):
-    """The (H, W) bool masks of `records`, decoded one at a time when read, so that
-    adding hundreds of proposals never holds all full-size masks at once."""
-
-    def __init__(self, records: Sequence[MaskRecord]) -> None:
-        self.records = list(records)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    @overload
-    def __getitem__(self, index: int) -> np.ndarray: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[np.ndarray]: ...
-
-    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
-        if isinstance(index, slice):
-            return [r.mask() for r in self.records[index]]
-        return self.records[index].mask()
-
-
 def proposal_prompts(record: MaskRecord) -> dict[str, Any]:
     """The prompts stored with a proposal: its grid point(s), foreground, and its crop."""
     return {
@@ -182,6 +169,33 @@ def proposal_prompts(record: MaskRecord) -> dict[str, Any]:
         "box": None,
         "crop_box": [int(v) for v in record.crop_box],
     }
+
+
+@dataclass(frozen=True)
+class ProposalBatch:
+    """The masks of one auto-segment result in the store's own form, with their scores
+    and prompts, built in any thread (`AutoSegmentRun` builds it on the worker thread).
+
+    The store adds `EncodedMask`s without decoding them, so the UI thread only writes
+    database rows: no full-size mask is decoded or encoded there.
+    """
+
+    masks: tuple[EncodedMask, ...]
+    predicted_ious: tuple[float, ...]
+    stability_scores: tuple[float, ...]
+    prompts: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_records(cls, records: Sequence[MaskRecord]) -> ProposalBatch:
+        return cls(
+            tuple(EncodedMask.from_rle(r.segmentation) for r in records),
+            tuple(float(r.predicted_iou) for r in records),
+            tuple(float(r.stability_score) for r in records),
+            tuple(proposal_prompts(r) for r in records),
+        )
+
+    def __len__(self) -> int:
+        return len(self.masks)
 
 
 class AutoSegmenter(QObject):
@@ -201,6 +215,12 @@ class AutoSegmenter(QObject):
         self.annotator = annotator
         self.run: AutoSegmentRun | None = None
         self.last_cancelled = False
+        # UI work left for later turns of the event loop, one slice per turn
+        self._slices: deque[Callable[[], None]] = deque()
+        self._slice_timer = QTimer(self)
+        self._slice_timer.setSingleShot(True)
+        self._slice_timer.setInterval(0)
+        self._slice_timer.timeout.connect(self._next_slice)
 
     # ------------------------------------------------------------------------------ runs
     @property
@@ -247,12 +267,10 @@ class AutoSegmenter(QObject):
         if run is self.run and not run.cancelled():
             self.progress.emit(fraction, self._text(index, len(run.images)))
 
-    def _image_done(
-        self, run: AutoSegmentRun, image_id: int, masks: tuple[MaskRecord, ...]
-    ) -> None:
+    def _image_done(self, run: AutoSegmentRun, image_id: int, batch: ProposalBatch) -> None:
         if run is not self.run or run.cancelled():
             return  # cancelled after the last batch: nothing is added
-        self.add_proposals(image_id, list(masks))
+        self.add_proposals(image_id, batch)
 
     def _image_failed(self, run: AutoSegmentRun, image_id: int, message: str) -> None:
         if run is self.run:
@@ -261,45 +279,72 @@ class AutoSegmenter(QObject):
     def _finished(self, run: AutoSegmentRun, cancelled: bool) -> None:
         if run is not self.run:
             return
+        if self._slices:  # its last proposals are still being shown: end after them
+            self._later(partial(self._finished, run, cancelled))
+            return
         self.run = None
         self.last_cancelled = cancelled
         run.deleteLater()
         self.running_changed.emit(False)
 
     # ------------------------------------------------------------------------- proposals
-    def add_proposals(self, image_id: int, masks: list[MaskRecord]) -> int:
-        """Add `masks` to `image_id` as proposals: one store operation, one undo step."""
+    def add_proposals(self, image_id: int, masks: ProposalBatch | Sequence[MaskRecord]) -> int:
+        """Add `masks` to `image_id` as proposals: one store operation, one undo step.
+
+        Give a `ProposalBatch` built off the UI thread: MaskRecords are converted here.
+        The store write is done when this returns; the instances panel, the canvas and
+        `proposals_added` follow in later turns of the event loop.
+        """
         a = self.annotator
         project = a.project
         if project is None:
             return 0
-        if masks:
+        batch = masks if isinstance(masks, ProposalBatch) else ProposalBatch.from_records(masks)
+        if batch.masks:
             category_id = a.category_id
+            text = f"Auto-segment ({len(batch)} proposals)"
             try:
                 record_steps(
                     a.history,
                     image_id,
-                    f"Auto-segment ({len(masks)} proposals)",
+                    text,
                     [
                         lambda: project.add_annotations(
                             image_id,
-                            DecodedMasks(masks),
+                            batch.masks,
                             category_id,
                             PROPOSAL,
-                            predicted_ious=[m.predicted_iou for m in masks],
-                            stability_scores=[m.stability_score for m in masks],
-                            prompts=[proposal_prompts(m) for m in masks],
-                            label=f"Auto-segment ({len(masks)} proposals)",
+                            predicted_ious=batch.predicted_ious,
+                            stability_scores=batch.stability_scores,
+                            prompts=batch.prompts,
+                            label=text,
                         )
                     ],
                 )
             except Exception as exc:
                 a.error.emit("Could not save the proposals", str(exc))
                 return 0
-            if image_id == a.image_id:
-                a.refresh_instances()
-        self.proposals_added.emit(image_id, len(masks))
-        return len(masks)
+            self._later(partial(self._show_added, image_id, len(batch)))
+        else:
+            self.proposals_added.emit(image_id, 0)
+        return len(batch)
+
+    def _show_added(self, image_id: int, count: int) -> None:
+        """A later slice: redraw the instances (if on screen), then tell the window."""
+        if image_id == self.annotator.image_id:
+            self.annotator.refresh_instances()
+        self._later(partial(self.proposals_added.emit, image_id, count))
+
+    def _later(self, step: Callable[[], None]) -> None:
+        """Run `step` in a later turn of the event loop, after the steps already queued."""
+        self._slices.append(step)
+        self._slice_timer.start()
+
+    def _next_slice(self) -> None:
+        if self._slices:
+            self._slices.popleft()()
+        if self._slices:
+            self._slice_timer.start()
 
     def proposals(self, image_id: int | None = None) -> list[Any]:
         """The proposal annotations of `image_id` (default: the current image)."""

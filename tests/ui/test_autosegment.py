@@ -252,3 +252,74 @@ def test_all_images_each_get_proposals_undoable_per_image(
     assert len(window.project.annotations(images[0])) == GRID * GRID
     window.annotator.redo()
     assert len(window.project.annotations(other)) == GRID * GRID
+
+
+def synthetic_records(count: int, shape: tuple[int, int], seed: int = 0) -> tuple:
+    """`count` MaskRecords of random ellipses (20-200 px) on an image of `shape` (H, W)."""
+    from samstudio.core.amg import MaskRecord
+    from samstudio.core.masks import encode_rle, rle_area_bbox
+
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    records = []
+    for _ in range(count):
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        rx, ry = rng.uniform(10, 100, 2)
+        rle = encode_rle(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 < 1)
+        area, bbox = rle_area_bbox(rle)
+        records.append(MaskRecord(rle, tuple(bbox), area, 0.9, 0.96, ((cx, cy),), (0, 0, w, h)))
+    return tuple(records)
+
+
+@pytest.mark.slow
+def test_adding_hundreds_of_proposals_does_not_stall_the_ui(
+    qtbot, window, tmp_path, monkeypatch
+) -> None:  # noqa: ANN001
+    """The run ends with 300 proposals on a 1024x768 image: the UI thread keeps ticking.
+
+    Measured as in test_responsiveness: the largest gap between ticks of a 10 ms QTimer,
+    in UI-thread CPU time (always asserted) and wall time (asserted on a quiet machine).
+    Decoding and re-encoding every mask on the UI thread (as before) took seconds here.
+    """
+    import os
+
+    from PIL import Image
+
+    from samstudio.core.amg import AmgProgress
+    from samstudio.ui import autosegment
+    from ui.test_responsiveness import STALL_LIMIT_MS, Watchdog
+
+    count, shape = 300, (768, 1024)
+    folder = tmp_path / "big"
+    folder.mkdir()
+    Image.fromarray(np.full((*shape, 3), 90, np.uint8)).save(folder / "photo.png")
+    records = synthetic_records(count, shape)
+
+    def generated(segmenter, image, params, embedding=None, cancel=None):  # noqa: ANN001,ANN202
+        yield AmgProgress("done", 1, 1, 0, 1, count, records)
+
+    monkeypatch.setattr(autosegment, "iter_masks", generated)
+    open_folder(qtbot, window, folder)
+    qtbot.wait(100)  # let the image finish painting before the watchdog starts
+    dog = Watchdog()
+    dog.start()
+    auto_segment_current(qtbot, window, monkeypatch)
+    qtbot.waitUntil(lambda: len(window.canvas.instance_ids()) == count, timeout=30000)
+    qtbot.wait(50)
+    worst = dog.stop()
+    worst_cpu = max(dog.cpu_gaps)
+    load = os.getloadavg()[0]
+    print(f"add {count} proposals: worst gap {worst:.0f} ms wall, {worst_cpu:.0f} ms CPU")
+    assert len(proposals(window)) == count and len(panel_texts(window)) == count
+    assert len(dog.gaps) > 5, "the watchdog did not run"
+    assert worst_cpu < STALL_LIMIT_MS, (
+        f"the UI thread worked {worst_cpu:.0f} ms without a break ({dog.events})"
+    )
+    if load < (os.cpu_count() or 1):
+        assert worst < STALL_LIMIT_MS, f"the UI thread stalled for {worst:.0f} ms ({dog.events})"
+    # Still one store operation and one undo step.
+    window.annotator.undo()
+    assert proposals(window) == []
+    window.annotator.redo()
+    assert len(proposals(window)) == count
