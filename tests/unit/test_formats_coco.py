@@ -146,6 +146,28 @@ def test_import_round_trip_keeps_everything(tmp_path: Path) -> None:
         assert b.extra == a.extra
 
 
+def test_each_rle_is_validated_once_on_export_and_once_on_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samstudio.core import masks
+
+    checks: list[int] = []
+    real = masks._check_compressed
+
+    def counted(coco, h, w):  # noqa: ANN001,ANN202
+        checks.append(1)
+        return real(coco, h, w)
+
+    monkeypatch.setattr(masks, "_check_compressed", counted)
+    ds = make_dataset(seed=4)
+    n = len(ds.annotations)
+    path = export_coco(ds, tmp_path / "out.json", "rle")
+    assert len(checks) == n
+    checks.clear()
+    back, report = import_coco(path)  # the area and box checks reuse the validated RLE
+    assert len(checks) == n and report.issues == [] and len(back.annotations) == n
+
+
 def test_results_format_in_and_out(tmp_path: Path) -> None:
     ds = make_dataset(seed=3, n_images=2, per_image=3)
     for k, a in enumerate(ds.annotations):

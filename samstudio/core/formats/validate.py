@@ -26,7 +26,7 @@ from typing import Any
 from pycocotools import mask as mask_utils
 
 from samstudio.core.formats.records import FormatError, ImportReport
-from samstudio.core.masks import RLE, RLEError, compress_rle, rle_area_bbox
+from samstudio.core.masks import RLE, RLEError, compress_rle
 
 POLYGON_AREA_TOLERANCE = 0.05
 BBOX_TOLERANCE = 1.0
@@ -98,12 +98,25 @@ def number_list(value: Any, length: int | None = None) -> list[float] | None:
 
 
 class Segmentation:
-    """The result of reading one ``segmentation`` value."""
+    """The result of reading one ``segmentation`` value.
 
-    def __init__(self, rle: RLE | None, kind: str, polygon_bbox: list[float] | None = None) -> None:
+    ``area`` and ``bbox`` (XYWH, pixel edges) are measured once, when the RLE has just been
+    validated or rasterised, so ``check_mask`` does not validate it a second time.
+    """
+
+    def __init__(
+        self,
+        rle: RLE | None,
+        kind: str,
+        polygon_bbox: list[float] | None = None,
+        coco: dict[str, Any] | None = None,
+    ) -> None:
         self.rle = rle  # None: box only
         self.kind = kind  # "polygon", "rle", "rle_uncompressed", "none"
         self.polygon_bbox = polygon_bbox
+        # coco: the same mask in pycocotools' form (counts bytes), known to be valid
+        self.area = 0 if coco is None else int(mask_utils.area(coco))
+        self.bbox = [0.0] * 4 if coco is None else [float(v) for v in mask_utils.toBbox(coco)]
 
 
 def read_segmentation(
@@ -148,7 +161,8 @@ def _read_rle(
             )
         return None
     kind = "rle_uncompressed" if isinstance(seg.get("counts"), list) else "rle"
-    return Segmentation(rle, kind)
+    coco = {"size": [h, w], "counts": rle["counts"].encode("ascii")}
+    return Segmentation(rle, kind, coco=coco)
 
 
 def _read_polygons(
@@ -194,7 +208,7 @@ def _read_polygons(
     cx0, cy0 = max(0.0, x0), max(0.0, y0)
     cx1, cy1 = min(float(width), x1), min(float(height), y1)
     box = [cx0, cy0, max(0.0, cx1 - cx0), max(0.0, cy1 - cy0)]
-    return Segmentation(rle, "polygon", box)
+    return Segmentation(rle, "polygon", box, coco=coco)
 
 
 def check_mask(
@@ -218,7 +232,7 @@ def check_mask(
             return None
         ctx.warn("bbox_only", "has no mask (empty segmentation); imported as a box only")
         return box
-    area, box = rle_area_bbox(segm.rle)
+    area, box = segm.area, segm.bbox  # measured when the RLE was read and validated
     if area == 0:
         ctx.warn("empty_mask", "mask is empty (0 pixels); kept")
     if stored_area is not None:
