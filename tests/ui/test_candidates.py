@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -102,6 +104,38 @@ def test_hovering_a_card_previews_it_on_the_canvas(qtbot, window, image_folder) 
     assert panel.chosen == 0  # but not chosen
     panel.cards[2].hovered.emit(-1)
     assert shown() == chosen_width
+
+
+def test_the_window_shows_the_draft_without_redrawing_it(
+    qtbot, window, image_folder, monkeypatch
+) -> None:  # noqa: ANN001
+    """The UI thread shows the worker's draft of a big mask as it is (redrawing it at full
+    resolution there would delay the first paint); the full overlay follows."""
+    import samstudio.ui.inference_worker as worker_module
+
+    monkeypatch.setattr(worker_module, "DRAFT_PIXELS", 500)  # the 120 px square is "big"
+    drawn_in_ui: list[bool] = []
+    real = worker_module.complete_candidate
+
+    def spy(*args, **kwargs):  # noqa: ANN002,ANN003,ANN202
+        drawn_in_ui.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "complete_candidate", spy)
+    open_folder(qtbot, window, image_folder)
+    at_arrival: list[tuple[int, float]] = []
+    window.annotator.candidates_arrived.connect(
+        lambda: at_arrival.append(
+            (window.annotator.chosen_candidate.picture.scale, window.canvas._candidate.scale())
+        )
+    )
+    click_image(qtbot, window, 150, 120)
+    qtbot.waitUntil(lambda: bool(at_arrival), timeout=15000)
+    picture_scale, item_scale = at_arrival[0]
+    assert picture_scale >= 2 and item_scale == picture_scale  # the draft is on the canvas
+    qtbot.waitUntil(lambda: all(c.complete for c in window.annotator.candidates), timeout=15000)
+    assert window.canvas._candidate.scale() == 1  # replaced by the full-resolution overlay
+    assert drawn_in_ui and not any(drawn_in_ui)  # every overlay was drawn by the worker
 
 
 def test_big_masks_paint_a_draft_first_then_full_resolution() -> None:
