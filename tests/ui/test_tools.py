@@ -224,11 +224,13 @@ def test_strokes_mark_the_source_edited_in_the_same_undo_step(
     np.testing.assert_array_equal(project.mask(manual), painted)
     assert panel_source(window, manual) == "edited"
 
-    # The eraser on the auto instance, likewise (Ctrl+click selects with the point tool).
-    key(qtbot, window, Qt.Key.Key_V)
+    # The eraser on the auto instance, likewise; Ctrl+click selects with the eraser
+    # in hand too (no pixel changes, no undo step).
+    key(qtbot, window, Qt.Key.Key_E)
     click_image(qtbot, window, 40, 40, modifiers=ctrl)
     assert window.annotator.selected == auto
-    key(qtbot, window, Qt.Key.Key_E)
+    np.testing.assert_array_equal(project.mask(auto), auto_mask)
+    np.testing.assert_array_equal(project.mask(manual), painted)
     window.annotator.set_brush_radius(3)
     drag_image(qtbot, window, [(40, 10), (40, 70)])
     erased = project.mask(auto)

@@ -1,4 +1,6 @@
 """Brush: paint pixels into the selected instance (or the current candidate).
+Ctrl+click selects the instance under the cursor, as with the point tool, so an
+annotator can go from one instance to the next without switching tools.
 
 One press-drag-release is one stroke and one undo step. The brush size is changed
 with [ and ] (the annotator owns the size; the canvas draws the size cursor).
@@ -25,6 +27,9 @@ class BrushTool(Tool):
     def press(self, event: ToolEvent) -> bool:
         if event.button != Qt.MouseButton.LeftButton:
             return False
+        if event.modifiers & Qt.KeyboardModifier.ControlModifier:
+            self.host.select_at(event.pos.x(), event.pos.y())
+            return True
         self.active = True
         self.host.begin_stroke(event.pos.x(), event.pos.y(), paint=self.paints)
         return True
