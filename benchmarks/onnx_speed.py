@@ -10,6 +10,13 @@ processes hits both alike. The encoder is timed as `OnnxSegmenter.encode` vs
 `SamPredictor.set_image` (both include their preprocessing). With --with-torch-backend
 our `TorchSegmenter` is timed in the same run as well.
 
+Clicks on an embedding from `encode` use the prepared decoder (prepare.onnx ran once at
+encode time); `prepare_ms` is what that costs per image (paid at the first click for an
+embedding read from the disk cache), and `onnx_plain_decoder_ms` times the plain
+decoder.onnx on the same clicks (what later clicks with a mask input run, and what
+exports without the prepared pair run). --session-options also times the decoder alone
+under other ONNX Runtime session settings.
+
 Weights: seeded random vit_b by default (see `random_vit_b`; speed does not depend on
 the weights, mask agreement is reported for them), or --checkpoint FILE. The ONNX pair is exported into
 a temporary folder unless --onnx-dir points at an existing export of the same weights.
@@ -22,6 +29,7 @@ Prints JSON with medians and the ratios reference / ours (above 1 means we are f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -84,6 +92,69 @@ def summary_ms(times_s: list[float]) -> dict[str, float]:
     }
 
 
+def _without_prepared(export: Path, out: Path) -> Path:
+    """A copy of the export's manifest without the prepared pair (links to its files)."""
+    out.mkdir(parents=True)
+    manifest = json.loads((export / "manifest.json").read_text(encoding="utf-8"))
+    for key in ("prepare", "decoder_prepared"):
+        manifest["files"].pop(key, None)
+    for key in ("encoder", "decoder"):
+        for entry in (manifest["files"][key], manifest["files"][key].get("data")):
+            if entry:
+                (out / entry["path"]).symlink_to((export / entry["path"]).resolve())
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return out
+
+
+def _session_options(onnx_dir: Path, embedding: Any, point: np.ndarray, threads: int) -> dict:
+    """Median ms of the prepared decoder (decoder.onnx where absent) alone under
+    several session settings, interleaved, 20 runs each after 3 warm-up runs."""
+    import onnxruntime as ort
+
+    from samstudio.inference.onnx_backend import OnnxSegmenter, default_session_options
+    from samstudio.inference.types import Prompts
+
+    seg = OnnxSegmenter.from_directory(onnx_dir, threads=threads)
+    prompts = Prompts(points=point[None], labels=[1])
+    coords, labels, mask, has_mask = seg._prompt_arrays(embedding, prompts)
+    features = np.asarray(embedding.features, np.float32)[None]
+    feeds: dict[str, np.ndarray] = {"point_coords": coords, "point_labels": labels}
+    if seg.has_prepared_decoder:
+        feeds.update(seg._prepared_inputs(embedding, features))
+    else:
+        feeds.update(image_embeddings=features, mask_input=mask, has_mask_input=has_mask)
+    manifest = json.loads((onnx_dir / "manifest.json").read_text(encoding="utf-8"))
+    key = "decoder_prepared" if seg.has_prepared_decoder else "decoder"
+    graph = str(onnx_dir / manifest["files"][key]["path"])
+    level = ort.GraphOptimizationLevel
+    variants: dict[str, dict[str, Any]] = {
+        f"default ({threads} threads, all optimisations, sequential)": {},
+        "1 thread": {"intra_op_num_threads": 1},
+        "basic optimisations": {"graph_optimization_level": level.ORT_ENABLE_BASIC},
+        "extended optimisations": {"graph_optimization_level": level.ORT_ENABLE_EXTENDED},
+        "parallel execution": {"execution_mode": ort.ExecutionMode.ORT_PARALLEL},
+        "no spinning": {"config": {"session.intra_op.allow_spinning": "0"}},
+    }
+    sessions = {}
+    for name, settings in variants.items():
+        opts = default_session_options(threads)
+        for attr, value in settings.items():
+            if attr == "config":
+                for k, v in value.items():
+                    opts.add_session_config_entry(k, v)
+            else:
+                setattr(opts, attr, value)
+        sessions[name] = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for run in range(23):
+        for name, session in sessions.items():
+            t0 = time.perf_counter()
+            session.run(None, feeds)
+            if run >= 3:
+                times[name].append(time.perf_counter() - t0)
+    return {name: round(float(np.median(t)) * 1e3, 2) for name, t in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
@@ -95,6 +166,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--with-torch-backend", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--session-options", action="store_true", help="also time other session settings"
+    )
     args = parser.parse_args()
 
     import onnxruntime
@@ -167,15 +241,28 @@ def main() -> int:
             "features_rel_l2": float(np.linalg.norm(diff) / np.linalg.norm(ref_features)),
         }
 
+        prepare_times = []
+        for _ in range(5):
+            copy = dataclasses.replace(embedding)  # a new value: nothing prepared yet
+            t0 = time.perf_counter()
+            seg.prepare(copy)
+            prepare_times.append(time.perf_counter() - t0)
+        plain = OnnxSegmenter.from_directory(
+            _without_prepared(Path(onnx_dir), Path(tmp) / "plain"), threads=threads
+        )
+
         # Clicks: the same random points for every backend, interleaved.
         rng = np.random.default_rng(args.seed)
         h, w = image.shape[:2]
         points = rng.uniform([0, 0], [w - 1, h - 1], size=(args.clicks + 3, 2)).astype(np.float32)
         t_onnx: list[float] = []
         t_onnx_decode: list[float] = []
+        t_plain: list[float] = []
+        t_upscale: list[float] = []
         t_ref: list[float] = []
         t_torch: list[float] = []
         ious: list[float] = []
+        plain_diff = 0.0
         same_best = 0
         for i, point in enumerate(points):
             warmup = i < 3
@@ -191,6 +278,7 @@ def main() -> int:
                     if not warmup:
                         t_onnx.append(t2 - t0)
                         t_onnx_decode.append(t1 - t0)
+                        t_upscale.append(t2 - t1)
                     onnx_iou = pred.iou_predictions
                 else:
                     m, iou, _ = predictor.predict(
@@ -200,6 +288,14 @@ def main() -> int:
                     if not warmup:
                         t_ref.append(time.perf_counter() - t0)
                     ref_iou = iou
+            t0 = time.perf_counter()
+            plain_pred = plain.decode(embedding, Prompts(points=point[None], labels=[1]), True)
+            if not warmup:
+                t_plain.append(time.perf_counter() - t0)
+                plain_diff = max(
+                    plain_diff,
+                    float(np.abs(plain_pred.low_res_logits - pred.low_res_logits).max()),
+                )
             if torch_seg is not None and torch_embedding is not None:
                 t0 = time.perf_counter()
                 tp = torch_seg.decode(
@@ -218,6 +314,11 @@ def main() -> int:
             "image_hw": [h, w],
             "onnx_ms": onnx_ms,
             "onnx_decoder_only_ms": summary_ms(t_onnx_decode),
+            "onnx_mask_upscale_ms": summary_ms(t_upscale),
+            "onnx_prepared_decoder": seg.has_prepared_decoder,
+            "prepare_ms_per_image": summary_ms(prepare_times),
+            "onnx_plain_decoder_ms": summary_ms(t_plain),
+            "prepared_vs_plain_max_abs_logit_diff": plain_diff,
             "reference_predict_ms": ref_ms,
             "torch_backend_ms": summary_ms(t_torch) if t_torch else None,
             "speedup_vs_reference": round(ref_ms["median"] / onnx_ms["median"], 2),
@@ -227,6 +328,10 @@ def main() -> int:
             },
             "same_best_candidate": f"{same_best}/{len(ious)}",
         }
+        if args.session_options:
+            result["decoder_session_options_ms"] = _session_options(
+                Path(onnx_dir), embedding, points[0], threads
+            )
     result["targets"] = {
         "click_median_le_40ms": onnx_ms["median"] <= 40.0,
         "click_speedup_ge_4x": result["click"]["speedup_vs_reference"] >= 4.0,

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ _REQUIRED_KEYS = (
     "mask_input_size",
     "files",
 )
+PREPARED_OUTPUTS = ("image_tokens", "t2i_keys", "t2i_values", "i2t_queries")
 
 
 def available_providers() -> list[str]:
@@ -167,9 +169,18 @@ class OnnxSegmenter:
         decoder: Any,
         manifest: dict[str, Any],
         source: str = "",
+        prepared: tuple[Any, Any] | None = None,
     ) -> None:
+        """prepared: optional (prepare, decoder_prepared) sessions for prompts without
+        a mask input (see the module docstring)."""
         self._encoder = encoder
         self._decoder = decoder
+        self._prepared_pair = prepared
+        # embedding -> prepare's outputs; entries go when the embedding is collected.
+        self._prepared: weakref.WeakKeyDictionary[ImageEmbedding, dict[str, np.ndarray]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._prepared_lock = threading.Lock()
         self._encode_lock = threading.Lock()
         mean = tuple(float(v) for v in manifest["pixel_mean"])
         std = tuple(float(v) for v in manifest["pixel_std"])
@@ -218,14 +229,18 @@ class OnnxSegmenter:
         files = manifest["files"]
         enc_path = _check_file(folder, files["encoder"], "encoder", verify_checksums)
         dec_path = _check_file(folder, files["decoder"], "decoder", verify_checksums)
-        for key in ("encoder", "decoder"):
+        graphs = [("encoder", enc_path), ("decoder", dec_path)]
+        if "prepare" in files and "decoder_prepared" in files:
+            for key in ("prepare", "decoder_prepared"):
+                graphs.append((key, _check_file(folder, files[key], key, verify_checksums)))
+        for key, _ in graphs:
             data = files[key].get("data")
             if data:
                 _check_file(folder, data, f"{key} weights", verify_checksums)
         chosen = list(providers) if providers else available_providers()
         sessions = []
-        for what, file in (("encoder", enc_path), ("decoder", dec_path)):
-            options = default_session_options(threads, memory_arena=what == "decoder")
+        for what, file in graphs:
+            options = default_session_options(threads, memory_arena=what != "encoder")
             try:
                 sessions.append(
                     ort.InferenceSession(str(file), sess_options=options, providers=chosen)
@@ -235,14 +250,26 @@ class OnnxSegmenter:
                 raise ModelLoadError(
                     f"the {what} file {file} could not be loaded by ONNX Runtime: {first}"
                 ) from None
-        encoder, decoder = sessions
+        encoder, decoder = sessions[:2]
         _check_io(encoder, ("image",), enc_path)
         _check_io(
             decoder,
             ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"),
             dec_path,
         )
-        return cls(encoder, decoder, manifest, source=str(folder))
+        prepared = None
+        if len(sessions) == 4:
+            prepared = (sessions[2], sessions[3])
+            _check_io(prepared[0], ("image_embeddings",), graphs[2][1])
+            _check_io(
+                prepared[1], (*PREPARED_OUTPUTS, "point_coords", "point_labels"), graphs[3][1]
+            )
+        return cls(encoder, decoder, manifest, source=str(folder), prepared=prepared)
+
+    @property
+    def has_prepared_decoder(self) -> bool:
+        """True when prompts without a mask input use the prepared decoder."""
+        return self._prepared_pair is not None
 
     @property
     def info(self) -> ModelInfo:
@@ -263,13 +290,38 @@ class OnnxSegmenter:
         x, input_size = prepare_input(image, self.preprocessing)
         with self._encode_lock:
             (features,) = self._encoder.run(["image_embeddings"], {"image": x})
-        return ImageEmbedding(
+        embedding = ImageEmbedding(
             features=np.ascontiguousarray(features[0], dtype=np.float32),
             original_size=(int(image.shape[0]), int(image.shape[1])),
             input_size=input_size,
             model_id=self._info.model_id,
             preprocessing_id=self.preprocessing.id,
         )
+        if self._prepared_pair is not None:
+            self._prepared_inputs(embedding, features)
+        return embedding
+
+    def prepare(self, embedding: ImageEmbedding) -> None:
+        """Run prepare.onnx for `embedding` now (e.g. for one read from the disk cache),
+        so that its first click does not pay for it. `encode` does this itself; a no-op
+        for exports without the prepared pair."""
+        if self._prepared_pair is not None:
+            self._prepared_inputs(embedding, self._check_embedding(embedding))
+
+    def _prepared_inputs(
+        self, embedding: ImageEmbedding, features: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """prepare.onnx's outputs for `embedding` (features (1, C, h, w)), computed on the
+        first call and then kept as long as the embedding lives."""
+        with self._prepared_lock:
+            found = self._prepared.get(embedding)
+        if found is not None:
+            return found
+        assert self._prepared_pair is not None
+        outputs = self._prepared_pair[0].run(list(PREPARED_OUTPUTS), {"image_embeddings": features})
+        found = dict(zip(PREPARED_OUTPUTS, outputs, strict=True))
+        with self._prepared_lock:
+            return self._prepared.setdefault(embedding, found)
 
     # -- decoding -----------------------------------------------------------------
 
@@ -320,12 +372,19 @@ class OnnxSegmenter:
 
     def _run_decoder(
         self,
+        embedding: ImageEmbedding,
         features: np.ndarray,
         coords: np.ndarray,
         labels: np.ndarray,
         mask: np.ndarray,
         has_mask: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
+        if self._prepared_pair is not None and not has_mask.any():
+            feeds = dict(self._prepared_inputs(embedding, features))
+            feeds["point_coords"] = coords
+            feeds["point_labels"] = labels
+            logits, iou = self._prepared_pair[1].run(["low_res_logits", "iou_predictions"], feeds)
+            return logits, iou
         logits, iou = self._decoder.run(
             ["low_res_logits", "iou_predictions"],
             {
@@ -346,7 +405,7 @@ class OnnxSegmenter:
         1.0), best first; masks are upscaled on access."""
         features = self._check_embedding(embedding)
         arrays = self._prompt_arrays(embedding, prompts)
-        logits, iou = self._run_decoder(features, *arrays)
+        logits, iou = self._run_decoder(embedding, features, *arrays)
         logits, iou = logits[0], iou[0]
         if multimask and prompts.is_ambiguous:
             order = 1 + np.argsort(-iou[1:], kind="stable")
@@ -392,7 +451,7 @@ class OnnxSegmenter:
             coords[:, 0] = chunk
             labels = np.tile(np.array([[1.0, -1.0]], np.float32), (b, 1))
             logits, iou = self._run_decoder(
-                features, coords, labels, self._no_mask, np.zeros((1,), np.float32)
+                embedding, features, coords, labels, self._no_mask, np.zeros((1,), np.float32)
             )
             all_logits.append(logits[:, tokens])
             all_iou.append(iou[:, tokens])

@@ -27,6 +27,12 @@ directory with a manifest is complete):
   is the single-mask token, 1..3 the multimask tokens) and ``iou_predictions`` (B, 4)
   float32. Nothing is upscaled in the graph: the caller upscales only the mask it shows.
   B (a batch of prompts on one image) and N (points per prompt) are dynamic.
+- ``prepare.onnx`` and ``decoder_prepared.onnx`` (optional in a manifest; older
+  exports lack them): for prompts without a mask input, ``prepare`` computes once per
+  embedding what the decoder's first layer derives from the image alone
+  (`onnx_graphs.PrepareGraph`: ``image_embeddings`` -> ``image_tokens``, ``t2i_keys``,
+  ``t2i_values``, ``i2t_queries``), and ``decoder_prepared`` takes those four with
+  ``point_coords`` and ``point_labels`` and gives the same outputs as ``decoder``.
 - ``manifest.json``: see `MANIFEST_FORMAT` and `build_manifest`.
 
 Prompt-independent work is folded into constants at export time (the dense positional
@@ -55,6 +61,8 @@ if TYPE_CHECKING:
 MANIFEST_NAME = "manifest.json"
 ENCODER_NAME = "encoder.onnx"
 DECODER_NAME = "decoder.onnx"
+PREPARE_NAME = "prepare.onnx"
+PREPARED_DECODER_NAME = "decoder_prepared.onnx"
 MANIFEST_FORMAT = "samstudio-onnx"
 MANIFEST_VERSION = 1
 EXPORTER_VERSION = "samstudio-onnx-export/1"
@@ -68,6 +76,9 @@ DECODER_INPUTS = (
     "has_mask_input",
 )
 DECODER_OUTPUTS = ("low_res_logits", "iou_predictions")
+PREPARE_INPUTS = ("image_embeddings",)
+PREPARE_OUTPUTS = ("image_tokens", "t2i_keys", "t2i_values", "i2t_queries")
+PREPARED_DECODER_INPUTS = (*PREPARE_OUTPUTS, "point_coords", "point_labels")
 # ONNX protobuf files cannot exceed 2 GiB; bigger graphs keep weights in a side file.
 _PROTOBUF_LIMIT = 2**31 - 2**20
 
@@ -132,17 +143,19 @@ def export_onnx(
             # nn.MultiheadAttention's fused inference kernel has no ONNX export.
             fastpath = torch.backends.mha.get_fastpath_enabled()
             torch.backends.mha.set_fastpath_enabled(False)
-            enc_tmp = work / ENCODER_NAME
-            dec_tmp = work / DECODER_NAME
             try:
-                _export_encoder(sam, enc_tmp, opset)
-                _export_decoder(sam, dec_tmp, opset)
+                _export_encoder(sam, work / ENCODER_NAME, opset)
+                _export_decoder(sam, work / DECODER_NAME, opset)
+                _export_prepared(sam, work, opset)
             finally:
                 torch.backends.mha.set_fastpath_enabled(fastpath)
-        files = {
-            "encoder": _install(enc_tmp, out / ENCODER_NAME),
-            "decoder": _install(dec_tmp, out / DECODER_NAME),
+        names = {
+            "encoder": ENCODER_NAME,
+            "decoder": DECODER_NAME,
+            "prepare": PREPARE_NAME,
+            "decoder_prepared": PREPARED_DECODER_NAME,
         }
+        files = {key: _install(work / name, out / name) for key, name in names.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     manifest = build_manifest(
@@ -170,8 +183,9 @@ def build_manifest(
     opset: int,
     mask_threshold: float = 0.0,
 ) -> dict[str, Any]:
-    """The manifest as a JSON-ready dict. `files` maps "encoder"/"decoder" to
-    {"path", "sha256", "bytes"} (plus "data" for weights kept in a side file)."""
+    """The manifest as a JSON-ready dict. `files` maps "encoder", "decoder" and
+    optionally "prepare" and "decoder_prepared" to {"path", "sha256", "bytes"} (plus
+    "data" for weights kept in a side file)."""
     import onnx
     import torch
 
@@ -191,6 +205,11 @@ def build_manifest(
         "opset": opset,
         "encoder_io": {"inputs": list(ENCODER_INPUTS), "outputs": list(ENCODER_OUTPUTS)},
         "decoder_io": {"inputs": list(DECODER_INPUTS), "outputs": list(DECODER_OUTPUTS)},
+        "prepare_io": {"inputs": list(PREPARE_INPUTS), "outputs": list(PREPARE_OUTPUTS)},
+        "decoder_prepared_io": {
+            "inputs": list(PREPARED_DECODER_INPUTS),
+            "outputs": list(DECODER_OUTPUTS),
+        },
         "exporter": {
             "name": EXPORTER_VERSION,
             "torch": torch.__version__,
@@ -321,11 +340,54 @@ def _export_decoder(sam: Sam, path: Path, opset: int) -> None:
         torch.zeros((1, 1, mh, mw), dtype=torch.float32),
         torch.zeros((1,), dtype=torch.float32),
     )
+    _export_prompt_graph(DecoderGraph(sam), example, path, DECODER_INPUTS, opset)
+
+
+def _export_prepared(sam: Sam, work: Path, opset: int) -> None:
+    """prepare.onnx and decoder_prepared.onnx (see the module docstring)."""
+    import torch
+
+    from samstudio.inference.onnx_graphs import PreparedDecoderGraph, PrepareGraph
+
+    c, h, w = embedding_shape(sam)
+    prepare = PrepareGraph(sam)
+    embeddings = torch.randn((1, c, h, w), dtype=torch.float32)
     torch.onnx.export(
-        DecoderGraph(sam),
+        prepare,
+        (embeddings,),
+        str(work / PREPARE_NAME),
+        input_names=list(PREPARE_INPUTS),
+        output_names=list(PREPARE_OUTPUTS),
+        opset_version=opset,
+        do_constant_folding=True,
+        dynamo=False,
+    )
+    size = float(sam.image_encoder.img_size)
+    example = (
+        *prepare(embeddings),
+        torch.tensor([[[0.3 * size, 0.4 * size], [0.0, 0.0]]], dtype=torch.float32),
+        torch.tensor([[1.0, -1.0]], dtype=torch.float32),
+    )
+    _export_prompt_graph(
+        PreparedDecoderGraph(sam),
+        example,
+        work / PREPARED_DECODER_NAME,
+        PREPARED_DECODER_INPUTS,
+        opset,
+    )
+
+
+def _export_prompt_graph(
+    module: Any, example: tuple[Any, ...], path: Path, inputs: tuple[str, ...], opset: int
+) -> None:
+    """A decoder graph with B (prompts) and N (points per prompt) dynamic."""
+    import torch
+
+    torch.onnx.export(
+        module,
         example,
         str(path),
-        input_names=list(DECODER_INPUTS),
+        input_names=list(inputs),
         output_names=list(DECODER_OUTPUTS),
         dynamic_axes={
             "point_coords": {0: "batch", 1: "num_points"},

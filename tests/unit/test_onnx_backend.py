@@ -51,6 +51,14 @@ LOGITS_ATOL = 5e-5
 IOU_ATOL = 2e-6
 MASK_IOU_MIN = 0.99
 
+EXPORTED_FILES = [
+    "decoder.onnx",
+    "decoder_prepared.onnx",
+    "encoder.onnx",
+    "manifest.json",
+    "prepare.onnx",
+]
+
 # Prompts in the test image's original frame (600 wide, 400 high).
 PROMPT_CASES: dict[str, dict[str, Any]] = {
     "point": {"points": [[150.0, 140.0]], "labels": [1]},
@@ -159,13 +167,13 @@ def test_export_writes_a_complete_manifest(
     assert manifest["embedding_shape"] == [256, 64, 64]
     assert manifest["mask_input_size"] == [256, 256]
     assert manifest["opset"] == 17
-    for key in ("encoder", "decoder"):
+    for key in ("encoder", "decoder", "prepare", "decoder_prepared"):
         entry = manifest["files"][key]
         path = vit_b_onnx_dir / entry["path"]
         assert path.stat().st_size == entry["bytes"]
         assert file_sha256(path) == entry["sha256"]
     leftovers = [p.name for p in vit_b_onnx_dir.iterdir()]
-    assert sorted(leftovers) == ["decoder.onnx", "encoder.onnx", "manifest.json"]
+    assert sorted(leftovers) == EXPORTED_FILES
 
 
 @pytest.mark.slow
@@ -341,6 +349,52 @@ def test_decode_rejects_foreign_embeddings_and_bad_masks(
         onnx_vit_b.encode(np.zeros((10, 10, 3), np.float32))
 
 
+def without_prepared_graphs(export: Path, out: Path) -> Path:
+    """A manifest as exports before the prepared decoder were written (links to the
+    same .onnx files, no "prepare" / "decoder_prepared" entries)."""
+    out.mkdir()
+    manifest = json.loads((export / "manifest.json").read_text())
+    for key in ("prepare", "decoder_prepared"):
+        del manifest["files"][key]
+    for key in ("encoder", "decoder"):
+        name = manifest["files"][key]["path"]
+        (out / name).symlink_to(export / name)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def assert_same_predictions(seg: OnnxSegmenter, plain: OnnxSegmenter, emb: ImageEmbedding) -> None:
+    """Every prompt case, multimask on and off, and a batch of points: the prepared
+    decoder (no mask input) gives the plain decoder's outputs."""
+    assert seg.has_prepared_decoder and not plain.has_prepared_decoder
+    for multimask in (True, False):
+        for case in PROMPT_CASES.values():
+            ours = seg.decode(emb, to_prompts(case), multimask)
+            theirs = plain.decode(emb, to_prompts(case), multimask)
+            np.testing.assert_allclose(ours.low_res_logits, theirs.low_res_logits, atol=LOGITS_ATOL)
+            np.testing.assert_allclose(ours.iou_predictions, theirs.iou_predictions, atol=IOU_ATOL)
+            for i in range(len(ours)):
+                assert mask_iou(ours.mask(i), theirs.mask(i)) >= 0.999
+        points = np.array([[10.0, 10.0], [150.0, 140.0], [599.0, 399.0]], np.float32)
+        ours_b = seg.decode_points_batch(emb, points, multimask)
+        theirs_b = plain.decode_points_batch(emb, points, multimask)
+        np.testing.assert_allclose(ours_b.low_res_logits, theirs_b.low_res_logits, atol=LOGITS_ATOL)
+        np.testing.assert_allclose(ours_b.iou_predictions, theirs_b.iou_predictions, atol=IOU_ATOL)
+
+
+@pytest.mark.slow
+def test_prepared_decoder_matches_the_plain_one(
+    onnx_vit_b: OnnxSegmenter,
+    vit_b_onnx_dir: Path,
+    reference_embedding: ImageEmbedding,
+    tmp_path: Path,
+) -> None:
+    """vit_b: first clicks through prepare.onnx + decoder_prepared.onnx against
+    decoder.onnx alone, on an embedding made outside `encode` (prepared lazily)."""
+    plain = OnnxSegmenter.from_directory(without_prepared_graphs(vit_b_onnx_dir, tmp_path / "old"))
+    assert_same_predictions(onnx_vit_b, plain, reference_embedding)
+
+
 # ----------------------------------------------------------------- tiny non-1024 SAM
 
 
@@ -376,17 +430,44 @@ def test_tiny_model_end_to_end(tiny_sam: Any, tiny_onnx_dir: Path, test_image: n
         seg.decode(emb, Prompts(points=[[1, 1]], labels=[1], mask_input=np.zeros((256, 256))))
 
 
+def test_old_manifest_without_prepared_graphs_loads_and_agrees(
+    tiny_onnx_dir: Path, test_image: np.ndarray, tmp_path: Path
+) -> None:
+    """Exports made before prepare.onnx existed still load (plain decoder only) and
+    give the prepared decoder's results."""
+    seg = OnnxSegmenter.from_directory(tiny_onnx_dir)
+    plain = OnnxSegmenter.from_directory(without_prepared_graphs(tiny_onnx_dir, tmp_path / "old"))
+    assert_same_predictions(seg, plain, seg.encode(test_image))
+
+
+def test_prepared_inputs_live_as_long_as_the_embedding(tiny_onnx_dir: Path) -> None:
+    import gc
+
+    seg = OnnxSegmenter.from_directory(tiny_onnx_dir)
+    emb = seg.encode(np.full((64, 96, 3), 90, np.uint8))
+    first = seg.decode(emb, Prompts(points=[[40.0, 30.0]], labels=[1]))
+    copy = ImageEmbedding(
+        features=emb.features.copy(),
+        original_size=emb.original_size,
+        input_size=emb.input_size,
+        model_id=emb.model_id,
+        preprocessing_id=emb.preprocessing_id,
+    )
+    again = seg.decode(copy, Prompts(points=[[40.0, 30.0]], labels=[1]))
+    np.testing.assert_array_equal(first.low_res_logits, again.low_res_logits)
+    assert len(seg._prepared) == 2
+    del emb, copy
+    gc.collect()
+    assert len(seg._prepared) == 0
+
+
 def test_export_replaces_an_old_export_atomically(tiny_sam: Any, tiny_copy: Path) -> None:
     before = json.loads((tiny_copy / "manifest.json").read_text())
     export_onnx(tiny_sam, tiny_copy, model_id="tiny-again")
     after = json.loads((tiny_copy / "manifest.json").read_text())
     assert after["model_id"] == "tiny-again"
     assert after["files"]["decoder"]["sha256"] == before["files"]["decoder"]["sha256"]
-    assert sorted(p.name for p in tiny_copy.iterdir()) == [
-        "decoder.onnx",
-        "encoder.onnx",
-        "manifest.json",
-    ]
+    assert sorted(p.name for p in tiny_copy.iterdir()) == EXPORTED_FILES
     assert OnnxSegmenter.from_directory(tiny_copy).info.model_id == "tiny-again"
 
 
@@ -459,13 +540,9 @@ def test_graphs_over_two_gib_keep_weights_in_a_side_file(
     monkeypatch.setattr(onnx_export, "_PROTOBUF_LIMIT", 1024)
     out = export_onnx(tiny_sam, tmp_path / "split", model_id="tiny-test")
     names = sorted(p.name for p in out.iterdir())
-    assert names == [
-        "decoder.onnx",
-        "decoder.onnx.data",
-        "encoder.onnx",
-        "encoder.onnx.data",
-        "manifest.json",
-    ]
+    assert names == sorted(
+        EXPORTED_FILES + [f"{n}.data" for n in EXPORTED_FILES if n.endswith(".onnx")]
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["files"]["encoder"]["data"]["path"] == "encoder.onnx.data"
     image = np.full((64, 96, 3), 128, np.uint8)
