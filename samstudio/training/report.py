@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     (out / "samples").mkdir(parents=True, exist_ok=True)
     seg = open_model(args.model, device="cpu")
-    write_sha256sums(Path(args.model).parent, [Path(args.model).name])
+    folder = Path(args.model).parent
+    exported = sorted(f"onnx/{f.name}" for f in (folder / "onnx").glob("*") if f.is_file())
+    write_sha256sums(folder, [Path(args.model).name, *exported])
     atomic_write_json(out / "encoder_timing.json", encoder_timing(Path(args.model)), indent=2)
     records = photo_samples(seg, Path(args.photos), out / "samples") if args.photos else []
     atomic_write_json(out / "samples" / "clicks.json", records, indent=2)
