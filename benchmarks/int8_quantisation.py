@@ -72,7 +72,7 @@ def main() -> int:
 
     from samstudio.inference.onnx_backend import (
         OnnxSegmenter,
-        _usable_cores,
+        cpu_threads,
         default_session_options,
         read_manifest,
     )
@@ -193,7 +193,7 @@ def main() -> int:
                 "best_mask_iou_int8_features_vs_fp32": iou_stats(enc_ious),
             }
     result["machine"] = {
-        "usable_cores": _usable_cores(),
+        "usable_cores": cpu_threads(),
         "load_avg_end": [round(v, 2) for v in os.getloadavg()],
         "onnxruntime": ort.__version__,
     }

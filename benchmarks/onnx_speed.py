@@ -175,11 +175,11 @@ def main() -> int:
     import torch
     from segment_anything import SamPredictor
 
-    from samstudio.inference.onnx_backend import OnnxSegmenter, _usable_cores
+    from samstudio.inference.onnx_backend import OnnxSegmenter, cpu_threads
     from samstudio.inference.onnx_export import export_onnx
     from samstudio.inference.types import Prompts
 
-    threads = args.threads or _usable_cores()
+    threads = args.threads or cpu_threads()
     torch.set_num_threads(threads)
     load_start = os.getloadavg()
     if args.checkpoint is not None:
@@ -340,7 +340,7 @@ def main() -> int:
     result["machine"] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "usable_cores": _usable_cores(),
+        "usable_cores": cpu_threads(),
         "threads": threads,
         "load_avg_start": [round(v, 2) for v in load_start],
         "load_avg_end": [round(v, 2) for v in os.getloadavg()],

@@ -21,4 +21,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"samstudio {__version__} on Python {platform.python_version()} ({platform.platform()})")
     print(f"data dir:  {platformdirs.user_data_dir('samstudio')}")
     print(f"cache dir: {platformdirs.user_cache_dir('samstudio')}")
+    from samstudio.inference.onnx_backend import cpu_threads
+
+    print(f"threads:   {cpu_threads()} (ONNX Runtime; PyTorch reads OMP_NUM_THREADS)")
     return 0

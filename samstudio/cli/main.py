@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = [
@@ -29,15 +30,37 @@ def build_parser() -> argparse.ArgumentParser:
         prog="samstudio", description="SAM Studio: segment images with Segment Anything."
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for PyTorch and ONNX Runtime (default: one per core; on a busy "
+        "machine 1 can be many times faster, because spinning threads wait for each other)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
 
 
+def set_threads(n: int) -> None:
+    """Use `n` CPU threads: read by PyTorch when it is first imported (OMP_NUM_THREADS;
+    it is set here too in case torch is already loaded) and by
+    `onnx_backend.default_session_options` (SAMSTUDIO_THREADS)."""
+    os.environ["OMP_NUM_THREADS"] = str(n)
+    os.environ["SAMSTUDIO_THREADS"] = str(n)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        set_threads(args.threads)
     if args.version:
         from samstudio import __version__
 

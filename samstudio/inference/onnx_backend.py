@@ -83,13 +83,18 @@ def default_session_options(threads: int | None = None, memory_arena: bool = Tru
     opts.enable_cpu_mem_arena = memory_arena
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.intra_op_num_threads = threads or _usable_cores()
+    opts.intra_op_num_threads = threads or cpu_threads()
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     return opts
 
 
-def _usable_cores() -> int:
+def cpu_threads() -> int:
+    """SAMSTUDIO_THREADS when set (`samstudio --threads N`), else the cores this
+    process may run on."""
+    wanted = os.environ.get("SAMSTUDIO_THREADS", "")
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux

@@ -1,0 +1,56 @@
+"""`samstudio --threads N`: PyTorch and ONNX Runtime use N CPU threads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from samstudio.cli.main import main
+
+
+@pytest.fixture
+def torch_threads_kept() -> object:
+    """The option also sets torch's thread count when torch is loaded: put it back."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if torch is not None and before is not None:
+        torch.set_num_threads(before)
+
+
+def test_threads_reach_onnx_runtime_and_torch(
+    monkeypatch: pytest.MonkeyPatch, torch_threads_kept: object
+) -> None:
+    monkeypatch.delenv("SAMSTUDIO_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    from samstudio.inference.onnx_backend import cpu_threads, default_session_options
+
+    pytest.importorskip("onnxruntime")
+    assert default_session_options().intra_op_num_threads == cpu_threads()
+    assert main(["--threads", "1", "--version"]) == 0
+    assert os.environ["OMP_NUM_THREADS"] == "1" and cpu_threads() == 1
+    assert default_session_options().intra_op_num_threads == 1
+    assert default_session_options(threads=3).intra_op_num_threads == 3  # explicit wins
+
+
+def test_torch_imported_after_the_option_uses_that_many_threads() -> None:
+    pytest.importorskip("torch")
+    code = (
+        "from samstudio.cli.main import main; main(['--threads', '1', '--version']); "
+        "import torch; print('threads', torch.get_num_threads())"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "SAMSTUDIO_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert "threads 1" in out
+
+
+def test_bad_thread_count_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--threads", "0", "info"])
+    assert exc.value.code == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
