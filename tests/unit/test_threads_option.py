@@ -10,6 +10,8 @@ import pytest
 
 from samstudio.cli.main import main
 
+AT_IMPORT = {name: os.environ.get(name) for name in ("SAMSTUDIO_THREADS", "OMP_NUM_THREADS")}
+
 
 @pytest.fixture
 def torch_threads_kept() -> object:
@@ -24,8 +26,11 @@ def torch_threads_kept() -> object:
 def test_threads_reach_onnx_runtime_and_torch(
     monkeypatch: pytest.MonkeyPatch, torch_threads_kept: object
 ) -> None:
-    monkeypatch.delenv("SAMSTUDIO_THREADS", raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    # setenv first so that monkeypatch records (and restores) the variables that
+    # main() is about to set; delenv alone records nothing for an absent variable
+    for name in ("SAMSTUDIO_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     from samstudio.inference.onnx_backend import cpu_threads, default_session_options
 
     pytest.importorskip("onnxruntime")
@@ -54,3 +59,9 @@ def test_bad_thread_count_is_refused(capsys: pytest.CaptureFixture[str]) -> None
         main(["--threads", "0", "info"])
     assert exc.value.code == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+def test_the_tests_above_leave_no_thread_setting_behind() -> None:
+    """Runs after them (file order): what main() set is gone again for later tests."""
+    now = {name: os.environ.get(name) for name in AT_IMPORT}
+    assert now == AT_IMPORT
