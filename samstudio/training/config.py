@@ -28,6 +28,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "out_dir": "runs/demo",
     "seed": 0,
     "threads": 1,  # more threads spin-wait badly on a shared, oversubscribed CPU
+    "device": "cpu",  # "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
+    "workers": 0,  # processes making batches ahead (0: in the training process)
     "batch_images": 8,
     "masks_per_image": 4,
     "iterations": 2000,

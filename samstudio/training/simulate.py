@@ -87,8 +87,9 @@ def sample_uniform(
     m, h, w = region.shape
     empty = ~region.flatten(1).any(dim=1)
     pool = torch.where(empty[:, None, None], fallback, region)
-    scores = torch.rand((m, h, w), generator=gen) * pool + 1e-6 * torch.rand(
-        (m, h, w), generator=gen
+    dev = region.device
+    scores = torch.rand((m, h, w), generator=gen, device=dev) * pool + 1e-6 * torch.rand(
+        (m, h, w), generator=gen, device=dev
     )
     idx = scores.flatten(1).argmax(dim=1)
     return torch.stack([idx % w, idx // w], dim=1).float()
@@ -100,8 +101,8 @@ def noisy_boxes(gt: torch.Tensor, gen: torch.Generator, valid_hw: torch.Tensor) 
     m = gt.shape[0]
     rows = gt.any(dim=2)
     cols = gt.any(dim=1)
-    ar_h = torch.arange(gt.shape[1]).float()
-    ar_w = torch.arange(gt.shape[2]).float()
+    ar_h = torch.arange(gt.shape[1], device=gt.device).float()
+    ar_w = torch.arange(gt.shape[2], device=gt.device).float()
     big = 1e9
     y0 = torch.where(rows, ar_h, torch.full_like(ar_h, big)).min(dim=1).values
     y1 = torch.where(rows, ar_h, torch.full_like(ar_h, -big)).max(dim=1).values
@@ -109,7 +110,7 @@ def noisy_boxes(gt: torch.Tensor, gen: torch.Generator, valid_hw: torch.Tensor) 
     x1 = torch.where(cols, ar_w, torch.full_like(ar_w, -big)).max(dim=1).values
     box = torch.stack([x0, y0, x1, y1], dim=1)
     side = torch.stack([x1 - x0, y1 - y0, x1 - x0, y1 - y0], dim=1) + 1
-    noise = (torch.randn((m, 4), generator=gen) * 0.1 * side).clamp(-20, 20)
+    noise = (torch.randn((m, 4), generator=gen, device=gt.device) * 0.1 * side).clamp(-20, 20)
     box = box + noise
     hi = torch.stack([valid_hw[:, 1], valid_hw[:, 0], valid_hw[:, 1], valid_hw[:, 0]], 1) - 1
     box = torch.minimum(box.clamp(min=0), hi.float())
@@ -133,7 +134,7 @@ def error_points(
     fp = ~gt & pred & valid
     new = sample_uniform(fn | fp, gt, gen)
     xi, yi = new[:, 0].long(), new[:, 1].long()
-    lab = fn[torch.arange(m), yi, xi] | (~(fn | fp).flatten(1).any(1))
+    lab = fn[torch.arange(m, device=fn.device), yi, xi] | (~(fn | fp).flatten(1).any(1))
     return new, lab.float()
 
 
@@ -165,6 +166,8 @@ def simulate(
     targets: (B, K, S, S) float 0/1 ground-truth masks in the padded input frame;
     valid_hw: (B, 2) long, the unpadded (h, w) of each image; schedule: from
     `round_schedule` (10 entries). Point coordinates are in the input frame.
+    Runs on the device of `images` (model and targets there too); `gen` is a
+    generator on that device.
     """
     if len(schedule) != N_ROUNDS - 1:
         raise ValueError(f"schedule must have {N_ROUNDS - 1} entries, got {len(schedule)}")
@@ -178,23 +181,25 @@ def simulate(
     gt_low = F.interpolate(targets.reshape(b * k, 1, s, s), (low_size, low_size), mode="area")[:, 0]
     hw = valid_hw.repeat_interleave(k, dim=0)
     m = b * k
-    ys = torch.arange(s)[None, :, None]
-    xs = torch.arange(s)[None, None, :]
+    dev = images.device
+    ys = torch.arange(s, device=dev)[None, :, None]
+    xs = torch.arange(s, device=dev)[None, None, :]
     valid = (ys < hw[:, 0, None, None]) & (xs < hw[:, 1, None, None])
     pe = sam.prompt_encoder.get_dense_pe()
     penc = sam.prompt_encoder
 
-    use_box = torch.rand(m, generator=gen) < box_prob
+    use_box = torch.rand(m, generator=gen, device=dev) < box_prob
     first_pts = sample_uniform(gt_bool, valid, gen)
     boxes = noisy_boxes(gt_bool, gen, hw)
-    points = torch.zeros((m, 0, 2))
-    labels = torch.zeros((m, 0))
+    points = torch.zeros((m, 0, 2), device=dev)
+    labels = torch.zeros((m, 0), device=dev)
     prev_low: torch.Tensor | None = None
-    total = torch.zeros(())
-    ious: list[float] = []
+    total = torch.zeros((), device=dev)
+    rows = torch.arange(m, device=dev)
+    iou_t: list[torch.Tensor] = []
     used_mm: list[bool] = []
     n_points: list[int] = []
-    losses: list[float] = []
+    loss_t: list[torch.Tensor] = []
     for r in range(N_ROUNDS):
         if r > 0 and schedule[r - 1]:
             assert prev_low is not None
@@ -205,7 +210,7 @@ def simulate(
         # point-first masks: the first point + added points + padding token;
         # box-first masks: the two box corners + added points. Same token count.
         pt_all = torch.cat([first_pts[:, None], points], dim=1)
-        lb_all = torch.cat([torch.ones((m, 1)), labels], dim=1)
+        lb_all = torch.cat([torch.ones((m, 1), device=dev), labels], dim=1)
         sparse_pt = penc._embed_points(pt_all, lb_all, pad=True)
         sparse_box = penc._embed_boxes(boxes)
         if points.shape[1] > 0:
@@ -225,10 +230,15 @@ def simulate(
             low, iou_pred = low[:, :1], iou_pred[:, :1]
         loss, _best, cand_iou = round_loss(low, iou_pred, gt_low)
         total = total + loss
-        chosen = iou_pred.argmax(dim=1) if multimask else torch.zeros(m, dtype=torch.long)
-        prev_low = low[torch.arange(m), chosen][:, None].detach()
-        ious.append(float(cand_iou[torch.arange(m), chosen].mean()))
+        chosen = (
+            iou_pred.argmax(dim=1) if multimask else torch.zeros(m, dtype=torch.long, device=dev)
+        )
+        prev_low = low[rows, chosen][:, None].detach()
+        iou_t.append(cand_iou[rows, chosen].mean().detach())
         used_mm.append(multimask)
         n_points.append(int(points.shape[1]) + 0)
-        losses.append(float(loss.detach()))
+        loss_t.append(loss.detach())
+    # one device-to-host copy per step, not two per round
+    ious = [float(v) for v in torch.stack(iou_t).tolist()]
+    losses = [float(v) for v in torch.stack(loss_t).tolist()]
     return SimulationResult(total / N_ROUNDS, ious, used_mm, n_points, losses)

@@ -7,15 +7,20 @@ Files in `train.out_dir`:
   {"samstudio_model": model config, "state_dict": ...};
 - `config.yaml`: the resolved config; `log.jsonl`: one JSON line per logged step.
 Batches are a pure function of (config, step), so a resumed run sees the same data
-as an uninterrupted one.
+as an uninterrupted one. `train.device` picks where the model runs ("cpu", "cuda",
+"auto"); `train.workers` > 0 makes the batches ahead in that many processes (the
+same batches: only who computes them changes). On the CPU a run is bit-reproducible;
+on a GPU the arithmetic is not, so a rerun gives close, not identical, weights.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +73,47 @@ def make_batch(
     return images, targets, valid
 
 
+def resolve_device(name: str) -> torch.device:
+    """`"auto"` -> CUDA when available, else CPU. Raises ValueError for a CUDA device
+    on a machine without one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"train.device is {name!r} but no CUDA device is available")
+    return dev
+
+
+def _batch_arrays(config: dict[str, Any], step: int) -> tuple[np.ndarray, ...]:
+    """`make_batch` as numpy arrays (cheap to send between processes)."""
+    return tuple(t.numpy() for t in make_batch(config, step))
+
+
+def batches(
+    config: dict[str, Any], first: int, last: int, workers: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """make_batch(config, step) for step in [first, last), in order; with workers > 0
+    computed ahead by that many processes (spawned: safe after CUDA starts)."""
+    if workers <= 0:
+        for step in range(first, last):
+            yield make_batch(config, step)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        ahead: list[Future[tuple[np.ndarray, ...]]] = []
+        nxt = first
+        try:
+            for _ in range(first, last):
+                while nxt < last and len(ahead) < 3 * workers:
+                    ahead.append(pool.submit(_batch_arrays, config, nxt))
+                    nxt += 1
+                arrays = ahead.pop(0).result()
+                yield tuple(torch.from_numpy(a) for a in arrays)  # type: ignore[misc]
+        finally:
+            for fut in ahead:
+                fut.cancel()
+
+
 def lr_factor(step: int, train: dict[str, Any]) -> float:
     """Linear warm-up to 1 over `warmup` steps, then x decay_factor at each decay step."""
     warm = int(train["warmup"])
@@ -98,7 +144,7 @@ def save_weights(sam: torch.nn.Module, model_config: dict[str, Any], path: Path)
     """Write {"samstudio_model": config, "state_dict": float32 tensors} atomically."""
     blob = {
         "samstudio_model": dict(model_config),
-        "state_dict": {k: v.detach().clone() for k, v in sam.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in sam.state_dict().items()},
     }
     buf = io.BytesIO()
     torch.save(blob, buf)
@@ -119,6 +165,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(int(tc["threads"]))
     torch.manual_seed(int(tc["seed"]))
+    device = resolve_device(str(tc["device"]))
     sam = build_demo_sam(config["model"])
     sam.train()
     opt = torch.optim.AdamW(
@@ -140,13 +187,18 @@ def train(
         sched.load_state_dict(state["scheduler"])
         step = int(state["step"])
         log(f"resumed from {state_path} at step {step}")
+    sam.to(device)
+    _optimizer_to(opt, device)
+    if device.type != "cpu":
+        log(f"training on {device}")
     atomic_write_text(out / "config.yaml", dump_config(config))
     total = int(tc["iterations"])
     done_here = 0
     t_last = time.perf_counter()
-    while step < total and (max_steps is None or done_here < max_steps):
-        images, targets, valid = make_batch(config, step)
-        gen = torch.Generator().manual_seed(int(tc["seed"]) * 1_000_003 + step)
+    last = total if max_steps is None else min(total, step + max_steps)
+    for images, targets, valid in batches(config, step, last, int(tc["workers"])):
+        images, targets, valid = images.to(device), targets.to(device), valid.to(device)
+        gen = torch.Generator(device=device).manual_seed(int(tc["seed"]) * 1_000_003 + step)
         schedule = round_schedule(np.random.default_rng([int(tc["seed"]), step]))
         result = simulate(sam, images, targets, valid, gen, schedule, float(tc["box_prob"]))
         opt.zero_grad(set_to_none=True)
@@ -181,6 +233,15 @@ def train(
     if done_here == 0 and not (out / "model.pt").exists():
         _checkpoint(sam, opt, sched, step, config, out)
     return out / "model.pt"
+
+
+def _optimizer_to(opt: torch.optim.Optimizer, device: torch.device) -> None:
+    """Move a (possibly resumed) optimiser's state tensors to `device`; AdamW's step
+    counters stay where torch keeps them."""
+    for st in opt.state.values():
+        for key, val in st.items():
+            if isinstance(val, torch.Tensor) and key != "step":
+                st[key] = val.to(device)
 
 
 def _checkpoint(

@@ -284,3 +284,33 @@ def test_a_second_stage_starts_from_the_first_stages_weights(tmp_path: Path) -> 
         init_weights(build_demo_sam(TINY_MODEL), second["model"], wrong)
     with pytest.raises(ValueError, match="missing.pt"):
         init_weights(build_demo_sam(TINY_MODEL), second["model"], tmp_path / "missing.pt")
+
+
+def test_worker_processes_make_the_same_batches_and_the_same_run(tmp_path: Path) -> None:
+    """train.workers only changes who makes the batches: the same tensors arrive in
+    the same order, so a run with workers trains to the same weights."""
+    from samstudio.training.train import batches, train
+
+    cfg = tiny_config(tmp_path / "w0")
+    ahead = list(batches(cfg, 1, 4, workers=1))
+    assert len(ahead) == 3
+    for step, got in zip(range(1, 4), ahead, strict=True):
+        for a, b in zip(make_batch(cfg, step), got, strict=True):
+            assert torch.equal(a, b)
+    train(cfg, log=lambda _: None, max_steps=3)
+    with_workers = tiny_config(tmp_path / "w1", workers=1)
+    train(with_workers, log=lambda _: None, max_steps=3)
+    a = torch.load(tmp_path / "w0" / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "w1" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_cuda_run_on_a_machine_without_cuda_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samstudio.training.train import resolve_device, train
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="no CUDA device"):
+        train(tiny_config(tmp_path / "c", device="cuda"), log=lambda _: None, max_steps=1)
