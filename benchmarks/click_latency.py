@@ -85,6 +85,7 @@ def main() -> int:
     parser.add_argument("--onnx", type=Path, help="an exported ONNX folder to time as well")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
     parser.add_argument(
         "--threads", type=int, help="torch intra-op threads for everything (default: torch's)"
     )
@@ -102,7 +103,8 @@ def main() -> int:
     image, image_name = load_or_make_image(args.image)
     height, width = image.shape[:2]
     sam = random_vit_b(args.seed)
-    ours = TorchSegmenter(sam, "sam_vit_b-random", device="cpu", architecture="vit_b")
+    device = None if args.device == "auto" else args.device
+    ours = TorchSegmenter(sam, "sam_vit_b-random", device=device, architecture="vit_b")
     reference = SamPredictor(sam)
 
     started = time.perf_counter()
@@ -111,7 +113,9 @@ def main() -> int:
     started = time.perf_counter()
     embedding = ours.encode(image)
     ours_encode_s = time.perf_counter() - started
-    feature_diff = float(np.abs(embedding.features - reference.features[0].numpy()).max())
+    feature_diff = float(
+        np.abs(embedding.features - reference.features[0].float().cpu().numpy()).max()
+    )
 
     onnx_model = onnx_embedding = None
     if args.onnx is not None:
@@ -177,6 +181,8 @@ def main() -> int:
         "image_hw": [height, width],
         "clicks": args.clicks,
         "weights": f"random vit_b, seed {args.seed}",
+        "device": ours.info.device,
+        "gpu": torch.cuda.get_device_name(0) if ours.info.device.startswith("cuda") else None,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
