@@ -45,6 +45,26 @@ def decode_rle(rle: RLE) -> np.ndarray:
     return mask_utils.decode(_coco_rle(rle)).astype(bool)
 
 
+def decode_rle_window(rle: RLE) -> tuple[np.ndarray, int, int]:
+    """RLE -> (window, x0, y0): the (h, w) bool crop of the mask to its box, and the box's
+    top-left pixel. Only the box's columns are expanded (the counts are column-major),
+    so a small mask on a large image costs little; an empty mask gives a (0, 0) window
+    at (0, 0). ``decode_rle(rle)[y0:y0 + h, x0:x0 + w]`` equals the window."""
+    coco = _coco_rle(rle)
+    height = int(coco["size"][0])
+    x0, y0, bw, bh = (int(v) for v in mask_utils.toBbox(coco))
+    if bw == 0 or bh == 0:
+        return np.zeros((0, 0), dtype=bool), 0, 0
+    runs = _decode_counts(coco["counts"])
+    ends = np.cumsum(runs)
+    lo, hi = x0 * height, (x0 + bw) * height
+    # each run clipped to the box's columns; runs alternate background / foreground
+    lengths = np.clip(ends, lo, hi) - np.clip(ends - runs, lo, hi)
+    foreground = np.arange(runs.size) % 2 == 1
+    columns = np.repeat(foreground, lengths).reshape(bw, height)
+    return np.ascontiguousarray(columns.T[y0 : y0 + bh]), x0, y0
+
+
 def encode_rles(masks: np.ndarray | Sequence[np.ndarray]) -> list[RLE]:
     """(N, H, W) bool -> N compressed RLEs (one pycocotools call)."""
     arr = np.asarray(masks, dtype=np.uint8)

@@ -231,3 +231,46 @@ def test_empty_mask_and_bad_polygons() -> None:
     assert not polygons_to_mask([[1.0, 1.0, 2.0, 2.0]], 5, 5).any()  # < 3 points: ignored
     with pytest.raises(ValueError):
         polygons_to_mask([[0, 0, 1, 0, 1, 1]], 0, 5)
+
+
+@given(st.one_of(blob_masks(), noise_masks()), st.integers(0, 40), st.integers(0, 40))
+@settings(max_examples=150, deadline=None)
+def test_rle_window_is_the_mask_cropped_to_its_box(mask: np.ndarray, top: int, left: int) -> None:
+    from samstudio.core.masks import decode_rle_window
+
+    placed = np.pad(mask, ((top, 7), (left, 3)))  # the mask somewhere in a larger image
+    rle = encode_rle(placed)
+    window, x0, y0 = decode_rle_window(rle)
+    ys, xs = np.nonzero(placed)
+    if len(ys) == 0:
+        assert window.shape == (0, 0) and (x0, y0) == (0, 0)
+        return
+    assert (x0, y0) == (xs.min(), ys.min())
+    assert window.shape == (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+    assert np.array_equal(window, placed[y0 : y0 + window.shape[0], x0 : x0 + window.shape[1]])
+    # an uncompressed RLE (run lengths, column-major, background first) gives the same
+    flat = placed.flatten(order="F").astype(np.int8)
+    change = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+    counts = np.diff(np.concatenate([[0], change])).tolist()
+    uncompressed = {"size": list(placed.shape), "counts": counts}
+    assert np.array_equal(decode_rle(uncompressed), placed)
+    again, ax, ay = decode_rle_window(uncompressed)
+    assert (ax, ay) == (x0, y0) and np.array_equal(again, window)
+
+
+@given(blob_masks(max_side=120), st.integers(0, 60), st.integers(0, 60))
+@settings(max_examples=40, deadline=None)
+def test_polygon_export_traced_in_the_box_equals_the_full_image_trace(
+    mask: np.ndarray, top: int, left: int
+) -> None:
+    """COCO polygon export traces only the mask's box: the same rings as tracing the
+    whole image."""
+    from samstudio.core.formats.coco import annotation_json
+    from samstudio.core.formats.records import Annotation
+
+    placed = np.pad(mask, ((top, 5), (left, 9)))
+    ann = Annotation(id=1, image_id=1, category_id=1, segmentation=encode_rle(placed))
+    out = annotation_json(ann, "polygon")
+    if not placed.any():
+        return
+    assert out["segmentation"] == mask_to_polygons(placed)

@@ -41,7 +41,7 @@ from samstudio.core.formats.validate import (
     read_sam_fields,
     read_segmentation,
 )
-from samstudio.core.masks import decode_rle, rle_area_bbox
+from samstudio.core.masks import RLE, decode_rle_window, rle_area_bbox
 from samstudio.core.polygons import mask_to_polygons
 
 SegmentationStyle = Literal["rle", "polygon"]
@@ -363,11 +363,7 @@ def annotation_json(ann: Annotation, segmentation: SegmentationStyle = "rle") ->
         out["area"] = float(out["bbox"][2] * out["bbox"][3])
     else:
         rle = ann.segmentation
-        rings = (
-            mask_to_polygons(decode_rle(rle))
-            if segmentation == "polygon" and not ann.iscrowd
-            else []
-        )
+        rings = _polygons_of(rle) if segmentation == "polygon" and not ann.iscrowd else []
         if rings:
             # area and box of what readers will rasterise, so the file agrees with itself
             out["segmentation"] = rings
@@ -388,6 +384,18 @@ def annotation_json(ann: Annotation, segmentation: SegmentationStyle = "rle") ->
         if value is not None:
             out[key] = value
     return out
+
+
+def _polygons_of(rle: RLE) -> list[list[float]]:
+    """COCO rings of an RLE mask, traced in the mask's box only (a small mask on a large
+    image costs little) and shifted to image coordinates."""
+    window, x0, y0 = decode_rle_window(rle)
+    if window.size == 0:
+        return []
+    return [
+        [round(v + (x0 if k % 2 == 0 else y0), 2) for k, v in enumerate(ring)]
+        for ring in mask_to_polygons(window)
+    ]
 
 
 def export_coco(
