@@ -215,6 +215,7 @@ class AutoSegmenter(QObject):
         self.annotator = annotator
         self.run: AutoSegmentRun | None = None
         self.last_cancelled = False
+        self.last_params: AmgParams | None = None  # of the latest run started
         # UI work left for later turns of the event loop, one slice per turn
         self._slices: deque[Callable[[], None]] = deque()
         self._slice_timer = QTimer(self)
@@ -244,6 +245,7 @@ class AutoSegmenter(QObject):
             return None
         images = [(i, str(a.project.image_path(i))) for i in image_ids]
         run = AutoSegmentRun(a.worker, images, params, self)
+        self.last_params = params
         run.progress.connect(partial(self._progress, run))
         run.image_done.connect(partial(self._image_done, run))
         run.image_failed.connect(partial(self._image_failed, run))

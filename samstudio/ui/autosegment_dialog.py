@@ -323,12 +323,31 @@ class AutoSegmentMenu:
             self.window.statusBar().showMessage("Auto-segment cancelled", 8000)
 
     def _added(self, image_id: int, count: int) -> None:
-        self.window.statusBar().showMessage(
-            f"Auto-segment: {count} proposal{'s' if count != 1 else ''} on image {image_id} "
-            "— review them (Auto-segment ▸ Accept / Reject)",
-            10000,
-        )
+        self.window.statusBar().showMessage(self.added_message(image_id, count), 15000)
         self.window._refresh_image_rows()
+
+    def added_message(self, image_id: int, count: int) -> str:
+        """The status line after an image's proposals arrived; with none, which filters
+        the masks had to pass and what to change."""
+        project = self.window.project
+        name = project.image_path(image_id).name if project is not None else f"image {image_id}"
+        if count:
+            return (
+                f"Auto-segment: {count} proposal{'s' if count != 1 else ''} on {name} "
+                "— review them (Auto-segment ▸ Accept / Reject)"
+            )
+        p = self.auto.last_params
+        filters = (
+            f" (predicted IoU > {p.pred_iou_thresh:g}, stability ≥ "
+            f"{p.stability_score_thresh:g}, area < {p.max_mask_area_fraction:.0%} of the image)"
+            if p is not None
+            else ""
+        )
+        return (
+            f"Auto-segment: no mask on {name} passed the filters{filters}. Lower the "
+            "thresholds in the Auto-segment dialog; a weak model, such as the shipped demo "
+            "model, predicts low IoUs."
+        )
 
     def ask(self, scope_text: str) -> AmgParams | None:
         dialog = AutoSegmentDialog(scope_text, self.window)

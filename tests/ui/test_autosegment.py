@@ -323,3 +323,30 @@ def test_adding_hundreds_of_proposals_does_not_stall_the_ui(
     assert proposals(window) == []
     window.annotator.redo()
     assert len(proposals(window)) == count
+
+
+def test_a_run_that_keeps_nothing_says_which_filters_to_lower(
+    qtbot, window, image_folder, monkeypatch, fake
+) -> None:  # noqa: ANN001
+    """A weak model (all predicted IoUs 0.3) under the paper's filters: no proposal, and
+    the status bar names the image and the filters instead of '0 proposals'."""
+    open_folder(qtbot, window, image_folder)
+    original = fake.decode_points_batch
+
+    def unsure(embedding, points, multimask=True):  # noqa: ANN001, ANN202
+        out = original(embedding, points, multimask)
+        out.iou_predictions[:] = 0.3
+        return out
+
+    monkeypatch.setattr(fake, "decode_points_batch", unsure)
+    auto_segment_current(qtbot, window, monkeypatch, preset="paper")
+    assert proposals(window) == []
+    name = window.project.image_path(window.annotator.image_id).name
+    qtbot.waitUntil(lambda: "no mask" in window.statusBar().currentMessage(), timeout=5000)
+    message = window.statusBar().currentMessage()
+    assert name in message and "predicted IoU > 0.88" in message and "stability ≥ 0.95" in message
+    # with masks kept, the line counts them on the same image
+    monkeypatch.setattr(fake, "decode_points_batch", original)
+    auto_segment_current(qtbot, window, monkeypatch)
+    qtbot.waitUntil(lambda: "proposals on" in window.statusBar().currentMessage(), timeout=5000)
+    assert f"{GRID * GRID} proposals on {name}" in window.statusBar().currentMessage()
