@@ -22,6 +22,10 @@ def register(sub: Any) -> None:
     p.add_argument("--out-dir", help="override train.out_dir")
     p.add_argument("--iterations", type=int, help="override train.iterations")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in this run")
+    p.add_argument("--device", help="override train.device: cpu, cuda, cuda:N or auto")
+    p.add_argument(
+        "--workers", type=int, help="override train.workers (processes making batches ahead)"
+    )
     p.add_argument(
         "--no-resume", action="store_true", help="start again even if a checkpoint exists"
     )
@@ -40,14 +44,22 @@ def run(args: argparse.Namespace) -> int:
         config["train"]["out_dir"] = args.out_dir
     if args.iterations:
         config["train"]["iterations"] = args.iterations
+    if args.device:
+        config["train"]["device"] = args.device
+    if args.workers is not None:
+        config["train"]["workers"] = args.workers
 
     from samstudio.training.train import train
 
-    path = train(
-        config,
-        resume=not args.no_resume,
-        log=lambda line: print(line, flush=True),
-        max_steps=args.max_steps,
-    )
+    try:
+        path = train(
+            config,
+            resume=not args.no_resume,
+            log=lambda line: print(line, flush=True),
+            max_steps=args.max_steps,
+        )
+    except ValueError as exc:  # no CUDA, init_from missing or of another architecture
+        print(f"error: {args.config}: {exc}", file=sys.stderr)
+        return 2
     print(f"weights: {path}")
     return 0

@@ -306,11 +306,21 @@ def test_worker_processes_make_the_same_batches_and_the_same_run(tmp_path: Path)
 
 
 def test_a_cuda_run_on_a_machine_without_cuda_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import yaml
+
+    from samstudio.cli.main import main
     from samstudio.training.train import resolve_device, train
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto").type == "cpu"
     with pytest.raises(ValueError, match="no CUDA device"):
         train(tiny_config(tmp_path / "c", device="cuda"), log=lambda _: None, max_steps=1)
+    # the command says so and names the config; --device cpu runs the same config here
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(tmp_path / "g", device="cuda")))
+    assert main(["train", "--config", str(path), "--max-steps", "1"]) == 2
+    assert "gpu.yaml" in capsys.readouterr().err
+    assert main(["train", "--config", str(path), "--max-steps", "1", "--device", "cpu"]) == 0
+    assert "step 1/20" in capsys.readouterr().out
