@@ -20,7 +20,8 @@ after each decoder batch, and stops cleanly when `cancel()` turns true; `generat
 runs it to the end. Records carry the SA-1B annotation fields.
 
 Adaptive mode (SAM Studio, not in the paper): each crop is first prompted with a coarse
-grid; then only those points of the full grid that no kept mask covers yet are decoded.
+subset of its grid, then in passes only with those points of the full grid that a
+decoded neighbour asks about and that are not settled yet (see `amg_adaptive`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from samstudio.core.amg_adaptive import NEAR_MISS_MARGIN, RefinementPlan
 from samstudio.core.amg_grid import CropBox, crop_boxes, crop_points, point_grid
 from samstudio.core.amg_nms import box_nms, mask_box, near_crop_edge
 from samstudio.core.amg_params import AmgParams, AmgParamsError
@@ -283,32 +285,56 @@ def _process_crop(
     cancel: Callable[[], bool] | None,
     kept: list[_Candidate],
 ) -> Iterator[AmgProgress]:
-    """Decode the crop's grid in batches, filter, NMS within the crop; fill `kept`."""
+    """Decode the crop's grid in batches, filter, NMS within the crop; fill `kept`.
+
+    In adaptive mode the grid is decoded in passes planned by `RefinementPlan`."""
     params = run.params
     full_n = params.layer_points_per_side(crop.layer)
-    if params.adaptive:
-        first = crop_points(crop, point_grid(params.coarse_points_per_side(crop.layer)))
-    else:
-        first = crop_points(crop, point_grid(full_n))
+    points = crop_points(crop, point_grid(full_n))
     candidates: list[_Candidate] = []
     upscaler: list[LogitUpscaler] = []
-    for step in _decode_points(
-        run, segmenter, embedding, crop, crop_index, first, cancel, candidates, upscaler
-    ):
-        yield step
-        if step.stage == "cancelled":
-            return
-    if params.adaptive:
-        survivors = _nms_in_crop(candidates, params)
-        fine = crop_points(crop, point_grid(full_n))
-        todo = fine[~_covered(fine, survivors, crop)]
-        run.points_total += len(todo) - 0
+    if not params.adaptive:
         for step in _decode_points(
-            run, segmenter, embedding, crop, crop_index, todo, cancel, candidates, upscaler
+            run, segmenter, embedding, crop, crop_index, points, cancel, candidates, upscaler
         ):
             yield step
             if step.stage == "cancelled":
                 return
+        kept.extend(_nms_in_crop(candidates, params))
+        return
+    plan = RefinementPlan(
+        points,
+        full_n,
+        params.coarse_points_per_side(crop.layer),
+        (crop.height, crop.width),
+        (crop.x0, crop.y0),
+    )
+    # Each pass's last, partial batch waits for the next pass's points, so that a few
+    # stragglers do not cost a decoder call of their own; it is decoded alone only when
+    # nothing else is left.
+    queue = plan.first()
+    while len(queue):
+        full = len(queue) - len(queue) % params.points_per_batch
+        now, tail = (queue[:full], queue[full:]) if full else (queue, queue[:0])
+        for step in _decode_points(
+            run,
+            segmenter,
+            embedding,
+            crop,
+            crop_index,
+            points[now],
+            cancel,
+            candidates,
+            upscaler,
+            plan=plan,
+            indices=now,
+        ):
+            yield step
+            if step.stage == "cancelled":
+                return
+        added = plan.next()
+        run.points_total += len(added)
+        queue = np.concatenate([tail, added])
     kept.extend(_nms_in_crop(candidates, params))
 
 
@@ -322,7 +348,12 @@ def _decode_points(
     cancel: Callable[[], bool] | None,
     out: list[_Candidate],
     upscaler: list[LogitUpscaler],
+    *,
+    plan: RefinementPlan | None = None,
+    indices: np.ndarray | None = None,
 ) -> Iterator[AmgProgress]:
+    """Decode `points` (crop frame) in batches; candidates go to `out`. With a `plan`,
+    each point's outcome is recorded under its grid index from `indices`."""
     batch = run.params.points_per_batch
     for start in range(0, len(points), batch):
         if cancel is not None and cancel():
@@ -339,13 +370,54 @@ def _decode_points(
                     low_res=prediction.low_res_logits.shape[-1],
                 )
             )
-        found = _filter_batch(
+        found, owners = _filter_batch(
             run, prediction.low_res_logits, prediction.iou_predictions, chunk, crop, upscaler[0]
         )
+        if plan is not None and indices is not None:
+            _record_outcomes(
+                plan,
+                indices[start : start + batch],
+                found,
+                owners,
+                _near_misses(run.params, prediction.low_res_logits, prediction.iou_predictions),
+            )
         out.extend(found)
         run.points_done += len(chunk)
         run.candidates += len(found)
         yield run.progress("decode", crop_index)
+
+
+def _record_outcomes(
+    plan: RefinementPlan,
+    indices: np.ndarray,
+    found: list[_Candidate],
+    owners: list[int],
+    near: np.ndarray,
+) -> None:
+    """Tell the plan, for each decoded point, whether it asks for refinement and which
+    of its kept masks is the finest (smallest area)."""
+    finest: dict[int, tuple[int, _Candidate]] = {}
+    for cand, owner in zip(found, owners, strict=True):
+        area = int(mask_utils.area(cand.window))
+        if owner not in finest or area < finest[owner][0]:
+            finest[owner] = (area, cand)
+    for local, index in enumerate(indices):
+        best = finest.get(local)
+        plan.record(int(index), bool(near[local]), None if best is None else best[1])
+
+
+def _near_misses(params: AmgParams, low_res: np.ndarray, iou_predictions: np.ndarray) -> np.ndarray:
+    """(B,) bool: points with a mask whose predicted IoU and low-resolution stability
+    score are within `NEAR_MISS_MARGIN` of the filters' thresholds."""
+    margin = NEAR_MISS_MARGIN
+    close = iou_predictions.astype(np.float32) > np.float32(params.pred_iou_thresh - margin)
+    threshold, offset = params.mask_threshold, params.stability_score_offset
+    if params.stability_score_thresh > 0:
+        union = np.count_nonzero(low_res > threshold - offset, axis=(-2, -1))
+        inter = np.count_nonzero(low_res > threshold + offset, axis=(-2, -1))
+        stability = inter / np.maximum(union, 1)
+        close &= (union > 0) & (stability >= params.stability_score_thresh - margin)
+    return np.asarray(close.any(axis=1))
 
 
 def _filter_batch(
@@ -355,8 +427,9 @@ def _filter_batch(
     points: np.ndarray,
     crop: CropBox,
     upscaler: LogitUpscaler,
-) -> list[_Candidate]:
-    """The paper's filters on one batch (B, M, s, s) of logits; survivors as candidates.
+) -> tuple[list[_Candidate], list[int]]:
+    """The paper's filters on one batch (B, M, s, s) of logits; survivors as candidates,
+    and for each the index of its point in the batch.
 
     Order and comparisons as Meta's generator: predicted IoU > threshold, stability >=
     threshold (both in float32), non-empty mask, not near the crop's inner edges; then
@@ -378,6 +451,7 @@ def _filter_batch(
         else params.max_mask_area_fraction * height * width
     )
     found: list[_Candidate] = []
+    owners: list[int] = []
     stability_floor = float(params.stability_score_thresh) - 1e-6
     for k in np.flatnonzero(keep):
         if (
@@ -424,7 +498,8 @@ def _filter_batch(
                 crop=crop,
             )
         )
-    return found
+        owners.append(int(k // n_masks))
+    return found, owners
 
 
 def _encode_window(mask: np.ndarray) -> dict[str, Any]:
@@ -443,22 +518,6 @@ def _nms_in_crop(candidates: list[_Candidate], params: AmgParams) -> list[_Candi
         return []
     scores = np.array([c.predicted_iou for c in candidates], dtype=np.float32)
     return [candidates[i] for i in box_nms(_boxes(candidates), scores, params.box_nms_thresh)]
-
-
-def _covered(points: np.ndarray, masks: list[_Candidate], crop: CropBox) -> np.ndarray:
-    """(N,) bool: which crop-frame points fall on a pixel of one of `masks`."""
-    covered = np.zeros(len(points), dtype=bool)
-    cols = np.clip(np.floor(points[:, 0]).astype(np.int64) + crop.x0, 0, None)
-    rows = np.clip(np.floor(points[:, 1]).astype(np.int64) + crop.y0, 0, None)
-    for cand in masks:
-        x0, y0, x1, y1 = cand.box
-        inside = (~covered) & (cols >= x0) & (cols <= x1) & (rows >= y0) & (rows <= y1)
-        if not inside.any():
-            continue
-        win = cand.window_mask()
-        idx = np.flatnonzero(inside)
-        covered[idx] = win[rows[idx] - cand.y0, cols[idx] - cand.x0]
-    return covered
 
 
 def _record(cand: _Candidate, mask: np.ndarray) -> MaskRecord:

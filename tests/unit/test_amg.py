@@ -222,6 +222,68 @@ def test_adaptive_mode_decodes_fewer_points_and_finds_the_same_objects(scene):
     assert min(ious) >= 0.95
 
 
+class NestedSegmenter(ShapeSegmenter):
+    """A fake that answers as SAM does inside nested objects: for a point, the finest
+    region holding it first, then the regions around that one (subpart, part, whole),
+    all confident. `levels` are (H, W) bool masks, outermost first, each inside the one
+    before; outside all of them the answer is the background (all but the outermost)."""
+
+    def __init__(self, levels: list[np.ndarray]) -> None:
+        super().__init__(image_size=256, low_res=64)
+        self.levels = levels
+
+    def decode_points_batch(self, embedding, points, multimask=True):
+        prediction = super().decode_points_batch(embedding, points, multimask)
+        height, width = self.levels[0].shape
+        for i, (x, y) in enumerate(np.asarray(points, np.float32).reshape(-1, 2)):
+            row, col = min(int(y), height - 1), min(int(x), width - 1)
+            holding = [m for m in self.levels if m[row, col]][::-1] or [~self.levels[0]]
+            answers = (holding + [holding[-1]] * 3)[:3]
+            for j, mask in enumerate(answers):
+                prediction.low_res_logits[i, j] = self._logits(mask, embedding.input_size)
+        prediction.iou_predictions[:] = 0.95
+        return prediction
+
+
+def test_adaptive_mode_decodes_subparts_inside_a_neighbours_whole():
+    """The failure seen with a trained model: a point inside some coarse point's *whole*
+    mask was skipped although its own subpart is a mask no coarse point returns."""
+    yy, xx = np.mgrid[:160, :160]
+    whole = (xx - 80) ** 2 + (yy - 80) ** 2 <= 60**2
+    part = (xx - 75) ** 2 + (yy - 85) ** 2 <= 20**2
+    subpart = (xx >= 58) & (xx <= 68) & (yy >= 76) & (yy <= 88)  # holds grid point (65, 85)
+    image = np.full((160, 160, 3), 90, np.uint8)
+    for mask, colour in ((whole, (200, 40, 40)), (part, (40, 200, 40)), (subpart, (40, 40, 200))):
+        image[mask] = colour
+    full_seg, adaptive_seg = (
+        NestedSegmenter([whole, part, subpart]),
+        NestedSegmenter([whole, part, subpart]),
+    )
+    full = generate_masks(full_seg, image, AmgParams(points_per_side=16))
+    adaptive = generate_masks(adaptive_seg, image, AmgParams(points_per_side=16, adaptive=True))
+    full_masks = np.array([r.mask() for r in full])
+    assert max(best_ious(subpart[None], list(full_masks))) >= 0.95  # the full grid finds it
+    ious = best_ious(full_masks, [r.mask() for r in adaptive])
+    assert min(ious) >= 0.95, ious
+    assert adaptive_seg.decoded_points < full_seg.decoded_points
+
+
+def test_adaptive_coarse_grid_is_part_of_the_full_grid_and_costs_no_more(scene):
+    from samstudio.core.amg_adaptive import coarse_subset
+
+    index = coarse_subset(32, 16)
+    assert len(index) == 256 == len(set(index.tolist()))
+    assert set((index // 32).tolist()) == set(range(1, 32, 2))  # every other row and column
+    assert len(coarse_subset(10, 10)) == 100 and len(coarse_subset(7, 3)) == 9
+    # nothing confident anywhere (random or weak weights): only the coarse grid is decoded
+    full_seg, adaptive_seg = small_segmenter(), small_segmenter()
+    full_seg.IOUS = adaptive_seg.IOUS = (0.5, 0.5, 0.5)
+    assert generate_masks(full_seg, scene.image, AmgParams(points_per_side=16)) == []
+    params = AmgParams(points_per_side=16, adaptive=True)
+    assert generate_masks(adaptive_seg, scene.image, params) == []
+    assert (full_seg.decoded_points, adaptive_seg.decoded_points) == (256, 64)
+
+
 # ---------------------------------------------------------------- progress and cancel
 
 
