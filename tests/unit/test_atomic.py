@@ -48,3 +48,25 @@ def test_missing_folder_names_the_target(tmp_path: Path) -> None:
 
 def test_umask_is_read_once_at_import() -> None:
     assert atomic._UMASK == os.umask(atomic._UMASK)
+
+
+def test_an_existing_file_keeps_its_permissions(tmp_path: Path) -> None:
+    private = tmp_path / "settings.json"
+    private.write_text("{}")
+    private.chmod(0o600)
+    atomic_write_json(private, {"a": 1})
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert private.read_text() == '{"a": 1}'
+
+
+def test_a_symlink_is_followed_like_open_does(tmp_path: Path) -> None:
+    """The file the link points to gets the new content; the link stays a link (a
+    settings file kept in a dotfiles folder keeps working)."""
+    real = tmp_path / "dotfiles" / "settings.json"
+    real.parent.mkdir()
+    real.write_text("{}")
+    link = tmp_path / "settings.json"
+    link.symlink_to(real)
+    assert atomic_write_json(link, {"b": 2}) == link
+    assert link.is_symlink() and real.read_text() == '{"b": 2}'
+    assert sorted(p.name for p in real.parent.iterdir()) == ["settings.json"]
