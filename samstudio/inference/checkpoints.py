@@ -118,7 +118,8 @@ def _read_file(path: Path) -> Any:
     except Exception as exc:  # noqa: BLE001  (arbitrary bytes make torch.load raise anything)
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         lowered = text.lower()
-        if "central directory" in lowered or isinstance(exc, EOFError) or "truncated" in lowered:
+        truncated = ("central directory", "truncated", "unexpected eof", "corrupted")
+        if isinstance(exc, EOFError) or any(word in lowered for word in truncated):
             raise ModelLoadError(
                 f"model file {path} is truncated or corrupt ({size} bytes; torch said: "
                 f"{text[:120]}); download or copy it again"

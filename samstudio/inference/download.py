@@ -111,17 +111,48 @@ def download(
             raise _disk_full(exc, target.parent) from exc
         raise DownloadError(f"cannot create {target.parent}: {exc}") from exc
 
-    if target.is_file() and expected is not None:
-        h = hashlib.sha256()
-        _hash_file(target, h, chunk_size)
-        if h.hexdigest() == expected:
-            if progress is not None:
-                n = target.stat().st_size
-                progress(n, n)
-            return target
+    checked = _check_existing(target, expected, chunk_size)
+    if checked is True:
+        return _done(target, progress)
 
     with _exclusive(target):
+        if target.is_file() and expected is not None:
+            # another process may have finished it while we waited; a file that fails its
+            # checksum is removed, so that nothing uses it if this download fails too
+            again = (
+                checked
+                if checked == _stamp(target)
+                else _check_existing(target, expected, chunk_size)
+            )
+            if again is True:
+                return _done(target, progress)
+            target.unlink(missing_ok=True)
         return _fetch(url, part, target, expected, size, progress, cancel, chunk_size, timeout)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _check_existing(
+    target: Path, expected: str | None, chunk_size: int
+) -> bool | tuple[int, int, int] | None:
+    """True when `target` exists with the expected SHA-256; the file's stamp (inode,
+    size, mtime) when it exists with another; None when there is nothing to check."""
+    if expected is None or not target.is_file():
+        return None
+    stamp = _stamp(target)
+    h = hashlib.sha256()
+    _hash_file(target, h, chunk_size)
+    return True if h.hexdigest() == expected else stamp
+
+
+def _done(target: Path, progress: ProgressCallback | None) -> Path:
+    if progress is not None:
+        n = target.stat().st_size
+        progress(n, n)
+    return target
 
 
 @contextlib.contextmanager
@@ -135,28 +166,38 @@ def _exclusive(target: Path) -> Iterator[None]:
         yield
         return
     lock = target.with_name(target.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise _disk_full(exc, lock) from exc
-        raise DownloadError(f"cannot create {lock}: {exc}") from exc
-    try:
+    busy = DownloadError(f"{target}: another download of this file is already running")
+    for _attempt in range(3):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise _disk_full(exc, lock) from exc
+            raise DownloadError(f"cannot create {lock}: {exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DownloadError(
-                f"{target}: another download of this file is already running"
-            ) from None
+            os.close(fd)
+            raise busy from None
+        # The holder before us deletes the lock file when it is done: if the file we
+        # locked is no longer the one at `lock`, our lock guards nothing; try again.
+        try:
+            current = os.stat(lock).st_ino
+        except FileNotFoundError:
+            current = None
+        if current != os.fstat(fd).st_ino:
+            os.close(fd)
+            continue
         try:
             yield
         finally:
             try:
-                os.unlink(lock)
+                os.unlink(lock)  # still ours: nobody else can hold it now
             except OSError:
                 pass
-    finally:
-        os.close(fd)
+            os.close(fd)
+        return
+    raise busy
 
 
 def _fetch(

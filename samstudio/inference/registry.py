@@ -14,12 +14,13 @@ also detects the architecture.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import shutil
-import zipfile
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,27 @@ def _save_registry(models: dict[str, ImportedModel]) -> None:
     atomic_write_json(path, doc, indent=2)
 
 
+@contextlib.contextmanager
+def _registry_locked() -> Iterator[None]:
+    """Hold an exclusive lock for a read-modify-write of the registry, so that two
+    processes importing at once (the GUI and the CLI, say) do not lose an entry. The lock
+    file is never deleted (deleting a held lock file lets a third process in). POSIX
+    flock; a no-op where it is missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock = registry_path().with_name(registry_path().name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def lookup(name: str) -> ImportedModel | None:
     return load_registry().get(name)
 
@@ -117,23 +139,26 @@ def checked_path(item: ImportedModel) -> Path:
 def unregister(name: str) -> ImportedModel:
     """Forget an imported model (its file is left alone unless it was copied into
     `models_dir()`, in which case the copy is deleted). Returns the removed entry."""
-    models = load_registry()
-    if name not in models:
-        raise ModelLoadError(f"no imported model is called '{name}'")
-    item = models.pop(name)
-    _save_registry(models)
+    with _registry_locked():
+        models = load_registry()
+        if name not in models:
+            raise ModelLoadError(f"no imported model is called '{name}'")
+        item = models.pop(name)
+        _save_registry(models)
     if item.path.is_file() and item.path.parent == models_dir() / "imported":
         item.path.unlink(missing_ok=True)
     return item
 
 
 def _looks_like_torch_file(path: Path) -> bool:
-    """True for the zip container of torch.save (>= 1.6) or a legacy pickle stream."""
-    if zipfile.is_zipfile(path):
-        return True
+    """True for the zip container of torch.save (>= 1.6) or a legacy pickle stream, judged
+    by the first bytes: a truncated file still passes, so that the loader can say it is
+    truncated rather than "not a checkpoint"."""
     with open(path, "rb") as fh:
-        head = fh.read(2)
-    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+        head = fh.read(4)
+    if head.startswith(b"PK\x03\x04"):
+        return True
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def _validate_checkpoint(path: Path) -> str | None:
@@ -249,13 +274,19 @@ def import_model(
         dest_dir = models_dir() / "imported"
         dest_dir.mkdir(parents=True, exist_ok=True)
         target = dest_dir / f"{name}{src.suffix.lower()}"
-        tmp = target.with_name(target.name + ".part")
         say(f"copying to {target}")
+        tmp: Path | None = None
         try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=dest_dir)
+            os.close(fd)
+            tmp = Path(tmp_name)
             shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
             os.replace(tmp, target)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise ModelLoadError(f"cannot copy {src} to {target}: {exc}") from exc
     item = ImportedModel(
         name=name,
@@ -266,7 +297,8 @@ def import_model(
         sha256=digest,
         imported_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
-    models = load_registry()
-    models[name] = item
-    _save_registry(models)
+    with _registry_locked():
+        models = load_registry()
+        models[name] = item
+        _save_registry(models)
     return item

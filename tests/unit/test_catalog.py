@@ -103,6 +103,43 @@ def test_imported_model_is_found_and_listed(tmp_path: Path) -> None:
         find_model_path("mine")
 
 
+def test_two_imports_at_once_both_land(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GUI's Import dialog and `samstudio model import` at the same moment: each reads
+    the registry, adds its model and saves; neither may lose the other's entry."""
+    import threading
+    import time
+
+    from samstudio.inference import registry
+
+    first, second = _fake_onnx_export(tmp_path / "a"), _fake_onnx_export(tmp_path / "b")
+    real_load = registry.load_registry
+
+    def slow_load() -> dict:
+        models = real_load()
+        if threading.current_thread().name == "A":
+            time.sleep(0.4)  # B reads and saves meanwhile, unless the registry is locked
+        return models
+
+    monkeypatch.setattr(registry, "load_registry", slow_load)
+    errors: list[BaseException] = []
+
+    def run(folder: Path, name: str) -> None:
+        try:
+            import_model(folder, name)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    a = threading.Thread(target=run, args=(first, "first"), name="A")
+    b = threading.Thread(target=run, args=(second, "second"), name="B")
+    a.start()
+    time.sleep(0.1)
+    b.start()
+    a.join()
+    b.join()
+    assert errors == []
+    assert sorted(real_load()) == ["first", "second"]
+
+
 def test_onnx_folder_with_a_truncated_file_is_refused(tmp_path: Path) -> None:
     folder = _fake_onnx_export(tmp_path / "export")
     (folder / "decoder.onnx").write_bytes(b"dec")

@@ -78,6 +78,28 @@ def test_truncated_checkpoint(random_vit_b_checkpoint: Path, tmp_path: Path) -> 
     assert "truncated or corrupt" in _error(truncated)
 
 
+def test_truncated_legacy_checkpoint_and_its_import(
+    vit_b_state: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A half-copied checkpoint is called truncated, in the old pickle format too, and
+    importing one says the same (it used to say "not a PyTorch checkpoint")."""
+    from samstudio.inference.registry import import_model
+
+    legacy = tmp_path / "legacy.pth"
+    torch.save(vit_b_state, legacy, _use_new_zipfile_serialization=False)
+    data = legacy.read_bytes()
+    legacy.write_bytes(data[: len(data) // 3])
+    assert "truncated or corrupt" in _error(legacy)
+    zipped = tmp_path / "sam_vit_b_01ec64.pth"
+    torch.save(vit_b_state, zipped)
+    data = zipped.read_bytes()
+    zipped.write_bytes(data[: len(data) // 3])
+    monkeypatch.setenv("SAMSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    for path in (legacy, zipped):
+        with pytest.raises(ModelLoadError, match="truncated or corrupt"):
+            import_model(path, "half")
+
+
 def test_files_that_are_not_checkpoints(tmp_path: Path) -> None:
     text = tmp_path / "notes.pth"
     text.write_text("these are my notes, not a model\n")

@@ -330,3 +330,53 @@ def test_a_second_download_of_the_same_file_is_refused_while_one_runs(
     assert len(second) == 1 and "already running" in str(second[0])
     assert dest.read_bytes() == payload
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pth"]
+
+
+def test_a_file_that_fails_its_checksum_is_never_used_again(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    """A damaged model file at the destination is removed when a download starts, so a
+    failed or cancelled download cannot leave it in place for the app to load."""
+    dest = tmp_path / "m.pth"
+    dest.write_bytes(b"\0" * len(payload))  # right size, wrong content
+    with pytest.raises(DownloadError, match="404"):
+        download(server.url("/missing.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert not dest.exists()
+    server.files["/m.pth"] = payload
+    assert download(server.url("/m.pth"), dest, sha256=sha(payload)).read_bytes() == payload
+
+
+def test_the_lock_of_a_finished_download_admits_one_next_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """B opens the lock file while A holds it, A finishes (and removes the file), then B
+    locks the removed file: B must not count that as the lock, or B and a third download
+    C would both write the same partial file."""
+    import fcntl
+
+    dest = tmp_path / "m.pth"
+    a = download_mod._exclusive(dest)
+    a.__enter__()
+    real_flock = fcntl.flock
+    calls: list[int] = []
+
+    def flock_after_a_finishes(fd: int, op: int) -> None:
+        if not calls:
+            a.__exit__(None, None, None)
+        calls.append(fd)
+        real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_finishes)
+    b = download_mod._exclusive(dest)
+    b.__enter__()
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    try:
+        assert len(calls) == 2  # B saw its first lock was on a removed file and retried
+        with pytest.raises(DownloadError, match="already running"):
+            with download_mod._exclusive(dest):
+                pass
+    finally:
+        b.__exit__(None, None, None)
+    with download_mod._exclusive(dest):  # free again once B is done
+        pass
+    assert list(tmp_path.iterdir()) == []
