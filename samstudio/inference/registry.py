@@ -192,11 +192,20 @@ def _validate_onnx_dir(path: Path) -> str | None:
     files = meta.get("files")
     for item in files.values() if isinstance(files, dict) else ():
         if isinstance(item, dict) and "path" in item and "bytes" in item:
-            actual = (path / str(item["path"])).stat().st_size
-            if actual != int(item["bytes"]):
+            named_file = path / str(item["path"])
+            if not named_file.is_file():
+                raise ModelLoadError(f"{named_file}: named in {manifest.name} but missing")
+            try:
+                expected = int(item["bytes"])
+            except (TypeError, ValueError):
                 raise ModelLoadError(
-                    f"{path / str(item['path'])}: {actual} bytes, but the manifest says "
-                    f"{item['bytes']} (truncated or replaced)"
+                    f"{manifest}: the size of {item['path']} is not a number: {item['bytes']!r}"
+                ) from None
+            actual = named_file.stat().st_size
+            if actual != expected:
+                raise ModelLoadError(
+                    f"{named_file}: {actual} bytes, but the manifest says "
+                    f"{expected} (truncated or replaced)"
                 )
     if not named and not any(path.glob("*.onnx")):
         raise ModelLoadError(f"{path}: no .onnx files in this folder")

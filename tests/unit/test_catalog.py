@@ -148,6 +148,18 @@ def test_onnx_folder_with_a_truncated_file_is_refused(tmp_path: Path) -> None:
     (folder / "decoder.onnx").unlink()
     with pytest.raises(ModelLoadError, match="missing files: decoder.onnx"):
         import_model(folder, "broken")
+    # a listed file that is not an .onnx (external weights), missing or with a bad size
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "decoder.onnx").write_bytes(b"dec" * 5)
+    manifest["files"]["weights"] = {"path": "decoder.onnx.data", "bytes": 10}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match=r"decoder\.onnx\.data: named in manifest.json"):
+        import_model(folder, "broken")
+    (folder / "decoder.onnx.data").write_bytes(b"0123456789")
+    manifest["files"]["weights"]["bytes"] = "ten"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="size of decoder.onnx.data is not a number"):
+        import_model(folder, "broken")
 
 
 def test_default_model_missing_is_a_clear_error(
