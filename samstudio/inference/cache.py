@@ -2,12 +2,16 @@
 
 An entry is one file `<key>.emb` in `cache_dir()/embeddings`:
 
-    magic (8 bytes) | header length (uint32 little-endian) | header (UTF-8 JSON) | payload
+    magic (8 bytes, ends in the format version) | header length (uint32 little-endian)
+    | SHA-256 (32 bytes) | header (UTF-8 JSON) | payload
 
-The header holds the key, model id, preprocessing id, original and input sizes, the
-payload's dtype and shape, and the SHA-256 of the payload. A file whose magic, header,
-length or checksum is wrong (a crash mid-write on a filesystem without atomic rename,
-a disk error, a stray edit) is deleted and reported as a miss, so the caller recomputes.
+The header holds the key, model id, preprocessing id, original and input sizes (positive
+integers), the payload's dtype and shape. The SHA-256 covers everything else in the file
+(magic, length, header and payload), so one flipped byte anywhere, sizes and model id
+included, is detected. A file whose magic, length, checksum or header is wrong (a crash
+mid-write on a filesystem without atomic rename, a disk error, a stray edit) is deleted
+and reported as a miss, so the caller recomputes. Entries of an older format version
+(version 1 checksummed only the payload) are misses too, and are replaced on the next put.
 
 Entries are stored as float16 by default, at half the size of float32 (2 MiB instead of
 4 MiB per vit_b image). benchmarks/cache_fp16.py measured what that does to masks (seeded
@@ -21,17 +25,21 @@ float16's range are stored as float32. `get` always returns float32.
 Writes go to a temporary file and are renamed into place, so a reader sees either the
 old entry, the new one, or none. Size is bounded by `max_bytes` with LRU eviction by last
 access (`get` touches the file's mtime). Files that vanish because another process evicted
-them are simply misses.
+them are simply misses. `put` raises OSError when the entry cannot be written (disk full,
+read-only folder); `get_or_compute` then warns (CacheWriteWarning) and returns the
+computed embedding uncached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import struct
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,8 +50,12 @@ from samstudio.core.atomic import atomic_write
 from samstudio.core.paths import cache_dir
 from samstudio.inference.types import ImageEmbedding
 
-MAGIC = b"SSEMB\x00\x01\n"
+_MAGIC_PREFIX = b"SSEMB\x00"
+FORMAT_VERSION = 2
+MAGIC = _MAGIC_PREFIX + bytes([FORMAT_VERSION]) + b"\n"
 _LEN = struct.Struct("<I")
+_DIGEST = 32  # raw SHA-256
+_DTYPES: dict[str, np.dtype[Any]] = {"<f2": np.dtype("<f2"), "<f4": np.dtype("<f4")}
 _MAX_HEADER = 1 << 16
 SUFFIX = ".emb"
 _KEY = re.compile(r"^[0-9a-f]{16,64}$")
@@ -71,12 +83,31 @@ class CorruptEntry(Exception):
     """Internal: an entry file failed validation."""
 
 
+class OutdatedEntry(CorruptEntry):
+    """Internal: an entry written in an older format version (not damaged, just stale)."""
+
+
+class CacheWriteWarning(UserWarning):
+    """An embedding was computed but could not be stored in the cache (disk full,
+    read-only folder); it is used uncached."""
+
+
+def _digest(head: bytes, payload: bytes | memoryview) -> bytes:
+    """SHA-256 of everything in an entry but the digest itself."""
+    h = hashlib.sha256(MAGIC)
+    h.update(_LEN.pack(len(head)))
+    h.update(head)
+    h.update(payload)
+    return h.digest()
+
+
 def encode_entry(key: str, embedding: ImageEmbedding, dtype: np.dtype[Any]) -> bytes:
     """Serialise one embedding (features (C, h, w) float) into the entry format."""
     features = np.asarray(embedding.features)
-    if dtype == np.float16 and np.isfinite(features).all():
+    dtype = np.dtype(dtype).newbyteorder("<")
+    if dtype.itemsize == 2 and np.isfinite(features).all():
         if float(np.abs(features).max(initial=0.0)) > _FP16_MAX:
-            dtype = np.dtype(np.float32)  # would overflow to inf in float16
+            dtype = np.dtype("<f4")  # would overflow to inf in float16
     payload_arr = np.ascontiguousarray(features, dtype=dtype)
     payload = payload_arr.tobytes()
     header = {
@@ -88,44 +119,68 @@ def encode_entry(key: str, embedding: ImageEmbedding, dtype: np.dtype[Any]) -> b
         "dtype": payload_arr.dtype.str,
         "shape": list(payload_arr.shape),
         "payload_bytes": len(payload),
-        "sha256": hashlib.sha256(payload).hexdigest(),
     }
     head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    return MAGIC + _LEN.pack(len(head)) + head + payload
+    return MAGIC + _LEN.pack(len(head)) + _digest(head, payload) + head + payload
+
+
+def _positive_ints(value: object, n: int, what: str) -> tuple[int, ...]:
+    """`value` as a tuple of `n` positive ints (JSON integers only: no floats, no bools)."""
+    if not isinstance(value, list) or len(value) != n:
+        raise CorruptEntry(f"{what} is not a list of {n} numbers")
+    if not all(type(v) is int and v > 0 for v in value):
+        raise CorruptEntry(f"{what} must be positive integers")
+    return tuple(value)
+
+
+def _string(header: dict[str, Any], name: str) -> str:
+    value = header.get(name)
+    if not isinstance(value, str):
+        raise CorruptEntry(f"{name} is not a string")
+    return value
 
 
 def decode_entry(data: bytes, key: str | None = None) -> ImageEmbedding:
-    """Parse and verify an entry; raises CorruptEntry on any inconsistency."""
-    n0 = len(MAGIC) + _LEN.size
-    if len(data) < n0 or not data.startswith(MAGIC):
-        raise CorruptEntry("bad magic or truncated header")
+    """Parse and verify an entry; raises CorruptEntry on any inconsistency (OutdatedEntry
+    for an entry of an older format version)."""
+    n0 = len(MAGIC) + _LEN.size + _DIGEST
+    if data[: len(MAGIC)] != MAGIC:
+        if data.startswith(_MAGIC_PREFIX) and len(data) >= len(MAGIC):
+            raise OutdatedEntry(f"entry format version {data[len(_MAGIC_PREFIX)]}")
+        raise CorruptEntry("bad magic")
+    if len(data) < n0:
+        raise CorruptEntry("truncated header")
     (hlen,) = _LEN.unpack_from(data, len(MAGIC))
     if hlen > _MAX_HEADER or len(data) < n0 + hlen:
         raise CorruptEntry("bad header length")
-    try:
-        header = json.loads(data[n0 : n0 + hlen].decode("utf-8"))
-        dtype = np.dtype(header["dtype"])
-        shape = tuple(int(v) for v in header["shape"])
-        nbytes = int(header["payload_bytes"])
-        digest = str(header["sha256"])
-        original_size = tuple(int(v) for v in header["original_size"])
-        input_size = tuple(int(v) for v in header["input_size"])
-        model_id = str(header["model_id"])
-        preprocessing_id = str(header["preprocessing_id"])
-        stored_key = str(header["key"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise CorruptEntry(f"bad header: {exc}") from exc
-    if dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
-        raise CorruptEntry(f"unexpected dtype {dtype}")
-    if len(original_size) != 2 or len(input_size) != 2:
-        raise CorruptEntry("bad sizes")
+    digest = data[n0 - _DIGEST : n0]
+    head = data[n0 : n0 + hlen]
     payload = memoryview(data)[n0 + hlen :]
-    if len(payload) != nbytes or nbytes != int(np.prod(shape)) * dtype.itemsize:
-        raise CorruptEntry(f"payload is {len(payload)} bytes, header says {nbytes}")
-    if hashlib.sha256(payload).hexdigest() != digest:
-        raise CorruptEntry("payload checksum mismatch")
+    if _digest(head, payload) != digest:
+        raise CorruptEntry("checksum mismatch")
+    # The checksum matched, so the header is what put() wrote; still, never let a
+    # crafted or buggy header raise anything but CorruptEntry.
+    try:
+        header = json.loads(head.decode("utf-8"))
+    except (ValueError, RecursionError, OverflowError) as exc:
+        raise CorruptEntry(f"bad header: {type(exc).__name__}: {exc!s:.80}") from exc
+    if not isinstance(header, dict):
+        raise CorruptEntry("header is not a JSON object")
+    dtype_name = header.get("dtype")
+    dtype = _DTYPES.get(dtype_name) if isinstance(dtype_name, str) else None
+    if dtype is None:
+        raise CorruptEntry("unexpected dtype")
+    shape = _positive_ints(header.get("shape"), 3, "shape")
+    original_size = _positive_ints(header.get("original_size"), 2, "original_size")
+    input_size = _positive_ints(header.get("input_size"), 2, "input_size")
+    nbytes = header.get("payload_bytes")
+    if len(payload) != nbytes or nbytes != math.prod(shape) * dtype.itemsize:
+        raise CorruptEntry(f"payload is {len(payload)} bytes, not as the header says")
+    model_id = _string(header, "model_id")
+    preprocessing_id = _string(header, "preprocessing_id")
+    stored_key = _string(header, "key")
     if key is not None and stored_key != key:
-        raise CorruptEntry(f"entry holds key {stored_key}, not {key}")
+        raise CorruptEntry(f"entry holds key {stored_key:.64}, not {key}")
     features = np.frombuffer(payload, dtype=dtype).reshape(shape).astype(np.float32)
     return ImageEmbedding(
         features=features,
@@ -170,12 +225,12 @@ class EmbeddingCache:
             with open(path, "rb") as fh:
                 ino = os.fstat(fh.fileno()).st_ino
                 data = fh.read()
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            return None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+            return None  # absent, or a cache folder that is not one (a miss; put will say)
         try:
             embedding = decode_entry(data, key)
-        except CorruptEntry:
-            self._drop_corrupt(path, ino)
+        except CorruptEntry as exc:
+            self._drop_corrupt(path, ino, counted=not isinstance(exc, OutdatedEntry))
             return None
         now = time.time_ns()
         try:
@@ -184,19 +239,21 @@ class EmbeddingCache:
             pass  # evicted or replaced meanwhile: the value we read is still valid
         return embedding
 
-    def _drop_corrupt(self, path: Path, ino: int) -> None:
-        """Delete a corrupt entry unless another process has replaced it meanwhile."""
+    def _drop_corrupt(self, path: Path, ino: int, counted: bool = True) -> None:
+        """Delete a corrupt (or outdated: `counted` False) entry unless another process
+        has replaced it meanwhile."""
         try:
             if os.stat(path).st_ino == ino:
                 path.unlink()
-                self.corrupt_dropped += 1
+                self.corrupt_dropped += counted
         except OSError:
             pass
 
     def put(self, key: str, embedding: ImageEmbedding) -> None:
         """Store an embedding under `key` (atomically), then evict least recently used
         entries until the cache fits in `max_bytes`. An entry larger than `max_bytes`
-        on its own is not stored."""
+        on its own is not stored. Raises OSError when the entry cannot be written (any
+        previous entry under `key` is left as it was)."""
         data = encode_entry(key, embedding, self.dtype)
         if len(data) > self.max_bytes:
             return
@@ -211,12 +268,22 @@ class EmbeddingCache:
         self.evict(keep=path)
 
     def get_or_compute(self, key: str, compute: Callable[[], ImageEmbedding]) -> ImageEmbedding:
-        """`get(key)`, or `compute()` then `put` on a miss."""
+        """`get(key)`, or `compute()` then `put` on a miss. When the entry cannot be
+        stored (disk full, read-only folder), warns with CacheWriteWarning naming the
+        file and the error, and returns the computed embedding anyway."""
         cached = self.get(key)
         if cached is not None:
             return cached
         embedding = compute()
-        self.put(key, embedding)
+        try:
+            self.put(key, embedding)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            warnings.warn(
+                f"embedding not cached: cannot write {self.path(key)}: {reason}",
+                CacheWriteWarning,
+                stacklevel=2,
+            )
         return embedding
 
     def _scan(self) -> list[tuple[int, str, int, Path]]:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
 import multiprocessing
 import os
+import random
+import struct
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import samstudio.inference.cache as cache_module
 from samstudio.core.paths import cache_dir
 from samstudio.inference.cache import (
+    MAGIC,
+    CacheWriteWarning,
+    CorruptEntry,
     EmbeddingCache,
     cache_key,
+    decode_entry,
     encode_entry,
     image_content_hash,
 )
@@ -130,6 +141,216 @@ def test_corrupt_entry_is_a_miss_deleted_and_recomputed(tmp_path: Path, damage: 
     hit = cache.get_or_compute(key_of(4), compute)
     assert calls == [1]
     assert_same(hit, emb, emb.features)
+
+
+def split_entry(data: bytes) -> tuple[bytes, bytes]:
+    """(header JSON, payload) of an entry: magic | uint32 length | SHA-256 | header | payload."""
+    (hlen,) = struct.unpack_from("<I", data, len(MAGIC))
+    n0 = len(MAGIC) + 4 + 32
+    return data[n0 : n0 + hlen], data[n0 + hlen :]
+
+
+def sealed(head: bytes, payload: bytes) -> bytes:
+    """An entry with a correct checksum around any header: what a buggy or hostile writer
+    could leave, so that header validation itself is exercised."""
+    length = struct.pack("<I", len(head))
+    digest = hashlib.sha256(MAGIC + length + head + payload).digest()
+    return MAGIC + length + digest + head + payload
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"original_size":[485,', b'"original_size":[785,'),  # 485 -> 785: one byte
+        (b'"input_size":[768,', b'"input_size":[468,'),
+        (b'"model_id":"sam_vit_b"', b'"model_id":"sam_vit_l"'),
+        (b'"preprocessing_id":"rls1024', b'"preprocessing_id":"rls1124'),
+    ],
+)
+def test_one_corrupted_header_byte_is_a_miss(tmp_path: Path, old: bytes, new: bytes) -> None:
+    """The checksum covers the header: a flipped digit in a size or a letter of the model
+    id must not come back as a hit with wrong metadata (wrong masks, no error)."""
+    cache = EmbeddingCache(tmp_path, dtype="float32")
+    emb = make_embedding(5)
+    cache.put(key_of(5), emb)
+    path = cache.path(key_of(5))
+    data = path.read_bytes()
+    assert data.count(old) == 1 and len(old) == len(new)
+    path.write_bytes(data.replace(old, new))
+    assert cache.get(key_of(5)) is None
+    assert not path.exists() and cache.corrupt_dropped == 1
+
+
+def old_format_entry(key: str, emb: ImageEmbedding) -> bytes:
+    """An entry of format version 1, whose SHA-256 covered only the payload."""
+    payload = np.ascontiguousarray(emb.features, dtype=np.float16).tobytes()
+    header = {
+        "key": key,
+        "model_id": emb.model_id,
+        "preprocessing_id": emb.preprocessing_id,
+        "original_size": list(emb.original_size),
+        "input_size": list(emb.input_size),
+        "dtype": "<f2",
+        "shape": list(emb.features.shape),
+        "payload_bytes": len(payload),
+        "sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    return b"SSEMB\x00\x01\n" + struct.pack("<I", len(head)) + head + payload
+
+
+def test_entry_of_the_old_format_is_recomputed(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    emb = make_embedding(6)
+    path = cache.path(key_of(6))
+    path.write_bytes(old_format_entry(key_of(6), emb))
+    calls: list[int] = []
+
+    def compute() -> ImageEmbedding:
+        calls.append(1)
+        return emb
+
+    assert cache.get_or_compute(key_of(6), compute) is emb
+    assert calls == [1]
+    assert path.read_bytes().startswith(MAGIC)  # replaced by an entry of the new format
+    assert cache.corrupt_dropped == 0  # outdated, not damaged
+    got = cache.get(key_of(6))
+    assert got is not None and got.original_size == emb.original_size
+
+
+def _good_head() -> tuple[bytes, bytes]:
+    return split_entry(encode_entry(key_of(7), make_embedding(7), np.dtype(np.float16)))
+
+
+def _edit(field: str, value: object) -> bytes:
+    head, _ = _good_head()
+    header = json.loads(head)
+    header[field] = value
+    return json.dumps(header).encode()
+
+
+BAD_HEADERS = {
+    "size is 1e999": _good_head()[0].replace(b'"original_size":[487,', b'"original_size":[1e999,'),
+    "deeply nested JSON": b"[" * 60000 + b"]" * 5000,
+    "nested JSON within the length limit": b"[" * 30000 + b"]" * 30000,
+    "not an object": b"[1, 2, 3]",
+    "not UTF-8": b"\xff\xfe{}",
+    "no sizes": b"{}",
+    "zero width": _edit("original_size", [487, 0]),
+    "negative height": _edit("input_size", [-768, 1024]),
+    "float size": _edit("original_size", [487.5, 640]),
+    "bool size": _edit("original_size", [True, 640]),
+    "three sizes": _edit("input_size", [768, 1024, 3]),
+    "size NaN": _good_head()[0].replace(b'"input_size":[768,', b'"input_size":[NaN,'),
+    "shape of strings": _edit("shape", "abc"),
+    "negative shape": _edit("shape", [-256, -16, 16]),
+    "huge shape": _edit("shape", [2**62, 2**62, 16]),
+    "dtype a list": _edit("dtype", ["<f2"]),
+    "dtype object": _edit("dtype", "|O"),
+    "model id a number": _edit("model_id", 7),
+    "payload_bytes a string": _edit("payload_bytes", "131072"),
+    "key a dict": _edit("key", {}),
+}
+
+
+@pytest.mark.parametrize("resealed", [False, True], ids=["as-damaged", "checksum-fixed"])
+@pytest.mark.parametrize("damage", list(BAD_HEADERS))
+def test_unparsable_header_is_a_miss_and_deleted(
+    tmp_path: Path, damage: str, resealed: bool
+) -> None:
+    """Any header that fails to parse or validate is a corrupt entry: a miss, the file
+    deleted (it used to raise OverflowError or RecursionError on every get). `as-damaged`
+    is the reviewer's case (header bytes replaced in place); `checksum-fixed` gets past the
+    checksum so that the header checks themselves run."""
+    cache = EmbeddingCache(tmp_path)
+    emb = make_embedding(7)
+    cache.put(key_of(7), emb)
+    path = cache.path(key_of(7))
+    good = path.read_bytes()
+    head, payload = split_entry(good)
+    bad = BAD_HEADERS[damage]
+    if resealed:
+        data = sealed(bad, payload)
+    else:
+        data = good[: len(MAGIC)] + struct.pack("<I", len(bad)) + good[len(MAGIC) + 4 :]
+        data = data.replace(head, bad)
+    path.write_bytes(data)
+    assert cache.get(key_of(7)) is None
+    assert not path.exists() and cache.corrupt_dropped == 1
+    assert cache.get_or_compute(key_of(7), lambda: emb) is emb
+    assert cache.get(key_of(7)) is not None
+
+
+def test_random_damage_never_raises_anything_but_corrupt_entry() -> None:
+    """Fuzz: single-byte changes and truncations of an entry, and of its header with the
+    checksum fixed; decode_entry either rejects with CorruptEntry or returns positive sizes."""
+    emb = make_embedding(8, (4, 2, 2))
+    good = encode_entry(key_of(8), emb, np.dtype(np.float16))
+    head, payload = split_entry(good)
+    rng = random.Random(0)
+    accepted = 0
+    for i in range(3000):
+        resealed = i % 2 == 1
+        b = bytearray(head if resealed else good)
+        j = rng.randrange(len(b))
+        b[j] = (b[j] + rng.randrange(1, 256)) % 256  # always a change
+        if rng.random() < 0.3:
+            b = b[: rng.randrange(len(b))]
+        data = sealed(bytes(b), payload) if resealed else bytes(b)
+        try:
+            got = decode_entry(data, key_of(8))
+        except CorruptEntry:
+            continue
+        accepted += 1
+        assert resealed, "a damaged entry passed the checksum"
+        assert min(got.original_size + got.input_size) > 0
+        assert got.features.shape == (4, 2, 2)
+    assert accepted < 3000
+
+
+def _fail_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every entry write fail as on a full disk, through the real atomic_write."""
+    real = cache_module.atomic_write
+
+    def full_disk(path: Path, write: object) -> Path:
+        def write_enospc(fh: object) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        return real(path, write_enospc)
+
+    monkeypatch.setattr(cache_module, "atomic_write", full_disk)
+
+
+@pytest.mark.parametrize("failure", ["disk_full", "folder_unwritable"])
+def test_full_disk_returns_the_computed_embedding_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    if failure == "disk_full":
+        root = tmp_path / "embeddings"
+        _fail_writes(monkeypatch)
+        reason = os.strerror(errno.ENOSPC)
+    else:
+        (tmp_path / "a_file").write_text("")
+        root = tmp_path / "a_file" / "embeddings"  # mkdir fails, even as root
+        reason = os.strerror(errno.ENOTDIR)
+    cache = EmbeddingCache(root)
+    emb = make_embedding(9)
+    with pytest.raises(OSError):
+        cache.put(key_of(9), emb)  # put still tells callers that want to know
+    with pytest.warns(CacheWriteWarning) as caught:
+        got = cache.get_or_compute(key_of(9), lambda: emb)
+    assert got is emb
+    message = str(caught[0].message)
+    assert str(cache.path(key_of(9))) in message and reason in message
+    assert cache.get(key_of(9)) is None
+    if root.is_dir():
+        assert list(root.iterdir()) == []  # no temporary file left behind
+    monkeypatch.undo()
+    if failure == "folder_unwritable":
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cache.get_or_compute(key_of(9), lambda: emb) is emb  # no warning once it works
 
 
 def test_entry_under_another_key_is_rejected(tmp_path: Path) -> None:

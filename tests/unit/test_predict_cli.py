@@ -152,6 +152,38 @@ def test_predict_official_vit_b_checkpoint_via_cache(
         assert np.array_equal(result["masks"], expected.masks)
 
 
+def test_predict_with_cache_on_a_full_disk_still_writes_the_masks(
+    demo_checkpoint: Path,
+    image_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """predict --cache when the cache cannot be written (disk full): the computed
+    embedding is used, the masks are written, a warning names the cache file."""
+    import errno
+    import os
+
+    import samstudio.inference.cache as cache_module
+
+    def full_disk(self: Any, key: str, embedding: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cache_module.EmbeddingCache, "put", full_disk)
+    out = tmp_path / "result.npz"
+    argv = ["predict", "--model", str(demo_checkpoint), "--image", str(image_file)]
+    with pytest.warns(
+        cache_module.CacheWriteWarning, match=r"cannot write .*\.emb: No space left on device"
+    ):
+        code, stdout, err = _run(
+            [*argv, "--point", "150,110", "--cache", "--out", str(out)], capsys
+        )
+    assert code == 0, err
+    assert "Traceback" not in err
+    with np.load(out) as result:
+        assert result["masks"].shape == (3, 400, 600)
+
+
 def test_embed_fills_the_cache_once(
     demo_checkpoint: Path, image_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
