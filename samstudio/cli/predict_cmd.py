@@ -260,7 +260,12 @@ def run_embed(args: argparse.Namespace) -> int:
             if cache.get(key) is not None:
                 reused += 1
                 continue
-            cache.put(key, model.encode(image))
+            try:
+                cache.put(key, model.encode(image))
+            except OSError as exc:  # a full or read-only cache disk: later images fail too
+                tqdm.write(f"error: {exc}; stopped", file=sys.stderr)
+                failed.append(path)
+                break
             computed += 1
     print(
         f"{computed} embedded, {reused} already cached, {len(failed)} failed (cache: {cache.root})"

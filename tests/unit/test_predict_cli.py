@@ -184,6 +184,28 @@ def test_predict_with_cache_on_a_full_disk_still_writes_the_masks(
         assert result["masks"].shape == (3, 400, 600)
 
 
+def test_embed_on_a_full_cache_disk_stops_with_a_clear_error(
+    demo_checkpoint: Path,
+    image_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    import samstudio.inference.cache as cache_module
+
+    def full_disk(self: Any, key: str, embedding: Any) -> None:
+        raise OSError(errno.ENOSPC, f"cannot write {self.root}/x.emb: No space left on device")
+
+    monkeypatch.setattr(cache_module.EmbeddingCache, "put", full_disk)
+    code, out, err = _run(
+        ["embed", "--model", str(demo_checkpoint), str(image_file), str(image_file)], capsys
+    )
+    assert code == 1
+    assert "x.emb: No space left on device; stopped" in err and "Traceback" not in err
+    assert "0 embedded, 0 already cached, 1 failed" in out
+
+
 def test_embed_fills_the_cache_once(
     demo_checkpoint: Path, image_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
