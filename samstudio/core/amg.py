@@ -110,7 +110,7 @@ class AmgProgress:
     "postprocess" (cleaning small regions), "done" (masks holds the result) or
     "cancelled" (the run stopped early; masks is empty).
     points_done / points_total: prompts decoded / planned so far over all crops
-    (in adaptive mode the plan shrinks once the coarse grid shows what is covered).
+    (in adaptive mode the plan starts with the coarse grid and grows with each pass).
     crop_index / crop_count: the crop being processed (0 is the whole image).
     candidates: masks that passed the filters so far (before cross-crop NMS).
     """

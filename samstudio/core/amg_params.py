@@ -35,8 +35,9 @@ class AmgParams:
         then de-duplicate again (0 disables).
     max_mask_area_fraction: drop masks covering at least this fraction of the image
         (paper §B: 0.95); None keeps them (what Meta's generator does).
-    adaptive: prompt a coarse grid first, then only the points of the full grid that no
-        kept mask covers yet.
+    adaptive: prompt a coarse subset of the grid first, then only the points of the full
+        grid near a point that kept (or nearly kept) a mask and not settled by the finest
+        masks of their neighbours (see `samstudio.core.amg_adaptive`).
     adaptive_points_per_side: the coarse grid of adaptive mode (default: half the grid).
     mask_threshold: logit above which a pixel belongs to a mask (SAM: 0.0).
     """
