@@ -39,8 +39,9 @@ PRESETS: dict[str, Callable[[], AmgParams]] = {
     "paper": AmgParams.paper,
 }
 PRESET_HELP = {
-    "fast": "Whole image only; a 16x16 grid first, then only the points of the 32x32 grid "
-    "that no mask covers yet. Several times fewer decoder calls.",
+    "fast": "Whole image only, adaptive grid: every other point of the 32x32 grid first, "
+    "then only the points near a kept mask that the masks found so far leave open. About "
+    "2x fewer decoder calls for nearly all of the full grid's masks.",
     "default": "Meta's SamAutomaticMaskGenerator defaults: a 32x32 grid on the whole image.",
     "paper": "The paper's SA-1B settings (§B): a 32x32 grid on the whole image, plus 2x2 and "
     "4x4 zoomed-in crops with 16x16 and 8x8 grids; small islands and holes cleaned. "
@@ -194,9 +195,10 @@ class AutoSegmentDialog(QDialog):
             self.inputs[name] = box
         self.adaptive = QCheckBox("Adaptive grid")
         self.adaptive.setToolTip(
-            "First prompt a coarse grid (half the points per side), then only the points "
-            "of the full grid that no kept mask covers yet: far fewer decoder calls, "
-            "nearly the same masks (SAM Studio, not in the paper)."
+            "First prompt every other point of the grid, then only the points near a kept "
+            "(or nearly kept) mask where the finest masks of their neighbours disagree: "
+            "about 2x fewer decoder calls for 99% of the full grid's masks, measured with "
+            "the demo model (SAM Studio, not in the paper)."
         )
         form.addRow(self.adaptive)
         self.error = QLabel()
