@@ -176,6 +176,7 @@ class Store:
         self.read_only = read_only
         self.problems: list[str] = []
         self._mutex = threading.RLock()
+        self._write_depth = 0
         self._lock: _FileLock | None = None
         exists = self.path.exists()
         if not exists and (read_only or not create):
@@ -295,6 +296,10 @@ class Store:
     def transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT); committed when the block exits.
 
+        Inside another `transaction` of the same thread it is a savepoint of that one:
+        nothing is committed until the outermost block exits, so several edits made in
+        one outer transaction are saved together or not at all.
+
         Any exception inside rolls everything back. sqlite3 errors become ProjectErrors
         naming the file and `doing` (the user's action, e.g. "adding an annotation").
         """
@@ -304,6 +309,10 @@ class Store:
             )
         with self._mutex:
             conn = self._open_conn(doing)
+            if self._write_depth:
+                yield from self._nested(conn, doing)
+                return
+            self._write_depth += 1
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
@@ -314,6 +323,29 @@ class Store:
             except BaseException:
                 _rollback(conn)
                 raise
+            finally:
+                self._write_depth -= 1
+
+    def _nested(self, conn: sqlite3.Connection, doing: str) -> Iterator[sqlite3.Connection]:
+        """A transaction inside another (same thread): a savepoint, committed by the outer one.
+
+        If the block raises, only its own changes are rolled back and the error goes on.
+        """
+        name = f"nested_{self._write_depth}"
+        self._write_depth += 1
+        try:
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            conn.execute(f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            raise translate_error(self.path, exc, doing) from exc
+        finally:
+            self._write_depth -= 1
 
     @contextmanager
     def reading(self, doing: str = "reading the project") -> Iterator[sqlite3.Connection]:

@@ -142,22 +142,19 @@ class StoreStepsCommand(QUndoCommand):
 def record_steps(
     history: UndoHistory, image_id: int, text: str, actions: Sequence[Callable[[], Any]]
 ) -> list[Any]:
-    """Run `actions` (store operations on `image_id`) and record them as ONE undo step.
+    """Run `actions` (store edits of `image_id`) as ONE store operation and ONE undo step.
 
-    Works for any image of the project, not only the one on screen. If an action
-    raises, the ones that ran are still recorded (as that one step) and the error
-    propagates.
+    They run inside `Project.operation`: one transaction and one history row labelled
+    `text`, so a crash saves all or none of them, and one undo takes all of them back,
+    in this session or after the project is reopened. Works for any image of the
+    project, not only the one on screen. If an action raises, nothing is saved or
+    recorded and the error propagates. Actions that change nothing record no step.
     """
     project = history.project
-    results: list[Any] = []
-    try:
-        for action in actions:
-            results.append(action())
-    finally:
-        if results:
-            history.record(
-                image_id, StoreStepsCommand(project, image_id, text, len(results), history.refresh)
-            )
+    with project.operation(image_id, text) as op:
+        results = [action() for action in actions]
+    if op.atoms:
+        history.record(image_id, StoreStepsCommand(project, image_id, text, 1, history.refresh))
     return results
 
 

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from samstudio.inference.types import BatchPrediction, ImageEmbedding
-from ui.conftest import open_folder
+from ui.conftest import new_window, open_folder
 from ui.fakes import FakeSegmenter
 from ui.helpers import key
 
@@ -165,6 +165,61 @@ def test_accept_all_reject_all_and_undo(qtbot, window, image_folder, monkeypatch
     assert len(proposals(window)) == GRID * GRID
     window.annotator.undo()  # and the auto-segment itself
     assert window.project.annotations(image_id) == []
+
+
+def test_accept_all_is_one_saved_operation_undone_after_reopening(
+    qtbot, window, image_folder, monkeypatch, settings
+) -> None:  # noqa: ANN001
+    """Accept all is ONE store operation: after closing and reopening the app one Ctrl+Z
+    brings back exactly the proposals (it used to remove only the accepted masks and
+    leave the image empty), and redo accepts them again."""
+    open_folder(qtbot, window, image_folder)
+    auto_segment_current(qtbot, window, monkeypatch)
+    image_id = window.annotator.image_id
+    before = sorted((p.prompts["points"][0], p.area, p.rle["counts"]) for p in proposals(window))
+    window.autosegment_menu.accept_all_action.trigger()
+    assert {a.source for a in window.project.annotations(image_id)} == {"auto"}
+    window.shutdown()  # close the app
+
+    win2 = new_window(qtbot, settings, GridSegmenter())
+    try:
+        open_folder(qtbot, win2, image_folder)
+        win2.open_image(image_id)
+        assert win2.project.undo_label(image_id) == f"Accept {GRID * GRID} proposals"
+        key(qtbot, win2, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        anns = win2.project.annotations(image_id)
+        assert sorted((a.prompts["points"][0], a.area, a.rle["counts"]) for a in anns) == before
+        assert {a.source for a in anns} == {"proposal"}
+        assert win2.project.undo_label(image_id) == f"Auto-segment ({GRID * GRID} proposals)"
+        assert win2.project.redo(image_id)
+        anns = win2.project.annotations(image_id)
+        assert len(anns) == GRID * GRID and {a.source for a in anns} == {"auto"}
+    finally:
+        win2.shutdown()
+
+
+def test_accept_all_that_fails_half_way_saves_nothing(
+    qtbot, window, image_folder, monkeypatch, dialogs
+) -> None:  # noqa: ANN001
+    """If accept all fails after deleting the proposals (as a crash between its two
+    saves did), nothing of it is saved: the proposals are still there, no undo step."""
+    open_folder(qtbot, window, image_folder)
+    auto_segment_current(qtbot, window, monkeypatch)
+    image_id = window.annotator.image_id
+    project = window.project
+    real_add = project.add_annotations
+
+    def add_then_fail(*args, **kwargs):  # noqa: ANN002,ANN003,ANN202
+        real_add(*args, **kwargs)
+        raise OSError("the process died here")
+
+    monkeypatch.setattr(project, "add_annotations", add_then_fail)
+    window.autosegment_menu.accept_all_action.trigger()
+    assert dialogs  # the user is told
+    anns = project.annotations(image_id)
+    assert len(anns) == GRID * GRID and {a.source for a in anns} == {"proposal"}
+    assert project.undo_label(image_id) == f"Auto-segment ({GRID * GRID} proposals)"
+    assert window.annotator.history.stack(image_id).count() == 1
 
 
 def test_accept_and_reject_one_and_edit_with_brush(

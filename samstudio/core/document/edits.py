@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ class AnnotationEditing:
     path: Path
     author: str
     _masks: history.MaskCache
+    # (image id, operation) while an `operation` block is open: edits add to it.
+    _group: tuple[int, history.Operation] | None = None
 
     # -- editing annotations (each call is one transaction and one undo step) ------------
 
@@ -128,7 +131,7 @@ class AnnotationEditing:
                 op.alive(aid, True)
                 ids.append(aid)
             self._touch_image(conn, image_id)
-            history.record(conn, image_id, op)
+            self._record(conn, image_id, op)
             rows = conn.execute(  # rowids given in one transaction are consecutive
                 f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id BETWEEN ? AND ? ORDER BY id",
                 (ids[0], ids[-1]),
@@ -249,6 +252,28 @@ class AnnotationEditing:
             self._commit_op(conn, row[1], op)
             return [annotation_from_row(self._alive_row(conn, aid)) for aid in new_ids]
 
+    @contextmanager
+    def operation(self, image_id: int, label: str) -> Iterator[history.Operation]:
+        """Make every edit of `image_id` inside the block ONE operation: one transaction,
+        one history row labelled `label`, so one undo (now or after reopening) takes
+        all of it back and one redo does all of it again.
+
+        If the block raises, nothing of it is saved. The yielded operation holds the
+        atoms recorded so far; when it is empty at the end (no edit changed anything)
+        no history row is written. Edits of another image inside the block raise
+        EditError. Blocks do not nest.
+        """
+        if self._group is not None:
+            raise EditError(self.path, "an operation is already open; operations do not nest")
+        op = history.Operation(label)
+        with self.store.transaction(label[:1].lower() + label[1:]) as conn:
+            self._group = (image_id, op)
+            try:
+                yield op
+            finally:
+                self._group = None
+            history.record(conn, image_id, op)
+
     # -- undo ----------------------------------------------------------------------------
 
     def undo(self, image_id: int) -> bool:
@@ -316,7 +341,21 @@ class AnnotationEditing:
             conn, op.atoms, op.blob, forward=True, known_masks=op.known_masks, cache=self._masks
         )
         self._touch_image(conn, image_id)
-        history.record(conn, image_id, op)
+        self._record(conn, image_id, op)
+
+    def _record(self, conn: sqlite3.Connection, image_id: int, op: history.Operation) -> None:
+        """Record `op` as its own undo step, or as part of the open `operation` block."""
+        group = self._group
+        if group is None:
+            history.record(conn, image_id, op)
+            return
+        if image_id != group[0]:
+            raise EditError(
+                self.path,
+                f"{group[1].label!r} is an operation on image {group[0]}; "
+                f"it cannot change image {image_id}",
+            )
+        group[1].extend(op)
 
     def _insert_derived(
         self, conn: sqlite3.Connection, row: tuple, mask: np.ndarray, source: str

@@ -71,6 +71,15 @@ class Operation:
         if new_mask is not None:
             self.known_masks[annotation_id] = new_mask
 
+    def extend(self, other: Operation) -> None:
+        """Append `other`'s atoms (after this op's own), so both undo as one step."""
+        for atom in other.atoms:
+            if atom["t"] == "mask":
+                atom = {**atom, "off": int(atom["off"]) + len(self.blob)}
+            self.atoms.append(atom)
+        self.blob.extend(other.blob)
+        self.known_masks.update(other.known_masks)
+
     @property
     def annotation_ids(self) -> list[int]:
         return sorted({int(a["id"]) for a in self.atoms})
