@@ -20,6 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
+from samstudio.core.store import ProjectError
 from samstudio.inference.types import Prompts
 from samstudio.ui.canvas import Canvas
 from samstudio.ui.inference_worker import CandidateSet, InferenceWorker, MaskCandidate
@@ -575,11 +576,21 @@ class Annotator(QObject):
 
     def undo(self) -> None:
         self.cancel_stroke()
-        if not self.history.undo():
+        try:
+            done = self.history.undo()
+        except ProjectError as exc:  # full disk, I/O error, busy file: nothing moved
+            self.error.emit("Could not undo", str(exc))
+            return
+        if not done:
             self.message.emit("Nothing to undo")
 
     def redo(self) -> None:
-        if not self.history.redo():
+        try:
+            done = self.history.redo()
+        except ProjectError as exc:
+            self.error.emit("Could not redo", str(exc))
+            return
+        if not done:
             self.message.emit("Nothing to redo")
 
     def shutdown(self) -> None:

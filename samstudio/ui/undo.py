@@ -3,11 +3,18 @@
 The store keeps a persistent, per-image history of reversible operations (diffs).
 A command here is thin (orange-canvas-core style): its first `redo` is the operation
 itself, done *before* the push so that a failing store never leaves a phantom step;
-later `redo`/`undo` calls are `project.redo(image_id)` / `project.undo(image_id)`.
+later steps are `project.redo(image_id)` / `project.undo(image_id)`.
+
+The store moves first, the Qt stack after: `UndoHistory.undo`/`redo` call the
+command's `store_step` (which raises `ProjectError` when the store refuses: full
+disk, I/O error, busy file) and only on success move the stack, telling the command
+that its store work is already done. So a failing undo leaves stack and store in
+agreement, and the error reaches the caller instead of escaping from a Qt virtual.
 
 One QUndoStack per image. History from earlier sessions (in the store, not in the
 stack) is reached when the stack has nothing left to undo: those steps are older
-than anything in the stack, so they are redone first.
+than anything in the stack, so they are redone first. While an image's stack holds
+no command, every redo step the store has is such an older step.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from samstudio.core.store import ProjectError
+
 
 class StoreCommand(QUndoCommand):
     """One user action; undo and redo delegate to the store's history of the image."""
@@ -27,17 +36,36 @@ class StoreCommand(QUndoCommand):
         self.project = project
         self.image_id = image_id
         self.refresh = refresh
-        self._skip_first_redo = True
+        self._pushed = False  # the push's redo is skipped: the action already ran
+        self._store_done = False  # set by store_step: the next move skips the store
+
+    def store_step(self, undo: bool) -> None:
+        """Undo (or redo) this action in the store; raises ProjectError when refused.
+
+        The next `undo`/`redo` call (the Qt stack moving) then skips the store.
+        """
+        if undo:
+            self.project.undo(self.image_id)
+        else:
+            self.project.redo(self.image_id)
+        self._store_done = True
 
     def redo(self) -> None:
-        if self._skip_first_redo:  # the action already ran (see UndoHistory.do)
-            self._skip_first_redo = False
-            return
-        self.project.redo(self.image_id)
-        self.refresh()
+        if self._pushed:
+            self._move(undo=False)
+        else:  # the push itself (see UndoHistory.do); the caller shows the result
+            self._pushed = True
 
     def undo(self) -> None:
-        self.project.undo(self.image_id)
+        self._move(undo=True)
+
+    def _move(self, undo: bool) -> None:
+        if not self._store_done:  # Qt moved the stack without UndoHistory (not expected)
+            try:
+                self.store_step(undo)
+            except ProjectError:
+                return  # must not escape a Qt virtual; UndoHistory reports errors
+        self._store_done = False
         self.refresh()
 
 
@@ -94,14 +122,19 @@ class UndoHistory(QObject):
         self.changed.emit()
 
     def undo(self) -> bool:
+        """Undo the current image's newest step; False when there is none.
+
+        Raises ProjectError when the store refuses; then nothing moved.
+        """
         if self.image_id is None or self.project is None:
             return False
-        stack = self.stack(self.image_id)
+        image_id = self.image_id
+        stack = self.stack(image_id)
         if stack.canUndo():
-            stack.undo()
-        elif self.project.can_undo(self.image_id):
-            self.project.undo(self.image_id)
-            self._persisted_redo[self.image_id] = self._persisted_redo.get(self.image_id, 0) + 1
+            self._move_stack(stack, undo=True)
+        elif self.project.can_undo(image_id):
+            self.project.undo(image_id)
+            self._persisted_redo[image_id] = self._persisted_redo.get(image_id, 0) + 1
             self.refresh()
         else:
             return False
@@ -109,19 +142,52 @@ class UndoHistory(QObject):
         return True
 
     def redo(self) -> bool:
+        """Redo the current image's oldest undone step; False when there is none.
+
+        Raises ProjectError when the store refuses; then nothing moved.
+        """
         if self.image_id is None or self.project is None:
             return False
-        stack = self.stack(self.image_id)
-        if self._persisted_redo.get(self.image_id, 0) > 0 and self.project.can_redo(self.image_id):
-            self.project.redo(self.image_id)
-            self._persisted_redo[self.image_id] -= 1
+        image_id = self.image_id
+        stack = self.stack(image_id)
+        if self._redo_in_store(image_id):
+            self.project.redo(image_id)
+            if self._persisted_redo.get(image_id, 0) > 0:
+                self._persisted_redo[image_id] -= 1
             self.refresh()
         elif stack.canRedo():
-            stack.redo()
+            self._move_stack(stack, undo=False)
         else:
             return False
         self.changed.emit()
         return True
+
+    def _move_stack(self, stack: QUndoStack, undo: bool) -> None:
+        """Step the store first, then the stack (whose command then skips the store)."""
+        index = stack.index() - 1 if undo else stack.index()
+        command = stack.command(index)
+        store_step = getattr(command, "store_step", None)
+        if store_step is not None:
+            store_step(undo)  # raises ProjectError before the stack moves
+        if undo:
+            stack.undo()
+        else:
+            stack.redo()
+
+    def _redo_in_store(self, image_id: int) -> bool:
+        """Whether the next redo is a step from an earlier session (in the store only).
+
+        Such steps are older than the stack's. While the stack holds no command (the
+        image was not edited in this session), all of the store's redo steps are; a
+        push drops the store's redo steps, after which only the ones this session
+        undid past the stack's bottom (`_persisted_redo`) are.
+        """
+        if self.project is None:
+            return False
+        stack = self.stack(image_id)
+        if stack.count() > 0 and self._persisted_redo.get(image_id, 0) <= 0:
+            return False
+        return bool(self.project.can_redo(image_id))
 
     def can_undo(self) -> bool:
         if self.image_id is None or self.project is None:
@@ -131,10 +197,7 @@ class UndoHistory(QObject):
     def can_redo(self) -> bool:
         if self.image_id is None or self.project is None:
             return False
-        return self.stack(self.image_id).canRedo() or (
-            self._persisted_redo.get(self.image_id, 0) > 0
-            and bool(self.project.can_redo(self.image_id))
-        )
+        return self._redo_in_store(self.image_id) or self.stack(self.image_id).canRedo()
 
     def undo_text(self) -> str:
         if self.image_id is None:
@@ -146,11 +209,9 @@ class UndoHistory(QObject):
         return str(label or "")
 
     def redo_text(self) -> str:
-        if self.image_id is None:
+        if self.image_id is None or self.project is None:
             return ""
+        if self._redo_in_store(self.image_id):
+            return str(self.project.redo_label(self.image_id) or "")
         stack = self.stack(self.image_id)
-        return (
-            stack.redoText()
-            if stack.canRedo() and not self._persisted_redo.get(self.image_id)
-            else ""
-        )
+        return stack.redoText() if stack.canRedo() else ""
