@@ -95,6 +95,9 @@ class Annotator(QObject):
 
     # ---------------------------------------------------------------------------- project
     def set_project(self, project: Any) -> None:
+        # pixels and renders still on their way belong to the previous project
+        self._ticket += 1
+        self._render_generation += 1
         self.project = project
         self.history.set_project(project)
         cats = project.categories() if project is not None else []

@@ -263,11 +263,38 @@ class MainWindow(QMainWindow):
 
     # --------------------------------------------------------------------------- project
     def open_path(self, path: str | Path) -> bool:
-        """Open a project file or a folder of images. Returns False (after a dialog) on error."""
+        """Open a project file or a folder of images. Returns False (after a dialog) on error.
+
+        The project already open here is left as it is. Another one is opened only
+        after the current one is closed (its lock released, so reopening a project
+        never finds it locked by this very window); if the new one cannot be opened,
+        the current one is opened again, at the image that was on screen.
+        """
+        current = self.project
+        if (
+            current is not None
+            and not getattr(current, "read_only", False)
+            and _project_file(path) == _project_file(current.path)
+        ):
+            self.statusBar().showMessage(f"{_project_file(path)} is already open", 5000)
+            self.settings.add_recent(str(Path(path).resolve()))
+            return True
+        previous = self._close_project()
+        project = self._open_project(path)
+        if project is None:
+            if previous is not None:
+                self._reopen(*previous)
+            return False
+        self.set_project(project, Path(path))
+        self.settings.add_recent(str(Path(path).resolve()))
+        return True
+
+    def _open_project(self, path: str | Path) -> Any:
+        """The project at `path`, or None after a dialog that names the file."""
         from samstudio.core.document import CorruptProjectError, ProjectLockedError
 
         try:
-            project = open_project(path)
+            return open_project(path)
         except (ProjectLockedError, CorruptProjectError) as exc:
             answer = QMessageBox.question(
                 self,
@@ -275,18 +302,46 @@ class MainWindow(QMainWindow):
                 f"{exc}\n\nOpen the project read-only (look and export, no edits)?",
             )
             if answer != QMessageBox.StandardButton.Yes:
-                return False
+                return None
             try:
-                project = open_project(path, read_only=True)
+                return open_project(path, read_only=True)
             except Exception as exc2:
                 self.show_error("Could not open the project", f"{path}: {exc2}")
-                return False
+                return None
         except Exception as exc:
             self.show_error("Could not open the project", f"{path}: {exc}")
-            return False
-        self.set_project(project, Path(path))
-        self.settings.add_recent(str(Path(path).resolve()))
-        return True
+            return None
+
+    def _close_project(self) -> tuple[Path, bool, int | None] | None:
+        """Close the open project; returns (path, read-only, image on screen) to reopen it."""
+        project = self.project
+        if project is None:
+            return None
+        previous = (
+            self.project_path or Path(project.path),
+            bool(getattr(project, "read_only", False)),
+            self.annotator.image_id,
+        )
+        self.annotator.set_project(None)
+        self.project = None
+        try:
+            project.close()
+        except Exception:
+            pass
+        return previous
+
+    def _reopen(self, path: Path, read_only: bool, image_id: int | None) -> None:
+        """Open the project that `_close_project` closed again (nothing of it was lost)."""
+        try:
+            project = open_project(path, read_only=read_only)
+        except Exception as exc:
+            self.show_error("Could not reopen the project", f"{path}: {exc}")
+            self._refresh_all()
+            return
+        self.set_project(project, path)
+        if image_id is not None and image_id != self.annotator.image_id:
+            if any(r.id == image_id for r in project.images()):
+                self.open_image(image_id)
 
     def set_project(self, project: Any, path: Path | None = None) -> None:
         if self.project is not None and self.project is not project:
@@ -533,6 +588,16 @@ class MainWindow(QMainWindow):
             except Exception:
                 pass
             self.project = None
+
+
+def _project_file(path: str | Path) -> Path:
+    """The project file that opening `path` (a project file or a folder) reaches."""
+    from samstudio.core.document import PROJECT_FILE_NAME
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / PROJECT_FILE_NAME
+    return path.resolve()
 
 
 def _disk_cache(size_mb: int) -> EmbeddingStore | None:

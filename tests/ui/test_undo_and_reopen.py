@@ -1,5 +1,5 @@
-"""Undo and redo when the store refuses them, and redo after reopening: driven by
-keys, as a user does."""
+"""Undo and redo when the store refuses them, redo after reopening, and opening the
+project that is already open: each driven by keys and menu actions, as a user does."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMenu
 
 from ui.conftest import new_window, open_folder
 from ui.helpers import click_image, key
@@ -119,3 +120,64 @@ def test_redo_survives_closing_and_reopening_the_project(
         assert not again.redo_action.isEnabled()
     finally:
         again.shutdown()
+
+
+def recent_action(win, path: Path):  # noqa: ANN001,ANN201
+    """File ▸ Recent projects ▸ `path`, as the menu shows it."""
+    recent = next(
+        a.menu() for a in win.file_menu.actions() if a.text().replace("&", "") == "Recent projects"
+    )
+    assert isinstance(recent, QMenu)
+    recent.aboutToShow.emit()
+    return next(a for a in recent.actions() if a.text() == str(path.resolve()))
+
+
+def test_reopening_the_open_project_from_recent_keeps_it_open_and_writable(
+    qtbot, window, image_folder, dialogs
+) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    accept_mask_at(qtbot, window, 150, 120)
+    project = window.project
+    recent_action(window, image_folder).trigger()
+    assert dialogs == []
+    assert window.project is project and not window.project.read_only
+    accept_mask_at(qtbot, window, 60, 60)  # still editable
+    undo_key(qtbot, window)
+    assert len(window.project.annotations(window.annotator.image_id)) == 1
+
+
+def test_opening_another_project_closes_this_one_and_a_failed_open_reopens_it(
+    qtbot, window, image_folder, tmp_path, dialogs
+) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    second = window.images_panel.neighbour(1)
+    with qtbot.waitSignals(
+        [window.annotator.image_opened, window.annotator.embedding_ready], timeout=20000
+    ):
+        window.open_image(second)
+    accept_mask_at(qtbot, window, 150, 120)
+    first_file = Path(window.project.path)
+
+    broken = tmp_path / "broken.samstudio"
+    broken.write_bytes(b"this is not a SAM Studio project" * 10)
+    assert not window.open_path(broken)
+    assert dialogs and str(broken) in dialogs[-1][1]
+    # the first project is open again, writable, at the image that was on screen
+    assert Path(window.project.path) == first_file and not window.project.read_only
+    assert window.annotator.image_id == second
+    undo_key(qtbot, window)
+    assert window.project.annotations(second) == []
+
+    other = tmp_path / "other"
+    other.mkdir()
+    for p in sorted(image_folder.glob("*.png"))[:2]:
+        (other / p.name).write_bytes(p.read_bytes())
+    with qtbot.waitSignal(window.annotator.image_opened, timeout=10000):
+        assert window.open_path(other)
+    assert Path(window.project.path).parent == other.resolve()
+    n_dialogs = len(dialogs)
+    # the first project was closed (its lock released): opening it again is not "locked"
+    with qtbot.waitSignal(window.annotator.image_opened, timeout=10000):
+        recent_action(window, image_folder).trigger()
+    assert len(dialogs) == n_dialogs
+    assert Path(window.project.path) == first_file and not window.project.read_only
