@@ -85,8 +85,17 @@ CREATE UNIQUE INDEX history_image_seq ON history (image_id, seq);
 """
 
 
+class MigrationError(ValueError):
+    """The file's contents do not fit the migration (damaged rows it cannot skip)."""
+
+
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
-    """Add history_refs and fill it from the annotation ids named in each row's atoms."""
+    """Add history_refs and fill it from the annotation ids named in each row's atoms.
+
+    When a history row's atoms do not parse, that image's undo history is dropped
+    (history is only undo data: older rows would not fit without the damaged one);
+    its annotations are untouched.
+    """
     conn.execute(
         "CREATE TABLE history_refs ("
         " history_id INTEGER NOT NULL REFERENCES history (id),"
@@ -94,12 +103,24 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     )
     conn.execute("CREATE INDEX history_refs_history ON history_refs (history_id)")
     conn.execute("CREATE INDEX history_refs_annotation ON history_refs (annotation_id)")
-    rows = conn.execute("SELECT id, atoms FROM history").fetchall()
-    refs: list[tuple[int, int]] = []
-    for hid, atoms in rows:
-        ids = sorted({int(atom["id"]) for atom in json.loads(atoms)})
-        refs.extend((hid, aid) for aid in ids)
-    conn.executemany("INSERT INTO history_refs (history_id, annotation_id) VALUES (?, ?)", refs)
+    rows = conn.execute("SELECT id, image_id, atoms FROM history").fetchall()
+    refs: list[tuple[int, int, int]] = []
+    damaged: set[int] = set()
+    for hid, image_id, atoms in rows:
+        try:
+            ids = sorted({int(atom["id"]) for atom in json.loads(atoms)})
+        except (ValueError, TypeError, KeyError, RecursionError):
+            damaged.add(image_id)
+            continue
+        refs.extend((image_id, hid, aid) for aid in ids)
+    for image_id in sorted(damaged):
+        conn.execute("DELETE FROM history WHERE image_id = ?", (image_id,))
+        conn.execute("DELETE FROM annotations WHERE image_id = ? AND alive = 0", (image_id,))
+    refs = [ref for ref in refs if ref[0] not in damaged]
+    conn.executemany(
+        "INSERT INTO history_refs (history_id, annotation_id) VALUES (?, ?)",
+        [(hid, aid) for _, hid, aid in refs],
+    )
 
 
 def _create_v1(conn: sqlite3.Connection) -> None:
@@ -125,7 +146,13 @@ def create(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> None:
 
 def migrate(conn: sqlite3.Connection, from_version: int, to_version: int = SCHEMA_VERSION) -> None:
     """Run the forward migrations from `from_version` to `to_version`, inside the caller's
-    transaction, and stamp the new version."""
+    transaction, and stamp the new version. Raises MigrationError when the contents
+    do not fit (the caller rolls back)."""
     for version in range(from_version, to_version):
-        MIGRATIONS[version](conn)
+        try:
+            MIGRATIONS[version](conn)
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            if isinstance(exc, MigrationError):
+                raise
+            raise MigrationError(f"schema {version} -> {version + 1}: {exc}") from exc
         conn.execute(f"PRAGMA user_version = {version + 1}")

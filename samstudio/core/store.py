@@ -82,6 +82,7 @@ def translate_error(path: Path, exc: sqlite3.Error, doing: str) -> ProjectError:
         name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
         or "malformed" in text
         or "not a database" in text
+        or "could not decode" in text.lower()  # a TEXT cell that is not UTF-8
     ):
         return CorruptProjectError(
             path,
@@ -260,8 +261,12 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise translate_error(self.path, exc, "reading the schema version") from exc
         if n_tables == 0 and version == 0:
-            if self.read_only:
-                raise CorruptProjectError(self.path, "the project file is empty")
+            if not creating:  # an existing file without tables: truncated, or not ours
+                raise CorruptProjectError(
+                    self.path,
+                    "the project file is empty (truncated?); restore it from a backup, or "
+                    "move it away and open the folder to create a new project",
+                )
             with self.transaction("creating the project"):
                 schema.create(self.conn)
             return
@@ -277,18 +282,39 @@ class Store:
             if self.read_only:
                 self._migrate_in_memory(version)
             else:
-                with self.transaction(f"migrating the project from schema {version}"):
-                    schema.migrate(self.conn, version)
+                doing = f"migrating the project from schema {version}"
+                try:
+                    with self.transaction(doing):
+                        schema.migrate(self.conn, version)
+                except schema.MigrationError as exc:
+                    raise self._migration_failed(version, exc) from exc
 
     def _migrate_in_memory(self, version: int) -> None:
         memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        self.conn.backup(memory)
+        try:
+            self.conn.backup(memory)
+        except sqlite3.Error as exc:
+            memory.close()
+            raise translate_error(self.path, exc, "reading the project to migrate it") from exc
         self.conn.close()
         self.conn = memory
-        memory.execute("BEGIN")
-        schema.migrate(memory, version)
-        memory.execute("COMMIT")
+        try:
+            memory.execute("BEGIN")
+            schema.migrate(memory, version)
+            memory.execute("COMMIT")
+        except (sqlite3.Error, schema.MigrationError) as exc:
+            _rollback(memory)
+            raise self._migration_failed(version, exc) from exc
         memory.execute("PRAGMA query_only = 1")
+
+    def _migration_failed(self, version: int, exc: Exception) -> ProjectError:
+        if isinstance(exc, sqlite3.Error):
+            return translate_error(self.path, exc, f"migrating the project from schema {version}")
+        return CorruptProjectError(
+            self.path,
+            f"migrating the project from schema {version} failed: the file is damaged ({exc}); "
+            "nothing was changed",
+        )
 
     # -- use ---------------------------------------------------------------------------
 
@@ -406,5 +432,11 @@ def _check_header(path: Path) -> None:
             head = fh.read(len(_SQLITE_HEADER))
     except OSError as exc:
         raise ProjectError(path, f"cannot read the project file ({exc.strerror})") from exc
-    if head and head != _SQLITE_HEADER:
+    if not head:
+        raise CorruptProjectError(
+            path,
+            "the project file is empty (truncated?); restore it from a backup, or move it "
+            "away and open the folder to create a new project",
+        )
+    if head != _SQLITE_HEADER:
         raise CorruptProjectError(path, "not a SAM Studio project file (not an SQLite database)")

@@ -19,10 +19,12 @@ from samstudio.core.document import history
 from samstudio.core.document.records import Annotation
 from samstudio.core.document.rows import (
     ANNOTATION_COLUMNS,
+    DamagedRowError,
     EditError,
     EncodedMask,
     annotation_from_row,
     check_source,
+    damaged_row,
     opt_float,
     prompts_json,
 )
@@ -136,7 +138,7 @@ class AnnotationEditing:
                 f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id BETWEEN ? AND ? ORDER BY id",
                 (ids[0], ids[-1]),
             ).fetchall()
-        return [annotation_from_row(row) for row in rows]
+        return [self._annotation_of(row) for row in rows]
 
     def delete_annotation(self, annotation_id: int) -> None:
         self.delete_annotations([annotation_id])
@@ -228,7 +230,7 @@ class AnnotationEditing:
             for aid in annotation_ids:
                 op.alive(aid, False)
             self._commit_op(conn, image_id, op)
-            return annotation_from_row(self._alive_row(conn, new_id))
+            return self._annotation_of(self._alive_row(conn, new_id))
 
     def split(self, annotation_id: int) -> list[Annotation]:
         """Split an annotation into one per connected component (8-connected).
@@ -242,7 +244,7 @@ class AnnotationEditing:
             mask = history.decode_mask_columns(row[3], row[4], row[5])
             n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
             if n <= 2:
-                return [annotation_from_row(row)]
+                return [self._annotation_of(row)]
             source = "manual" if row[11] == "manual" else "edited"
             op = history.Operation("Split annotation")
             new_ids = [self._insert_derived(conn, row, labels == k, source) for k in range(1, n)]
@@ -250,7 +252,7 @@ class AnnotationEditing:
                 op.alive(aid, True)
             op.alive(annotation_id, False)
             self._commit_op(conn, row[1], op)
-            return [annotation_from_row(self._alive_row(conn, aid)) for aid in new_ids]
+            return [self._annotation_of(self._alive_row(conn, aid)) for aid in new_ids]
 
     @contextmanager
     def operation(self, image_id: int, label: str) -> Iterator[history.Operation]:
@@ -374,6 +376,14 @@ class AnnotationEditing:
         conn.execute(
             "UPDATE images SET status = 'in_progress' WHERE id = ? AND status = 'new'", (image_id,)
         )
+
+    def _annotation_of(self, row: Sequence[Any]) -> Annotation:
+        """The record of an annotation row; CorruptProjectError naming the file and the
+        row when a cell of it is damaged."""
+        try:
+            return annotation_from_row(row)
+        except DamagedRowError as exc:
+            raise damaged_row(self.path, exc) from exc
 
     def _alive_row(self, conn: sqlite3.Connection, annotation_id: int) -> tuple:
         row = conn.execute(

@@ -27,12 +27,13 @@ from samstudio.core.document.edits import AnnotationEditing
 from samstudio.core.document.records import IMAGE_STATUSES, Annotation, Category, ImageRecord
 from samstudio.core.document.rows import (
     ANNOTATION_COLUMNS,
+    DamagedRowError,
     EditError,
     annotation_from_row,
     check_color,
     check_status,
 )
-from samstudio.core.store import Check, ProjectError, Store
+from samstudio.core.store import Check, CorruptProjectError, ProjectError, Store
 
 PROJECT_FILE_NAME = "project.samstudio"
 PALETTE = (
@@ -83,6 +84,34 @@ def scan_images(folder: Path, skip: Sequence[Path] = ()) -> list[Path]:
     return sorted(found, key=lambda p: p.as_posix())
 
 
+ImageRow = tuple[str, int, int, str, str | None]
+
+
+def _probe_rows(root: Path, relative: Sequence[Path]) -> list[ImageRow]:
+    """(path, width, height, content hash, error) of each image, ready for `_insert_images`."""
+    rows = []
+    for rel in relative:
+        height, width, digest, error = probe_image(root / rel)
+        rows.append((rel.as_posix(), width, height, digest, error))
+    return rows
+
+
+def _insert_images(conn: sqlite3.Connection, rows: Sequence[ImageRow]) -> None:
+    conn.executemany(
+        "INSERT INTO images (path, width, height, content_hash, error) VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def _remove_project_files(path: Path) -> None:
+    """Delete a project file and its SQLite side files (journal, WAL, shared memory, lock)."""
+    for suffix in ("", "-journal", "-wal", "-shm", ".lock"):
+        try:
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 class Project(AnnotationEditing):
     """An open project. Use `Project.create` or `Project.open`; close with `close()` or `with`."""
 
@@ -95,12 +124,57 @@ class Project(AnnotationEditing):
         with store.reading() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         self.root = (self.path.parent / (row[0] if row else ".")).resolve()
+        self._damaged: set[int] = set()
+
+    def _check_contents(self) -> None:
+        """Read every row once, as `open`'s check: damage inside cells (a mask that is not
+        ASCII RLE, a text that is not UTF-8, prompts that are not JSON) passes SQLite's
+        integrity check. Writable: CorruptProjectError naming the rows. Read-only: the
+        rows go to `problems` and damaged annotations are left out of what is read."""
+        found: list[str] = []
+        conn = self.store._open_conn("checking the project")
+        for table, sql in (
+            ("images", "SELECT * FROM images"),
+            ("categories", "SELECT * FROM categories"),
+            ("meta", "SELECT * FROM meta"),
+        ):
+            try:
+                conn.execute(sql).fetchall()
+            except sqlite3.DatabaseError as exc:
+                found.append(f"table {table} cannot be read ({exc})")
+        try:
+            for row in conn.execute(f"SELECT {ANNOTATION_COLUMNS} FROM annotations"):
+                try:
+                    annotation_from_row(row)
+                except DamagedRowError as exc:
+                    self._damaged.add(int(row[0]))
+                    found.append(str(exc))
+        except sqlite3.DatabaseError as exc:
+            found.append(f"table annotations cannot be read ({exc})")
+        if not found:
+            return
+        if not self.read_only:
+            self.store.close()
+            more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+            raise CorruptProjectError(
+                self.path,
+                f"the project file is damaged: {'; '.join(found[:3])}{more}; "
+                "open it read-only to export what can be read",
+            )
+        self.store.problems.extend(found)
 
     # -- opening and closing -------------------------------------------------------------
 
     @classmethod
     def create(cls, folder: Path, project_file: Path | None = None) -> Project:
-        """Create the project file for a folder of images and scan the images into it."""
+        """Create the project file for a folder of images and scan the images into it.
+
+        All or nothing: the images are scanned first, then the whole project (schema,
+        meta and images) is written to a hidden file beside the project file in one
+        transaction and renamed into place. A process killed at any moment leaves
+        either no project file (create it again) or the complete one, never a project
+        without its images.
+        """
         folder = Path(folder).resolve()
         if not folder.is_dir():
             raise ProjectError(folder, "is not a folder of images")
@@ -108,23 +182,35 @@ class Project(AnnotationEditing):
         path = path.resolve()
         if path.exists():
             raise ProjectError(path, "a project file already exists here; open it instead")
-        store = Store(path, create=True)
         try:
             rel_root = os.path.relpath(folder, path.parent)
         except ValueError:  # another drive on Windows
             rel_root = str(folder)
+        temp = path.with_name(f".{path.name}.creating")
+        _remove_project_files(temp)  # left by a process killed while creating
+        rows = _probe_rows(folder, scan_images(folder, skip=[path, temp]))
         try:
-            with store.transaction("creating the project") as conn:
-                conn.execute("INSERT INTO meta (key, value) VALUES ('root', ?)", (rel_root,))
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('created', ?)", (str(time.time()),)
-                )
-            project = cls(store)
-            project.rescan()
-        except BaseException:
-            store.close()
-            raise
-        return project
+            store = Store(temp, create=True)
+            try:
+                with store.transaction("creating the project") as conn:
+                    conn.execute("INSERT INTO meta (key, value) VALUES ('root', ?)", (rel_root,))
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('created', ?)", (str(time.time()),)
+                    )
+                    _insert_images(conn, rows)
+            finally:
+                store.close()
+            if path.exists():
+                raise ProjectError(path, "a project file already exists here; open it instead")
+            try:
+                os.replace(temp, path)
+            except OSError as exc:
+                raise ProjectError(
+                    path, f"cannot create the project file ({exc.strerror})"
+                ) from exc
+        finally:
+            _remove_project_files(temp)
+        return cls.open(path)
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False, check: Check = "full") -> Project:
@@ -137,7 +223,10 @@ class Project(AnnotationEditing):
         path = Path(path)
         if path.is_dir():
             path = path / PROJECT_FILE_NAME
-        return cls(Store(path.resolve(), read_only=read_only, check=check))
+        project = cls(Store(path.resolve(), read_only=read_only, check=check))
+        if check != "none":
+            project._check_contents()
+        return project
 
     @property
     def problems(self) -> list[str]:
@@ -162,16 +251,10 @@ class Project(AnnotationEditing):
         """Add image files under the root that the project does not hold yet; returns how many."""
         known = {img.path for img in self.images()}
         new = [p for p in scan_images(self.root, skip=[self.path]) if p.as_posix() not in known]
-        rows = []
-        for rel in new:
-            height, width, digest, error = probe_image(self.root / rel)
-            rows.append((rel.as_posix(), width, height, digest, error))
+        rows = _probe_rows(self.root, new)
         if rows:
             with self.store.transaction("adding images") as conn:
-                conn.executemany(
-                    "INSERT INTO images (path, width, height, content_hash, error) VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
+                _insert_images(conn, rows)
         return len(rows)
 
     def images(self, status: str | None = None) -> list[ImageRecord]:
@@ -303,11 +386,11 @@ class Project(AnnotationEditing):
                 f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE image_id = ? AND alive = 1 ORDER BY id",
                 (image_id,),
             ).fetchall()
-        return [annotation_from_row(row) for row in rows]
+        return [self._annotation_of(row) for row in rows if row[0] not in self._damaged]
 
     def annotation(self, annotation_id: int) -> Annotation:
         with self.store.reading() as conn:
-            return annotation_from_row(self._alive_row(conn, annotation_id))
+            return self._annotation_of(self._alive_row(conn, annotation_id))
 
     def iter_annotations(self) -> Iterator[Annotation]:
         """Every annotation of the project, by image then id (streamed, for export)."""
@@ -316,7 +399,8 @@ class Project(AnnotationEditing):
                 f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE alive = 1 ORDER BY image_id, id"
             )
             for row in rows:
-                yield annotation_from_row(row)
+                if row[0] not in self._damaged:
+                    yield self._annotation_of(row)
 
     def salvage_annotations(self, chunk: int = 1000) -> tuple[list[Annotation], list[str]]:
         """Every annotation that can still be read, for exporting from a damaged file.

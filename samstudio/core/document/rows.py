@@ -13,7 +13,7 @@ from pycocotools import mask as mask_utils
 
 from samstudio.core.document.records import IMAGE_STATUSES, SOURCES, Annotation
 from samstudio.core.masks import RLE, compress_rle
-from samstudio.core.store import ProjectError
+from samstudio.core.store import CorruptProjectError, ProjectError
 
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 ANNOTATION_COLUMNS = (
@@ -26,7 +26,28 @@ class EditError(ProjectError):
     """An edit that cannot be made: unknown id, wrong mask shape, bad value."""
 
 
+class DamagedRowError(ValueError):
+    """A row whose cells cannot be what the schema says (the message names the row)."""
+
+
 def annotation_from_row(row: Sequence[Any]) -> Annotation:
+    """An `Annotation` from a row of ANNOTATION_COLUMNS; DamagedRowError when a cell is
+    damaged (counts not ASCII bytes, prompts not JSON, a number that is not one)."""
+    try:
+        return _annotation(row)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise DamagedRowError(f"annotation {row[0]} is damaged ({exc})") from exc
+
+
+def damaged_row(path: Path, exc: DamagedRowError) -> CorruptProjectError:
+    """The error a user sees for a damaged row of the project file at `path`."""
+    return CorruptProjectError(
+        path,
+        f"{exc}; the project file is damaged: open it read-only and export what can be read",
+    )
+
+
+def _annotation(row: Sequence[Any]) -> Annotation:
     (
         aid,
         image_id,
@@ -47,11 +68,15 @@ def annotation_from_row(row: Sequence[Any]) -> Annotation:
         created,
         modified,
     ) = row
+    if not isinstance(counts, bytes):
+        raise ValueError(f"its mask is {type(counts).__name__}, not RLE bytes")
+    if not all(isinstance(v, int) for v in (height, width, bx, by, bw, bh, area)):
+        raise ValueError("its size, bbox or area is not a whole number")
     return Annotation(
         id=aid,
         image_id=image_id,
         category_id=category_id,
-        rle={"size": [height, width], "counts": bytes(counts).decode("ascii")},
+        rle={"size": [height, width], "counts": counts.decode("ascii")},
         bbox=(bx, by, bw, bh),
         area=area,
         source=source,
