@@ -58,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+        except UnicodeDecodeError as exc:
+            print(
+                f"samstudio convert: cannot read labels file {args.labels}: not UTF-8 text "
+                f"({exc.reason} at byte {exc.start})",
+                file=sys.stderr,
+            )
+            return 2
     if not Path(args.input).exists():
         print(f"samstudio convert: {args.input}: no such file or folder", file=sys.stderr)
         return 2

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,11 @@ def load_json(path: str | os.PathLike[str]) -> Any:
         ) from None
     except RecursionError:
         raise FormatError(str(path), "JSON nested too deeply") from None
+    except ValueError:  # an integer literal past sys.get_int_max_str_digits()
+        raise FormatError(
+            str(path),
+            f"not usable JSON: a number too long (more than {sys.get_int_max_str_digits()} digits)",
+        ) from None
 
 
 @dataclass
@@ -71,7 +78,10 @@ def finite_number(value: Any) -> float | None:
     """A finite int/float (not bool), else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an int beyond float range (10**400) is not finite either
+        return None
     return f if math.isfinite(f) else None
 
 
@@ -83,9 +93,16 @@ def int_id(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        try:
+            return int(value.strip())
+        except ValueError:  # more digits than int() converts
+            return None
     return None
+
+
+_INT_TEXT = re.compile(r"-?[0-9]+")
+"""An integer id written as text: ASCII digits only ('--1', '²', '١' are not ids)."""
 
 
 def number_list(value: Any, length: int | None = None) -> list[float] | None:

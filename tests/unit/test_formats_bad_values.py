@@ -1,0 +1,131 @@
+"""Bad values in annotation files: a clear message naming the file and the problem, never a
+traceback, a silently wrong mask or a memory blow-up (the reviewer's reproductions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from samstudio.cli.main import main
+from samstudio.core.formats.validate import finite_number, int_id
+
+
+def small_coco(ann_extra: dict[str, Any] | None = None, img_extra: dict[str, Any] | None = None):
+    im: dict[str, Any] = {"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}
+    im.update(img_extra or {})
+    ann: dict[str, Any] = {
+        "id": 1,
+        "image_id": 1,
+        "category_id": 1,
+        "segmentation": [[1, 1, 5, 1, 5, 5, 1, 5]],
+        "bbox": [1, 1, 4, 4],
+        "area": 16,
+        "iscrowd": 0,
+    }
+    ann.update(ann_extra or {})
+    return {"images": [im], "categories": [{"id": 1, "name": "x"}], "annotations": [ann]}
+
+
+def convert(
+    path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str]:
+    rc = main(
+        ["convert", str(path), "--to", "coco-rle", "--out", str(tmp_path / "out.json"), *extra]
+    )
+    return rc, capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ defect 3: tracebacks
+
+
+def test_integer_literal_too_long_for_python_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "huge_int.json"
+    f.write_text(json.dumps(small_coco()).replace('"area": 16', '"area": ' + "9" * 5000))
+    rc, err = convert(f, tmp_path, capsys)  # was: ValueError traceback from json.loads
+    assert rc == 2
+    assert "huge_int.json" in err and "number too long" in err
+
+
+@pytest.mark.parametrize(
+    "text_old, text_new, code",
+    [
+        ("[[1, 1, 5, 1", "[[1" + "0" * 400 + ", 1, 5, 1", "bad_polygon"),  # polygon vertex
+        ('"area": 16', '"area": 1' + "0" * 400, "area_mismatch"),
+        ('"bbox": [1, 1, 4, 4]', '"bbox": [1' + "0" * 400 + ", 1, 4, 4]", "bbox_mismatch"),
+        ('"iscrowd": 0', '"iscrowd": 0, "score": 1' + "0" * 400, "bad_field"),
+        ('"iscrowd": 0', '"iscrowd": 0, "predicted_iou": 1' + "0" * 400, "bad_field"),
+    ],
+)
+def test_integers_beyond_float_range_are_not_finite_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text_old: str, text_new: str, code: str
+) -> None:
+    f = tmp_path / "bigint.json"
+    text = json.dumps(small_coco())
+    assert text_old in text
+    f.write_text(text.replace(text_old, text_new))
+    rc, err = convert(f, tmp_path, capsys)  # was: OverflowError traceback from float(int)
+    assert rc in (0, 1) and "Traceback" not in err
+    assert "bigint.json" in err and "annotation 1" in err
+    assert finite_number(10**400) is None and finite_number(-(10**400)) is None
+
+
+def test_labelme_point_beyond_float_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lm = {
+        "version": "5.0.0",
+        "shapes": [
+            {
+                "label": "a",
+                "shape_type": "polygon",
+                "group_id": None,
+                "points": [[1, 1], [5, 1], [5, 5]],
+            }
+        ],
+        "imagePath": "x.jpg",
+        "imageData": None,
+        "imageHeight": 10,
+        "imageWidth": 10,
+    }
+    f = tmp_path / "lm.json"
+    f.write_text(json.dumps(lm).replace("[[1, 1]", "[[1" + "0" * 400 + ", 1]"))
+    rc, err = convert(f, tmp_path, capsys)
+    assert rc == 1 and "lm.json" in err and "shape #0" in err and "points" in err
+
+
+@pytest.mark.parametrize("bad", ["--1", "\u00b2", "1\u00b2", "\u0661", "-", "", " 1 2"])
+def test_int_id_accepts_only_ascii_integers(bad: str) -> None:
+    assert int_id(bad) is None  # '--1', '²' passed isdigit() and then int() raised
+    assert int_id(" -12 ") == -12 and int_id("7") == 7 and int_id(3.0) == 3
+
+
+@pytest.mark.parametrize(
+    "img_extra, ann_extra",
+    [({"id": "--1"}, None), (None, {"category_id": "\u00b2"}), (None, {"image_id": "--1"})],
+)
+def test_id_strings_that_fooled_isdigit(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    img_extra: dict[str, Any] | None,
+    ann_extra: dict[str, Any] | None,
+) -> None:
+    f = tmp_path / "ids.json"
+    f.write_text(json.dumps(small_coco(ann_extra, img_extra)))
+    rc, err = convert(f, tmp_path, capsys)  # was: ValueError traceback from int()
+    assert rc in (0, 1) and "Traceback" not in err and "ids.json" in err
+
+
+def test_labels_file_not_utf8(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "labels.bin"
+    bad.write_bytes(b"\xff\xfe\x00cat\n")
+    src = shared_data / "labelme" / "video_annotation" / "00000100.json"
+    rc, err = convert(src, tmp_path, capsys, "--labels", str(bad))  # was: UnicodeDecodeError
+    assert rc == 2
+    assert "labels.bin" in err and "not UTF-8" in err
