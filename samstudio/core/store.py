@@ -194,6 +194,13 @@ class Store:
             self.conn = self._connect()
             self._check(check)
             self._ensure_schema(creating=not exists)
+        except UnicodeDecodeError as exc:  # SQLite's message quotes damaged schema bytes
+            self.close()
+            raise CorruptProjectError(
+                self.path,
+                f"the project file is damaged (its schema cannot be read: {exc}); "
+                "restore it from a backup",
+            ) from exc
         except BaseException:
             self.close()
             raise
