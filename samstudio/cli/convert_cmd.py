@@ -78,10 +78,20 @@ def run(args: argparse.Namespace) -> int:
     except FormatError as exc:
         print(f"samstudio convert: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"samstudio convert: {args.input}: out of memory while reading", file=sys.stderr)
+        return 2
     try:
         _, out_report = export_annotations(dataset, args.to, args.out)
     except OSError as exc:
         print(f"samstudio convert: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(
+            f"samstudio convert: {args.input}: out of memory while writing {args.out} "
+            f"({args.to}); conversion stopped",
+            file=sys.stderr,
+        )
         return 2
     report.extend(out_report)
     if not args.quiet:

@@ -4,12 +4,15 @@ traceback, a silently wrong mask or a memory blow-up (the reviewer's reproductio
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from samstudio.cli.main import main
+from samstudio.core.formats.coco import read_coco, read_coco_results
+from samstudio.core.formats.sa1b import read_sa1b
 from samstudio.core.formats.validate import finite_number, int_id
 
 
@@ -129,3 +132,81 @@ def test_labels_file_not_utf8(
     rc, err = convert(src, tmp_path, capsys, "--labels", str(bad))  # was: UnicodeDecodeError
     assert rc == 2
     assert "labels.bin" in err and "not UTF-8" in err
+
+
+# ------------------------------------------- defect 2: masks larger than an image may be
+
+HUGE = 100_000  # 1e10 pixels: 25x images.MAX_PIXELS
+
+
+def huge_rle() -> dict[str, Any]:
+    return {"size": [HUGE, HUGE], "counts": [0, 4_000_000_000, 0, 4_000_000_000, 0, 2_000_000_000]}
+
+
+def test_coco_image_over_max_pixels_is_refused_quickly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = {
+        "images": [{"id": 1, "file_name": "big.jpg", "width": HUGE, "height": HUGE}],
+        "categories": [{"id": 1, "name": "x"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": huge_rle()}
+        ],
+    }
+    f = tmp_path / "huge_rle.json"
+    f.write_text(json.dumps(doc))
+    t = time.perf_counter()
+    rc = main(["convert", str(f), "--to", "coco-polygon", "--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err
+    assert time.perf_counter() - t < 10  # was: accepted, then > 10 GB allocated on export
+    assert rc == 1
+    assert "huge_rle.json" in err and "image 1" in err and "100000x100000" in err
+    assert "400 megapixels" in err
+    ds, rep = read_coco(doc, "huge_rle.json")
+    assert ds.images == [] and ds.annotations == [] and "bad_image" in rep.codes()
+
+
+def test_coco_results_rle_over_max_pixels_is_refused() -> None:
+    results = [{"image_id": 3, "category_id": 1, "score": 0.5, "segmentation": huge_rle()}]
+    ds, rep = read_coco_results(results, "res.json")
+    assert ds.images == [] and ds.annotations == []
+    errors = [i for i in rep.issues if i.code == "bad_image"]
+    assert errors and "100000x100000" in errors[0].message and errors[0].image_id == 3
+
+
+def test_sa1b_image_over_max_pixels_is_refused() -> None:
+    doc = {
+        "image": {"image_id": 1, "width": HUGE, "height": HUGE, "file_name": "big.jpg"},
+        "annotations": [{"id": 1, "segmentation": huge_rle()}],
+    }
+    ds, rep = read_sa1b(doc, "sa_1.json")
+    assert ds.images == [] and ds.annotations == []
+    (issue,) = rep.issues
+    assert issue.code == "bad_image" and "sa_1.json" in str(issue) and "100000x100000" in str(issue)
+    # an image within the limit is still read
+    ok = {"image": {"image_id": 1, "width": 20_000, "height": 20_000, "file_name": "ok.jpg"}}
+    ds, rep = read_sa1b({**ok, "annotations": []}, "sa_2.json")
+    assert len(ds.images) == 1 and not rep.issues
+
+
+def test_convert_out_of_memory_is_one_clear_line(
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import samstudio.core.formats.detect as detect
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError
+
+    src = shared_data / "sa1b_format" / "datumaro_fixture" / "a.json"
+    monkeypatch.setattr(detect, "export_annotations", boom)
+    rc = main(["convert", str(src), "--to", "coco-rle", "--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "out of memory" in err and "a.json" in err
+    assert len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(detect, "import_annotations", boom)
+    rc = main(["convert", str(src), "--to", "coco-rle", "--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "out of memory" in err and "a.json" in err

@@ -41,13 +41,15 @@ from samstudio.core.formats.validate import (
     read_sam_fields,
     read_segmentation,
 )
+from samstudio.core.images import MAX_PIXELS
 from samstudio.core.masks import RLE, decode_rle_window, rle_area_bbox
 from samstudio.core.polygons import mask_to_polygons
 
 SegmentationStyle = Literal["rle", "polygon"]
 
 MAX_SIDE = 100_000
-"""Largest width or height accepted in an image record."""
+"""Largest width or height accepted in an image record (and width * height <= MAX_PIXELS,
+the limit on images, so a tiny file cannot claim a mask of 1e10 pixels)."""
 
 _IMAGE_KEYS = ("id", "file_name", "width", "height")
 _CATEGORY_KEYS = ("id", "name", "supercategory")
@@ -134,7 +136,16 @@ def read_coco_results(
             seg = raw.get("segmentation")
             size = seg.get("size") if isinstance(seg, dict) else None
             h, w = size if isinstance(size, list) and len(size) == 2 else (None, None)
-            if _valid_side(h) and _valid_side(w):
+            if _valid_side(h) and _valid_side(w) and _too_many_pixels(w, h):
+                report.error(
+                    "bad_image",
+                    source,
+                    f"RLE size {w}x{h} (width x height) is {_megapixels(w, h)}, more than the "
+                    f"{MAX_PIXELS / 1e6:.0f} megapixels an image may have; not imported",
+                    raw.get("id"),
+                    image_id,
+                )
+            elif _valid_side(h) and _valid_side(w):
                 images[image_id] = ImageRecord(image_id, f"{image_id}", int(w), int(h))  # type: ignore[arg-type]
                 ds.images.append(images[image_id])
         if "score" not in raw:
@@ -173,6 +184,15 @@ def _valid_side(v: Any) -> bool:
     return i is not None and 0 < i <= MAX_SIDE
 
 
+def _too_many_pixels(w: Any, h: Any) -> bool:
+    """Sides already checked by ``_valid_side``: more pixels than an image may have?"""
+    return (int_id(w) or 0) * (int_id(h) or 0) > MAX_PIXELS
+
+
+def _megapixels(w: Any, h: Any) -> str:
+    return f"{(int_id(w) or 0) * (int_id(h) or 0) / 1e6:,.0f} megapixels"
+
+
 def _read_image(raw: dict[str, Any], ds: Dataset, report: ImportReport, source: str) -> None:
     image_id = int_id(raw.get("id"))
     if image_id is None:
@@ -194,6 +214,15 @@ def _read_image(raw: dict[str, Any], ds: Dataset, report: ImportReport, source: 
             "bad_image",
             source,
             f"width {w!r} / height {h!r} are not whole numbers in 1..{MAX_SIDE}; image not imported",
+            image_id=image_id,
+        )
+        return
+    if _too_many_pixels(w, h):
+        report.error(
+            "bad_image",
+            source,
+            f"size {int_id(w)}x{int_id(h)} (width x height) is {_megapixels(w, h)}, more than "
+            f"the {MAX_PIXELS / 1e6:.0f} megapixels an image may have; image not imported",
             image_id=image_id,
         )
         return

@@ -38,6 +38,7 @@ from samstudio.core.formats.validate import (
     read_sam_fields,
     read_segmentation,
 )
+from samstudio.core.images import MAX_PIXELS
 from samstudio.core.masks import rle_area_bbox
 
 MAX_SIDE = 100_000
@@ -96,6 +97,16 @@ def read_sa1b(
             source,
             f"width {raw_image.get('width')!r} / height {raw_image.get('height')!r} are not "
             f"whole numbers in 1..{MAX_SIDE}; no annotation of this file is imported",
+            image_id=image_id,
+        )
+        return ds, rep
+    if w * h > MAX_PIXELS:
+        rep.error(
+            "bad_image",
+            source,
+            f"size {w}x{h} (width x height) is {w * h / 1e6:,.0f} megapixels, more than the "
+            f"{MAX_PIXELS / 1e6:.0f} megapixels an image may have; no annotation of this file "
+            "is imported",
             image_id=image_id,
         )
         return ds, rep
