@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from samstudio.cli.main import main
-from samstudio.core.formats.coco import read_coco, read_coco_results
+from samstudio.core.formats.coco import (
+    coco_document,
+    coco_results_document,
+    read_coco,
+    read_coco_results,
+)
 from samstudio.core.formats.sa1b import read_sa1b
 from samstudio.core.formats.validate import finite_number, int_id
 
@@ -210,3 +215,35 @@ def test_convert_out_of_memory_is_one_clear_line(
     rc = main(["convert", str(src), "--to", "coco-rle", "--out", str(tmp_path / "o.json")])
     err = capsys.readouterr().err
     assert rc == 2 and "out of memory" in err and "a.json" in err
+
+
+# ------------------------------- defect 6: no usable category must not become category 1
+
+
+@pytest.mark.parametrize("bad", ["dog", None, 2.5, [2]])
+def test_annotation_without_usable_category_does_not_join_category_1(bad: Any) -> None:
+    doc = small_coco({"category_id": bad})
+    doc["categories"] = [{"id": 1, "name": "person"}, {"id": 2, "name": "dog"}]
+    ds, rep = read_coco(doc, "in.json")
+    assert "unknown_category" in rep.codes()
+    out = coco_document(ds)
+    cats = {c["id"]: c["name"] for c in out["categories"]}
+    (a,) = out["annotations"]
+    assert cats[a["category_id"]] == "object"  # was: 1 = "person"
+    assert a["category_id"] == 3 and len(cats) == 3
+    (r,) = coco_results_document(ds)
+    assert r["category_id"] == 3
+
+
+def test_annotation_without_category_reuses_a_category_named_object() -> None:
+    doc = small_coco({"category_id": None})
+    doc["categories"] = [{"id": 1, "name": "person"}, {"id": 5, "name": "object"}]
+    ds, _ = read_coco(doc, "in.json")
+    out = coco_document(ds)
+    assert [c["id"] for c in out["categories"]] == [1, 5]
+    assert out["annotations"][0]["category_id"] == 5
+    # no categories at all (SA-1B, AMG): 1, named "object", as before
+    ds.categories = []
+    out = coco_document(ds)
+    assert out["categories"][0]["id"] == 1 and out["categories"][0]["name"] == "object"
+    assert out["annotations"][0]["category_id"] == 1

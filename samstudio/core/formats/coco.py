@@ -347,7 +347,18 @@ def _category(value: Any, ds: Dataset, ctx: AnnotationContext) -> int | None:
 
 
 DEFAULT_CATEGORY = Category(1, "object")
-"""Used on export for annotations without a category (SA-1B and AMG masks have none)."""
+"""The category of annotations without one (SA-1B and AMG masks have none) when the
+dataset has no categories; otherwise see ``default_category``."""
+
+
+def default_category(categories: list[Category]) -> Category:
+    """The category exported for annotations without a usable one: the category literally
+    named "object" when there is one, else a new "object" with an id no category uses
+    (max + 1), so such annotations never silently join a real category such as id 1."""
+    named = next((c for c in categories if c.name == DEFAULT_CATEGORY.name), None)
+    if named is not None:
+        return named
+    return Category(max((c.id for c in categories), default=0) + 1, DEFAULT_CATEGORY.name)
 
 
 def coco_document(dataset: Dataset, segmentation: SegmentationStyle = "rle") -> dict[str, Any]:
@@ -355,10 +366,9 @@ def coco_document(dataset: Dataset, segmentation: SegmentationStyle = "rle") -> 
     if segmentation not in ("rle", "polygon"):
         raise ValueError(f"segmentation is 'rle' or 'polygon', got {segmentation!r}")
     categories = list(dataset.categories)
-    if any(a.category_id is None for a in dataset.annotations) and not any(
-        c.id == DEFAULT_CATEGORY.id for c in categories
-    ):
-        categories.append(DEFAULT_CATEGORY)
+    fallback = default_category(categories)
+    if any(a.category_id is None for a in dataset.annotations) and fallback not in categories:
+        categories.append(fallback)
     info = {
         k: v for k, v in dataset.info.items() if k not in ("images", "categories", "annotations")
     }
@@ -378,14 +388,22 @@ def coco_document(dataset: Dataset, segmentation: SegmentationStyle = "rle") -> 
             {**c.extra, "id": c.id, "name": c.name, "supercategory": c.supercategory}
             for c in categories
         ],
-        "annotations": [annotation_json(a, segmentation) for a in dataset.annotations],
+        "annotations": [annotation_json(a, segmentation, fallback.id) for a in dataset.annotations],
     }
 
 
-def annotation_json(ann: Annotation, segmentation: SegmentationStyle = "rle") -> dict[str, Any]:
-    """One COCO annotation object, with area and bbox computed from the mask."""
+def annotation_json(
+    ann: Annotation,
+    segmentation: SegmentationStyle = "rle",
+    no_category_id: int = DEFAULT_CATEGORY.id,
+) -> dict[str, Any]:
+    """One COCO annotation object, with area and bbox computed from the mask.
+
+    ``no_category_id`` is written for an annotation without a category: pass
+    ``default_category(categories).id`` so it cannot collide with a real category.
+    """
     out: dict[str, Any] = {**ann.extra, "id": ann.id, "image_id": ann.image_id}
-    out["category_id"] = ann.category_id if ann.category_id is not None else DEFAULT_CATEGORY.id
+    out["category_id"] = ann.category_id if ann.category_id is not None else no_category_id
     if ann.segmentation is None:
         out["segmentation"] = []
         out["bbox"] = list(ann.bbox or [0.0, 0.0, 0.0, 0.0])
@@ -439,10 +457,11 @@ def coco_results_document(
 ) -> list[dict[str, Any]]:
     """COCO results: a list of annotations, each with a ``score`` (1.0 when none is known)."""
     out = []
+    fallback = default_category(list(dataset.categories)).id
     for ann in dataset.annotations:
         if ann.segmentation is None:
             continue
-        item = annotation_json(ann, segmentation)
+        item = annotation_json(ann, segmentation, fallback)
         item.setdefault("score", 1.0)
         out.append(item)
     return out
