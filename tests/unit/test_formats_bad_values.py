@@ -247,3 +247,40 @@ def test_annotation_without_category_reuses_a_category_named_object() -> None:
     out = coco_document(ds)
     assert out["categories"][0]["id"] == 1 and out["categories"][0]["name"] == "object"
     assert out["annotations"][0]["category_id"] == 1
+
+
+# ------------------------------------------ defect 7: box-only boxes outside the image
+
+
+def box_only(*boxes: list[float]) -> dict[str, Any]:
+    doc = small_coco()
+    doc["annotations"] = [
+        {"id": n + 1, "image_id": 1, "category_id": 1, "segmentation": [], "bbox": b}
+        for n, b in enumerate(boxes)
+    ]
+    return doc
+
+
+def test_box_only_annotation_outside_the_image_is_an_error() -> None:
+    ds, rep = read_coco(box_only([-500, -40, 5, 5], [10, 2, 3, 3], [2, -9, 3, 9]), "in.json")
+    assert ds.annotations == []  # was: imported unchanged, with only 'bbox_only'
+    errors = [i for i in rep.issues if i.severity == "error"]
+    assert [(i.code, i.annotation_id) for i in errors] == [
+        ("bbox_outside", 1),
+        ("bbox_outside", 2),
+        ("bbox_outside", 3),
+    ]
+    assert "in.json" in str(errors[0]) and "[-500, -40, 5, 5]" in errors[0].message
+
+
+def test_box_only_annotation_sticking_out_is_clipped_with_a_warning() -> None:
+    ds, rep = read_coco(box_only([3, 3, 1e9, 0], [-2, 4, 5, 100], [1, 1, 4, 4]), "in.json")
+    assert [a.bbox for a in ds.annotations] == [[3, 3, 7, 0], [0, 4, 3, 6], [1, 1, 4, 4]]
+    outside = [i for i in rep.issues if i.code == "bbox_outside"]
+    assert [(i.severity, i.annotation_id) for i in outside] == [("warning", 1), ("warning", 2)]
+    assert "clipped to [3, 3, 7, 0]" in outside[0].message
+    out = coco_document(ds)
+    for a in out["annotations"]:
+        x, y, w, h = a["bbox"]
+        assert 0 <= x and 0 <= y and x + w <= 10 and y + h <= 10
+    assert [a["area"] for a in out["annotations"]] == [0.0, 18.0, 16.0]

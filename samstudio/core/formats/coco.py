@@ -297,7 +297,7 @@ def _read_annotation(
     segm = read_segmentation(raw.get("segmentation"), image.height, image.width, ctx)
     if segm is None:
         return None
-    box = check_mask(segm, raw.get("area"), raw.get("bbox"), ctx)
+    box = check_mask(segm, raw.get("area"), raw.get("bbox"), ctx, image.height, image.width)
     if box is None:
         return None
     category_id = _category(raw.get("category_id"), ds, ctx)

@@ -134,7 +134,7 @@ def read_sa1b(
         if segm.rle is None:
             ctx.error("bad_segmentation", "SA-1B annotation without a mask; not imported")
             continue
-        box = check_mask(segm, raw.get("area"), raw.get("bbox"), ctx)
+        box = check_mask(segm, raw.get("area"), raw.get("bbox"), ctx, h, w)
         if box is None:
             continue
         ann_id = int_id(raw.get("id"))

@@ -7,6 +7,8 @@ so each message names where the problem is. Rules:
   whose size is not the image's, including width and height swapped) is an *error*: the
   annotation is not imported.
 - Polygon vertices outside the image are a *warning*: the mask is clipped to the image.
+  So is a box-only annotation's box sticking out of the image; a box that does not
+  overlap the image at all is an *error*.
 - An empty mask is a *warning*: the annotation is kept.
 - A stored ``area`` or ``bbox`` is never trusted: both are recomputed from the mask, and a
   disagreement is a *warning* (area: more than 0.5 pixel for RLE, more than
@@ -233,11 +235,14 @@ def check_mask(
     stored_area: Any,
     stored_bbox: Any,
     ctx: AnnotationContext,
+    height: int,
+    width: int,
 ) -> list[float] | None:
     """Report an empty mask and stored area/box disagreements; return the box to keep.
 
-    For a box-only annotation the stored box is validated and returned (None if unusable,
-    after an error).
+    For a box-only annotation the stored box is validated against the (height, width)
+    image and returned: a box not overlapping the image is an error (None is returned), one
+    sticking out is clipped to the image with a ``bbox_outside`` warning, as polygons are.
     """
     if segm.rle is None:
         box = number_list(stored_bbox, 4)
@@ -247,8 +252,7 @@ def check_mask(
                 f"no segmentation and no usable bbox ({stored_bbox!r}); not imported",
             )
             return None
-        ctx.warn("bbox_only", "has no mask (empty segmentation); imported as a box only")
-        return box
+        return _box_in_image(box, height, width, ctx)
     area, box = segm.area, segm.bbox  # measured when the RLE was read and validated
     if area == 0:
         ctx.warn("empty_mask", "mask is empty (0 pixels); kept")
@@ -279,6 +283,38 @@ def check_mask(
         elif area == 0 and any(v != 0 for v in sb[2:]):
             ctx.warn("bbox_mismatch", f"stored bbox {sb} for an empty mask; using {box}")
     return box
+
+
+def _box_in_image(
+    box: list[float], height: int, width: int, ctx: AnnotationContext
+) -> list[float] | None:
+    """A box-only annotation's XYWH box, clipped to the image; None (an error) when it does
+    not overlap the image."""
+    x, y, w, h = box
+
+    def overlaps(lo: float, size: float, side: int) -> bool:
+        # a zero-size side (a line or point box) must lie on the image, edges included
+        return 0 <= lo <= side if size == 0 else lo < side and lo + size > 0
+
+    shown = "[" + ", ".join(f"{v:g}" for v in box) + "]"
+    if not (overlaps(x, w, width) and overlaps(y, h, height)):
+        ctx.error(
+            "bbox_outside",
+            f"box-only annotation's bbox {shown} lies entirely outside the {width}x{height} "
+            "image; not imported",
+        )
+        return None
+    x0, y0 = max(0.0, x), max(0.0, y)
+    x1, y1 = min(float(width), x + w), min(float(height), y + h)
+    clipped = [x0, y0, x1 - x0, y1 - y0]
+    if clipped != box:
+        ctx.warn(
+            "bbox_outside",
+            f"box-only annotation's bbox {shown} extends outside the {width}x{height} image; "
+            f"clipped to [{', '.join(f'{v:g}' for v in clipped)}]",
+        )
+    ctx.warn("bbox_only", "has no mask (empty segmentation); imported as a box only")
+    return clipped
 
 
 def read_sam_fields(raw: dict[str, Any], ctx: AnnotationContext) -> dict[str, Any]:
