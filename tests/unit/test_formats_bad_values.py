@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from samstudio.cli.main import main
@@ -18,7 +19,7 @@ from samstudio.core.formats.coco import (
     read_coco_results,
 )
 from samstudio.core.formats.sa1b import read_sa1b
-from samstudio.core.formats.validate import finite_number, int_id
+from samstudio.core.formats.validate import finite_number, int_id, polygon_budget, polygon_work
 
 
 def small_coco(ann_extra: dict[str, Any] | None = None, img_extra: dict[str, Any] | None = None):
@@ -284,3 +285,49 @@ def test_box_only_annotation_sticking_out_is_clipped_with_a_warning() -> None:
         x, y, w, h = a["bbox"]
         assert 0 <= x and 0 <= y and x + w <= 10 and y + h <= 10
     assert [a["area"] for a in out["annotations"]] == [0.0, 18.0, 16.0]
+
+
+# ----------------------------- defect 5: polygons whose rasterisation would take gigabytes
+
+
+def far_zigzag(n: int, h: int = 1000, w: int = 1000) -> dict[str, Any]:
+    far = 2 * (h + w) - 1  # inside the accepted "far" band
+    ring: list[float] = []
+    for i in range(n):
+        ring += [(-far if i % 2 else far), (i % 3) * 10.0]
+    return {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": w, "height": h}],
+        "categories": [{"id": 1, "name": "x"}],
+        "annotations": [
+            {"id": 4, "image_id": 1, "category_id": 1, "segmentation": [ring], "iscrowd": 0}
+        ],
+    }
+
+
+@pytest.mark.parametrize("n", [2000, 16000])
+def test_far_zigzag_polygon_is_refused_quickly(n: int) -> None:
+    # was: frPyObjects took ~5 GB for n=16000 (190 KB of JSON), a segfault under 4 GB
+    t = time.perf_counter()
+    ds, rep = read_coco(far_zigzag(n), "far.json")
+    assert time.perf_counter() - t < 5
+    assert ds.annotations == []
+    (issue,) = rep.issues
+    assert issue.code == "polygon_too_complex" and issue.severity == "error"
+    assert "far.json" in str(issue) and issue.annotation_id == 4 and "1000x1000" in issue.message
+
+
+def test_polygon_budget_leaves_real_outlines_alone() -> None:
+    # a detailed outline: 20000 vertices on a circle across a 4000x3000 image
+    t = np.linspace(0, 2 * np.pi, 20000, endpoint=False)
+    ring = np.column_stack([2000 + 1900 * np.cos(t), 1500 + 1400 * np.sin(t)]).ravel()
+    assert polygon_work([ring.tolist()]) < polygon_budget(3000, 4000, 20000)
+    # a star of 200 spikes across the whole image, sticking out a little
+    star = []
+    for k in range(400):
+        r = 1600 if k % 2 else 50
+        a = 2 * np.pi * k / 400
+        star += [1500 + r * np.cos(a), 1500 + r * np.sin(a)]
+    doc = far_zigzag(1, 3000, 3000)
+    doc["annotations"][0]["segmentation"] = [star]
+    ds, rep = read_coco(doc, "star.json")
+    assert len(ds.annotations) == 1 and rep.codes() == ["polygon_outside"]

@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pycocotools import mask as mask_utils
 
 from samstudio.core.formats.records import FormatError, ImportReport
@@ -216,6 +217,16 @@ def _read_polygons(
             f"y {y0:g}..{y1:g}); not imported",
         )
         return None
+    work = polygon_work(rings)
+    budget = polygon_budget(height, width, sum(len(r) // 2 for r in rings))
+    if work > budget:
+        ctx.error(
+            "polygon_too_complex",
+            f"polygon edges span {work:,.0f} pixels in all ({sum(len(r) // 2 for r in rings)} "
+            f"vertices), more than the {budget:,.0f} a polygon on a {width}x{height} image may "
+            "span; rasterising it would take too much memory, so it is not imported",
+        )
+        return None
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
         ctx.warn(
             "polygon_outside",
@@ -228,6 +239,30 @@ def _read_polygons(
     cx1, cy1 = min(float(width), x1), min(float(height), y1)
     box = [cx0, cy0, max(0.0, cx1 - cx0), max(0.0, cy1 - cy0)]
     return Segmentation(rle, "polygon", box, coco=coco)
+
+
+POLYGON_WORK_FLOOR = 5_000_000
+"""Edge span (pixels) any polygon may have; pycocotools' rasteriser needs about 40 bytes
+per pixel of span (5x upsampled edge walk), so this is ~200 MB at most."""
+
+
+def polygon_work(rings: list[list[float]]) -> float:
+    """What pycocotools' ``frPyObjects`` walks for these rings: the sum over edges (the
+    closing one included) of max(|dx|, |dy|). Its memory and time grow with this, not with
+    the image size, so a small file of far zig-zags could take gigabytes."""
+    total = 0.0
+    for ring in rings:
+        pts = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+        steps = np.abs(np.diff(pts, axis=0, append=pts[:1]))
+        total += float(steps.max(axis=1).sum())
+    return total
+
+
+def polygon_budget(height: int, width: int, vertices: int) -> float:
+    """The most ``polygon_work`` a polygon may take: generous for any real outline (50
+    crossings of the image plus 10 pixels per vertex), and never less than
+    ``POLYGON_WORK_FLOOR``."""
+    return float(max(POLYGON_WORK_FLOOR, 50 * (height + width) + 10 * vertices))
 
 
 def check_mask(
