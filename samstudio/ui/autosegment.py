@@ -32,7 +32,6 @@ from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QUndoCommand
 
 from samstudio.core.amg import AmgParams, MaskRecord, iter_masks
 from samstudio.core.document import EncodedMask
@@ -40,7 +39,7 @@ from samstudio.inference.types import Segmenter
 from samstudio.ui.annotator import Annotator
 from samstudio.ui.image_io import load_rgb
 from samstudio.ui.inference_worker import InferenceWorker
-from samstudio.ui.undo import UndoHistory
+from samstudio.ui.undo import StoreCommand, UndoHistory
 
 PROPOSAL = "proposal"
 ACCEPTED = "auto"
@@ -108,37 +107,6 @@ class AutoSegmentRun(QObject):
                 self.finished.emit(self.cancelled())
 
 
-class StoreStepsCommand(QUndoCommand):
-    """One user action made of `count` store operations on one image.
-
-    Its first `redo` is skipped (the operations already ran); later ones redo the
-    store's operations in order, `undo` undoes them newest first.
-    """
-
-    def __init__(
-        self, project: Any, image_id: int, text: str, count: int, refresh: Callable[[], None]
-    ) -> None:
-        super().__init__(text)
-        self.project = project
-        self.image_id = image_id
-        self.count = count
-        self.refresh = refresh
-        self._skip_first_redo = True
-
-    def redo(self) -> None:
-        if self._skip_first_redo:
-            self._skip_first_redo = False
-            return
-        for _ in range(self.count):
-            self.project.redo(self.image_id)
-        self.refresh()
-
-    def undo(self) -> None:
-        for _ in range(self.count):
-            self.project.undo(self.image_id)
-        self.refresh()
-
-
 def record_steps(
     history: UndoHistory, image_id: int, text: str, actions: Sequence[Callable[[], Any]]
 ) -> list[Any]:
@@ -154,7 +122,7 @@ def record_steps(
     with project.operation(image_id, text) as op:
         results = [action() for action in actions]
     if op.atoms:
-        history.record(image_id, StoreStepsCommand(project, image_id, text, 1, history.refresh))
+        history.record(image_id, StoreCommand(project, image_id, text, history.refresh))
     return results
 
 

@@ -334,10 +334,9 @@ def test_adding_hundreds_of_proposals_does_not_stall_the_ui(
     """The run ends with 300 proposals on a 1024x768 image: the UI thread keeps ticking.
 
     Measured as in test_responsiveness: the largest gap between ticks of a 10 ms QTimer,
-    in UI-thread CPU time (always asserted) and wall time (asserted on a quiet machine).
+    in UI-thread CPU time (asserted) and wall time (printed).
     Decoding and re-encoding every mask on the UI thread (as before) took seconds here.
     """
-    import os
 
     from PIL import Image
 
@@ -364,15 +363,14 @@ def test_adding_hundreds_of_proposals_does_not_stall_the_ui(
     qtbot.wait(50)
     worst = dog.stop()
     worst_cpu = max(dog.cpu_gaps)
-    load = os.getloadavg()[0]
     print(f"add {count} proposals: worst gap {worst:.0f} ms wall, {worst_cpu:.0f} ms CPU")
     assert len(proposals(window)) == count and len(panel_texts(window)) == count
     assert len(dog.gaps) > 5, "the watchdog did not run"
+    # the UI thread's own CPU time only: wall-clock gaps include other processes' time
+    # (see test_responsiveness), so they are printed above, not asserted
     assert worst_cpu < STALL_LIMIT_MS, (
         f"the UI thread worked {worst_cpu:.0f} ms without a break ({dog.events})"
     )
-    if load < (os.cpu_count() or 1):
-        assert worst < STALL_LIMIT_MS, f"the UI thread stalled for {worst:.0f} ms ({dog.events})"
     # Still one store operation and one undo step.
     window.annotator.undo()
     assert proposals(window) == []
