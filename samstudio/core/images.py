@@ -2,7 +2,10 @@
 
 Every loader returns an (H, W, 3) uint8 RGB array in the *displayed* frame: the EXIF
 orientation (values 2-8) is applied; any other value (0, 1, missing, garbage) means
-"as stored". Masks and exported annotations use this displayed frame too.
+"as stored". Masks and exported annotations use this displayed frame too. The orientation
+is applied exactly once: Pillow 13 turns TIFFs itself (and reports their ``.size`` in the
+displayed frame) and OpenCV's TIFF decoder does too; both are detected on the decoded
+data (tile extents, a removed tag, a one-off probe of OpenCV), not from version numbers.
 
 Conversions, by Pillow mode of the stored image:
 
@@ -21,7 +24,9 @@ Conversions, by Pillow mode of the stored image:
   A constant image maps to 0 when its value is 0 and to 255 otherwise. 16-bit RGB(A) files
   are decoded by OpenCV (``IMREAD_UNCHANGED``), which keeps all 16 bits; the exception is
   an animated 16-bit PNG, whose first frame OpenCV does not return: Pillow's 8-bit view
-  (the high byte of each sample) is used for it.
+  (the high byte of each sample) is used for it. Integer samples are mapped through a
+  65536-entry lookup table, so the conversion needs about 1 byte per sample besides the
+  decoded data (a 16-bit RGB decode peaks near 9-10 bytes/pixel including the result).
 
 Sizes: an image is refused (``ImageLoadError``) when it has more than ``MAX_PIXELS``
 (400 million, e.g. 20000x20000) pixels. A full-resolution decode is allowed up to
@@ -34,9 +39,11 @@ JPEG never occupies more than about 15 MB of pixels. Other formats above
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 from typing import IO
@@ -129,10 +136,7 @@ def exif_orientation(img: Image.Image) -> int:
 def image_size(path: PathLike) -> tuple[int, int]:
     """(height, width) in the displayed frame, read from the header (no pixels decoded)."""
     with _open(path) as img:
-        w, h = img.size
-        if exif_orientation(img) >= 5:
-            w, h = h, w
-        return h, w
+        return _displayed_size(img)
 
 
 def load_image(path: PathLike, max_side: int | None = None) -> np.ndarray:
@@ -164,10 +168,7 @@ def load_image_bytes(data: bytes, source: str, max_side: int | None = None) -> n
 def image_size_bytes(data: bytes, source: str) -> tuple[int, int]:
     """(height, width) in the displayed frame of in-memory image bytes."""
     with _open(io.BytesIO(data), name=source) as img:
-        w, h = img.size
-        if exif_orientation(img) >= 5:
-            w, h = h, w
-        return h, w
+        return _displayed_size(img)
 
 
 # --------------------------------------------------------------------------- internals
@@ -231,16 +232,119 @@ def _is_16bit_color(img: Image.Image) -> bool:
     return any(";16" in str(tile.args) for tile in (getattr(img, "tile", None) or []))
 
 
+def _stored_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of the pixel data as stored in the file, before any orientation.
+
+    Pillow 13's TIFF plugin reports ``.size`` in the displayed frame already (it swaps it
+    for orientations 5-8 and turns the pixels itself when they are loaded); the stored
+    frame is still what its tile list covers. Other formats (and older Pillows) report
+    the stored size. Header only: call it before the pixels are loaded.
+    """
+    w, h = img.size
+    if img.format == "TIFF":
+        tiles = getattr(img, "tile", None) or []
+        if tiles:
+            tw = max(int(t[1][2]) for t in tiles)
+            th = max(int(t[1][3]) for t in tiles)
+            if (tw, th) == (h, w):
+                return tw, th
+    return w, h
+
+
+def _displayed_size(img: Image.Image) -> tuple[int, int]:
+    """(height, width) in the displayed frame, from the header only."""
+    w, h = _stored_size(img)
+    if exif_orientation(img) >= 5:
+        w, h = h, w
+    return h, w
+
+
+def _pillow_oriented(img: Image.Image, orientation: int, stored: tuple[int, int]) -> bool:
+    """After ``img.load()``: whether Pillow has already turned the pixels by ``orientation``.
+
+    Pillow 13 does so for TIFF (``ImageOps.exif_transpose`` in its ``load_end``), which
+    also removes the tag from the image's EXIF; older Pillows leave both alone. Detected
+    from the loaded image itself, not from Pillow's version: a size that is no longer
+    the stored one, or an orientation tag that is gone.
+    """
+    if img.format != "TIFF" or orientation == 1:
+        return False
+    return img.size != stored or exif_orientation(img) != orientation
+
+
+@functools.cache
+def _opencv_orients_tiff() -> frozenset[int]:
+    """The orientations (2-8) that OpenCV's TIFF decoder applies itself with
+    ``IMREAD_UNCHANGED`` (OpenCV 5 applies all of them; some builds may apply none).
+
+    Probed once on tiny 16-bit RGB TIFFs with distinct pixels, so the answer is what the
+    installed OpenCV does, whatever its version.
+    """
+    import cv2
+
+    stored = np.arange(2 * 3 * 3, dtype=np.uint16).reshape(2, 3, 3) * 1000
+    applied = set()
+    for orientation in range(2, 9):
+        data = _baseline_tiff(stored, orientation)
+        got = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        if got is not None and got.ndim == 3:
+            rgb = got[:, :, 2::-1]
+            displayed = orient_array(stored, orientation)
+            if rgb.shape == displayed.shape and np.array_equal(rgb, displayed):
+                applied.add(orientation)
+    return frozenset(applied)
+
+
+def _baseline_tiff(arr: np.ndarray, orientation: int = 1) -> bytes:
+    """A minimal uncompressed little-endian TIFF of an (H, W) or (H, W, 3) uint8/uint16
+    array with an Orientation tag (used to probe decoders; also handy in tests)."""
+    a = np.ascontiguousarray(arr)
+    h, w = a.shape[:2]
+    spp = 1 if a.ndim == 2 else a.shape[2]
+    bits = a.dtype.itemsize * 8
+    pixels = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+    entries = [  # (tag, type: 3 SHORT / 4 LONG, count, value or offset)
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, spp, bits),
+        (259, 3, 1, 1),
+        (262, 3, 1, 2 if spp == 3 else 1),
+        (273, 4, 1, 0),
+        (274, 3, 1, orientation),
+        (277, 3, 1, spp),
+        (278, 4, 1, h),
+        (279, 4, 1, len(pixels)),
+        (284, 3, 1, 1),
+    ]
+    ifd_size = 2 + 12 * len(entries) + 4
+    bits_offset = 8 + ifd_size
+    bits_block = struct.pack(f"<{spp}H", *([bits] * spp)) if spp > 2 else b""
+    data_offset = bits_offset + len(bits_block)
+    out = [b"II*\x00", struct.pack("<I", 8), struct.pack("<H", len(entries))]
+    for tag, typ, count, value in entries:
+        if tag == 258 and bits_block:
+            value = bits_offset
+        elif tag == 273:
+            value = data_offset
+        if typ == 3 and not (tag == 258 and bits_block):
+            out.append(struct.pack("<HHIHH", tag, typ, count, value, 0))
+        else:
+            out.append(struct.pack("<HHII", tag, typ, count, value))
+    out += [struct.pack("<I", 0), bits_block, pixels]
+    return b"".join(out)
+
+
 def _decode(
     img: Image.Image, label: PathLike | str, max_side: int | None, raw: _RawSource
 ) -> np.ndarray:
     sixteen_bit = _is_16bit_color(img)  # while the tile list still describes the file
     orientation = exif_orientation(img)
-    w, h = img.size
+    stored = _stored_size(img)
     try:
         img.seek(0)
     except Exception:
         pass
+    w, h = img.size
     if max_side is not None and img.format == "JPEG" and max(w, h) > max_side:
         # libjpeg decodes at 1/2, 1/4 or 1/8 scale, never smaller than requested.
         scale = max_side / max(w, h)
@@ -248,6 +352,7 @@ def _decode(
             "RGB" if img.mode != "L" else "L", (max(1, int(w * scale)), max(1, int(h * scale)))
         )
         w, h = img.size
+        stored = img.size
     if w * h > MAX_FULL_DECODE_PIXELS:
         raise ImageLoadError(
             label,
@@ -255,52 +360,116 @@ def _decode(
             f"{MAX_FULL_DECODE_PIXELS / 1e6:.0f} megapixels); only JPEG files this large "
             "can be opened, and only as a downscaled view (max_side)",
         )
+    # `pixels` is a Pillow image or a uint8 array ((H, W) grey or (H, W, 3) RGB): the
+    # 16-bit paths stay in numpy, which keeps their memory near the size of the result.
+    pixels: Image.Image | np.ndarray
     try:
         if sixteen_bit:
-            rgb = _decode_16bit_color(raw.read(), label)
-            out = Image.fromarray(rgb)
+            pixels = _decode_16bit_color(raw, label)
+            already = (
+                img.format == "TIFF"
+                and (
+                    orientation in _opencv_orients_tiff()
+                    # (H, W) equal to the stored (W, H): a non-square image turned already
+                    or (orientation >= 5 and pixels.shape[:2] == stored and stored[0] != stored[1])
+                )
+            )
         else:
             img.load()
-            out = _to_rgb(img)
+            already = _pillow_oriented(img, orientation, stored)
+            pixels = _to_rgb(img)
     except ImageLoadError:
         raise
     except MemoryError:
         raise ImageLoadError(label, f"not enough memory to decode {w}x{h} pixels") from None
     except Exception as exc:
         raise ImageLoadError(label, f"corrupt or truncated image data ({exc})") from exc
-    transpose = _TRANSPOSE_FOR_ORIENTATION.get(orientation)
-    if transpose is not None:
-        out = out.transpose(transpose)
-    if max_side is not None and max(out.size) > max_side:
-        scale = max_side / max(out.size)
-        size = (max(1, round(out.size[0] * scale)), max(1, round(out.size[1] * scale)))
-        out = out.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
-    arr = np.asarray(out, dtype=np.uint8)
+    if not already:
+        if isinstance(pixels, np.ndarray):
+            pixels = orient_array(pixels, orientation)
+        else:
+            transpose = _TRANSPOSE_FOR_ORIENTATION.get(orientation)
+            if transpose is not None:
+                pixels = pixels.transpose(transpose)
+    size = (pixels.shape[1], pixels.shape[0]) if isinstance(pixels, np.ndarray) else pixels.size
+    displayed = stored[::-1] if orientation >= 5 else stored
+    if img.format == "TIFF" and size != displayed:  # orientation applied twice or not at all
+        raise ImageLoadError(
+            label, f"decoded to {size[0]}x{size[1]} pixels, expected {displayed[0]}x{displayed[1]}"
+        )
+    if max_side is not None and max(size) > max_side:
+        if isinstance(pixels, np.ndarray):
+            pixels = Image.fromarray(pixels)
+        scale = max_side / max(size)
+        new = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+        pixels = pixels.resize(new, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    arr = np.asarray(pixels, dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ImageLoadError(label, f"decoded to an unexpected shape {arr.shape}")
     return np.ascontiguousarray(arr)
 
 
+_SCALE_CHUNK = 1 << 20
+"""Samples per block in the floating-point path of ``_scale_to_uint8``."""
+
+
 def _scale_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Linear map of the real value range [min, max] to [0, 255] (see module docstring)."""
-    v = values.astype(np.float64)
-    finite = v[np.isfinite(v)]
-    if finite.size == 0:
-        return np.zeros(values.shape, dtype=np.uint8)
-    lo, hi = float(finite.min()), float(finite.max())
-    if hi == lo:
-        return np.full(values.shape, 0 if hi == 0 else 255, dtype=np.uint8)
+    """Linear map of the real value range [min, max] to [0, 255] (see module docstring).
+
+    ``out = round(255 * (v - min) / (max - min))`` computed in float64 (NumPy's ``rint``:
+    halves go to the even neighbour), clipped to 0..255; non-finite samples are ignored
+    for the range and map to 0 (NaN, -inf) or 255 (+inf). Integer samples in 0..65535
+    go through a lookup table of that rule (about 1 byte per sample: the result); other
+    data is converted in blocks of ``_SCALE_CHUNK`` samples, never all at once.
+    """
+    a = np.asarray(values)
+    if a.size == 0:
+        return np.zeros(a.shape, dtype=np.uint8)
+    if a.dtype.kind in "uib":
+        lo_i, hi_i = int(a.min()), int(a.max())
+        if hi_i == lo_i:
+            return np.full(a.shape, 0 if hi_i == 0 else 255, dtype=np.uint8)
+        if lo_i >= 0 and hi_i <= 0xFFFF:
+            levels = np.arange(hi_i + 1, dtype=np.float64)
+            lut = _scale_block(levels, float(lo_i), float(hi_i))
+            return lut[a]
+    return _scale_float(a)
+
+
+def _scale_block(block: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    v = block.astype(np.float64, copy=False)
     scaled = np.nan_to_num((v - lo) * (255.0 / (hi - lo)), nan=0.0, posinf=255.0, neginf=0.0)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _scale_float(a: np.ndarray) -> np.ndarray:
+    flat = a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(1, -1)
+    step = max(1, _SCALE_CHUNK // max(1, flat.shape[1]))
+    lo, hi = np.inf, -np.inf
+    for s in range(0, flat.shape[0], step):
+        block = flat[s : s + step].astype(np.float64)
+        finite = block[np.isfinite(block)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    if lo > hi:  # no finite sample
+        return np.zeros(a.shape, dtype=np.uint8)
+    if hi == lo:
+        return np.full(a.shape, 0 if hi == 0 else 255, dtype=np.uint8)
+    out = np.empty(flat.shape, dtype=np.uint8)
+    for s in range(0, flat.shape[0], step):
+        out[s : s + step] = _scale_block(flat[s : s + step], lo, hi)
+    return out.reshape(a.shape)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image | np.ndarray:
+    """RGB Pillow image, or for 16/32-bit grey a (H, W) uint8 array (expanded later)."""
     mode = img.mode
     if mode == "RGB":
         return img
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        grey = _scale_to_uint8(np.asarray(img))
-        return Image.fromarray(np.repeat(grey[:, :, None], 3, axis=2))
+        return _scale_to_uint8(np.asarray(img))
     if mode in ("LA", "La"):
         return img.getchannel("L").convert("RGB")
     if mode in ("RGBA", "RGBa", "RGBX"):
@@ -310,14 +479,16 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
 
 
-def _decode_16bit_color(data: bytes, label: PathLike | str) -> np.ndarray:
+def _decode_16bit_color(raw: _RawSource, label: PathLike | str) -> np.ndarray:
+    """(H, W, 3) uint8 RGB, scaled from all 16 bits, in the frame OpenCV returns."""
     import cv2
 
+    data = raw.read()
     arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    del data  # the file's bytes are not needed next to the decoded and scaled copies
     if arr is None or arr.ndim != 3 or arr.shape[2] not in (3, 4):
         raise ImageLoadError(label, "OpenCV could not decode its 16-bit colour samples")
-    rgb = arr[:, :, 2::-1]  # BGR(A) -> RGB, alpha dropped
-    return _scale_to_uint8(rgb)
+    return _scale_to_uint8(arr[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
 
 
 def orient_array(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -363,4 +534,5 @@ def orient_points(points: np.ndarray, orientation: int, stored_size: tuple[int, 
 def stored_size_and_orientation(path: PathLike) -> tuple[tuple[int, int], int]:
     """((height, width) as stored in the file, EXIF orientation 1-8), from the header only."""
     with _open(path) as img:
-        return (img.size[1], img.size[0]), exif_orientation(img)
+        w, h = _stored_size(img)
+        return (h, w), exif_orientation(img)
