@@ -396,6 +396,12 @@ class Store:
                 if not nested:
                     _rollback(conn)
                 raise translate_error(self.path, exc, doing) from exc
+            except UnicodeDecodeError as exc:  # a damaged text cell or schema entry
+                if not nested:
+                    _rollback(conn)
+                raise CorruptProjectError(
+                    self.path, f"{doing} failed: the file holds damaged text ({exc.reason})"
+                ) from exc
             except BaseException:
                 if not nested:
                     _rollback(conn)

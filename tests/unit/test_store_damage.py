@@ -115,11 +115,12 @@ def test_a_damaged_mask_cell_is_a_corrupt_project_error_naming_the_row(folder: P
             project.annotations(image.id)
 
 
-def test_a_text_cell_that_is_not_utf8_is_a_corrupt_project_error(folder: Path) -> None:
+@pytest.mark.parametrize("damage", ["c9ff", "414243444585"])  # the 2nd: a bare UnicodeDecodeError
+def test_a_text_cell_that_is_not_utf8_is_a_corrupt_project_error(folder: Path, damage: str) -> None:
     Project.create(folder).close()
     path = folder / "project.samstudio"
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE images SET note = CAST(x'c9ff' AS TEXT) WHERE id = 1")
+    conn.execute(f"UPDATE images SET note = CAST(x'{damage}' AS TEXT) WHERE id = 1")
     conn.commit()
     conn.close()
     with pytest.raises(CorruptProjectError, match="images cannot be read") as info:

@@ -154,7 +154,7 @@ class Project(AnnotationEditing):
         ):
             try:
                 conn.execute(sql).fetchall()
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 found.append(f"table {table} cannot be read ({exc})")
         try:
             # SQLite picks the suspects (a full read in Python cost ~12 s for a
@@ -175,7 +175,7 @@ class Project(AnnotationEditing):
             except DamagedRowError as exc:
                 self._damaged.add(aid)
                 found.append(str(exc))
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 self._damaged.add(aid)
                 found.append(f"annotation {aid} cannot be read ({exc})")
         if not found:
