@@ -130,13 +130,16 @@ def _export_coco(
     head: Dataset, annotations: Iterable[Annotation], out: Path, to: str, problems: list[str]
 ) -> Path:
     from samstudio.core.atomic import atomic_write
-    from samstudio.core.formats.coco import DEFAULT_CATEGORY, annotation_json, coco_document
+    from samstudio.core.formats.coco import annotation_json, coco_document, default_category
 
     style: Literal["rle", "polygon"] = "rle" if to == "coco-rle" else "polygon"
     known = {img.id for img in head.images}
     doc = coco_document(head, style)
     doc.pop("annotations")
-    has_default = any(c["id"] == DEFAULT_CATEGORY.id for c in doc["categories"])
+    # annotations without a category get "object": an existing one of that name, or a new
+    # id that no real category has (category 1 may be "person")
+    fallback = default_category(list(head.categories))
+    has_default = any(c["id"] == fallback.id for c in doc["categories"])
 
     def write(fh: IO[bytes]) -> None:
         nonlocal has_default
@@ -148,10 +151,10 @@ def _export_coco(
                 continue
             if ann.category_id is None and not has_default:
                 doc["categories"].append(
-                    {"id": DEFAULT_CATEGORY.id, "name": DEFAULT_CATEGORY.name, "supercategory": ""}
+                    {"id": fallback.id, "name": fallback.name, "supercategory": ""}
                 )
                 has_default = True
-            item = json.dumps(annotation_json(_record(ann), style), ensure_ascii=False)
+            item = json.dumps(annotation_json(_record(ann), style, fallback.id), ensure_ascii=False)
             fh.write((("," if n else "") + item).encode("utf-8"))
             n += 1
         rest = json.dumps(doc, ensure_ascii=False)
