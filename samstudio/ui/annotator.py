@@ -98,6 +98,7 @@ class Annotator(QObject):
         # pixels and renders still on their way belong to the previous project
         self._ticket += 1
         self._render_generation += 1
+        self.worker.reset_images()  # ids restart at 1 in every project
         self.project = project
         self.history.set_project(project)
         cats = project.categories() if project is not None else []

@@ -140,6 +140,7 @@ def complete_candidate(
 class _ImageJob:
     image_id: int
     path: Path
+    generation: int = 0  # of `reset_images`: an older job's ids belong to another project
 
 
 @dataclass
@@ -195,6 +196,7 @@ class InferenceWorker(QThread):
     candidates_completed = Signal(object)  # the same request, every candidate complete
     prediction_failed = Signal(int, int, str)  # image id, request, message
     prefetched = Signal(int, bool)  # image id, came from a cache
+    cache_failed = Signal(str)  # the disk cache could not be written (once per session)
 
     def __init__(self, disk_cache: EmbeddingStore | None = None, memory_slots: int = 6) -> None:
         super().__init__()
@@ -212,7 +214,10 @@ class InferenceWorker(QThread):
         self._tasks: deque[Callable[[Segmenter], None]] = deque()
         self._memory: OrderedDict[tuple[str, str], ImageEmbedding] = OrderedDict()
         self._memory_slots = max(1, memory_slots)
-        self._keys: dict[int, str] = {}
+        # image id -> (path, pixel hash); ids are only unique within one project
+        self._keys: dict[int, tuple[Path, str]] = {}
+        self._generation = 0
+        self._cache_warned = False
         self._disk_cache = disk_cache
         self._request_counter = 0
         self.busy_with: str = ""  # what the thread is doing now, for tests and the UI
@@ -228,7 +233,7 @@ class InferenceWorker(QThread):
     def open_image(self, image_id: int, path: str | Path) -> None:
         """Make `image_id` the current image; drops stale decodes and the prefetch queue."""
         with self._cond:
-            self._current = _ImageJob(image_id, Path(path))
+            self._current = _ImageJob(image_id, Path(path), self._generation)
             self._current_failed = False
             self._current_image = None
             self._decode = None
@@ -252,8 +257,29 @@ class InferenceWorker(QThread):
     def set_prefetch(self, items: list[tuple[int, str | Path]]) -> None:
         """(image id, path) of the images to encode ahead, in order."""
         with self._cond:
-            self._prefetch = deque(_ImageJob(i, Path(p)) for i, p in items)
+            self._prefetch = deque(_ImageJob(i, Path(p), self._generation) for i, p in items)
             self._cond.notify_all()
+
+    def reset_images(self) -> None:
+        """Forget every image of the project (it was closed or another was opened): the
+        current image, the prefetch queue, pending decodes and which id is which file.
+        Image ids start at 1 in every project, so an old id must never find its old
+        embedding; work already running finishes but cannot record its id."""
+        with self._cond:
+            self._generation += 1
+            self._keys.clear()
+            self._current = None
+            self._current_failed = False
+            self._current_image = None
+            self._current_small = None
+            self._decode = None
+            self._prefetch.clear()
+            self._cond.notify_all()
+
+    def _key_for(self, job: _ImageJob) -> str | None:
+        """The pixel hash recorded for `job`'s id, if it was recorded for the same file."""
+        entry = self._keys.get(job.image_id)
+        return entry[1] if entry is not None and entry[0] == job.path else None
 
     def submit_task(self, task: Callable[[Segmenter], None]) -> None:
         """Queue `task(segmenter)` to run in this thread once a model is loaded."""
@@ -286,18 +312,22 @@ class InferenceWorker(QThread):
     def embedding_for(self, image_id: int) -> ImageEmbedding | None:
         """The in-memory embedding of `image_id` under the current model, or None."""
         with self._cond:
-            key = self._keys.get(image_id)
+            entry = self._keys.get(image_id)
             seg = self._segmenter
-            if key is None or seg is None:
+            if entry is None or seg is None:
                 return None
-            return self._memory.get((key, seg.info.model_id))
+            return self._memory.get((entry[1], seg.info.model_id))
 
     def has_embedding(self, image_id: int) -> bool:
         """True when the embedding of `image_id` is in memory for the current model."""
         with self._cond:
-            key = self._keys.get(image_id)
+            entry = self._keys.get(image_id)
             seg = self._segmenter
-            return key is not None and seg is not None and (key, seg.info.model_id) in self._memory
+            return (
+                entry is not None
+                and seg is not None
+                and (entry[1], seg.info.model_id) in self._memory
+            )
 
     # ------------------------------------------------------------------------- the thread
     def run(self) -> None:
@@ -327,12 +357,12 @@ class InferenceWorker(QThread):
         model_id = seg.info.model_id
         cur = self._current
         if cur is not None and not self._current_failed:
-            key = self._keys.get(cur.image_id)
+            key = self._key_for(cur)
             if key is None or (key, model_id) not in self._memory or self._current_image is None:
                 return lambda: self._run_encode(seg, cur, current=True)
         dec = self._decode
         if dec is not None and cur is not None and dec.image_id == cur.image_id:
-            key = self._keys.get(cur.image_id)
+            key = self._key_for(cur)
             emb = self._memory.get((key, model_id)) if key else None
             if emb is not None and self._current_image is not None:
                 self._decode = None
@@ -343,7 +373,7 @@ class InferenceWorker(QThread):
             return lambda: self._run_task(seg, task)
         while self._prefetch:
             item = self._prefetch.popleft()
-            key = self._keys.get(item.image_id)
+            key = self._key_for(item)
             if key is not None and (key, model_id) in self._memory:
                 continue
             return lambda: self._run_encode(seg, item, current=False)
@@ -365,6 +395,7 @@ class InferenceWorker(QThread):
         with self._cond:
             self._segmenter = seg
             self._current_image = None  # re-encode the current image with the new model
+            self._current_failed = False  # an image the old model could not encode: retry
         self.model_loaded.emit(info)
 
     def _run_encode(self, seg: Segmenter, item: _ImageJob, current: bool) -> None:
@@ -373,8 +404,12 @@ class InferenceWorker(QThread):
         started = time.perf_counter()
         try:
             image = load_rgb(item.path)
-            key = self._keys.get(item.image_id) or image_content_hash(image)
-            self._keys[item.image_id] = key
+            with self._cond:
+                key = self._key_for(item)
+            key = key or image_content_hash(image)
+            with self._cond:
+                if item.generation == self._generation:  # else its project is gone
+                    self._keys[item.image_id] = (item.path, key)
             emb = self._memory.get((key, info.model_id))
             from_cache = emb is not None
             if emb is None and self._disk_cache is not None:
@@ -385,7 +420,10 @@ class InferenceWorker(QThread):
                     self.encode_started.emit(item.image_id)
                 emb = seg.encode(image)
                 if self._disk_cache is not None:
-                    _safe_cache_put(self._disk_cache, key, emb)
+                    problem = _safe_cache_put(self._disk_cache, key, emb)
+                    if problem is not None and not self._cache_warned:
+                        self._cache_warned = True
+                        self.cache_failed.emit(problem)
         except Exception as exc:
             if current:
                 with self._cond:
@@ -523,11 +561,14 @@ def _safe_cache_get(cache: EmbeddingStore, key: str, info: ModelInfo) -> ImageEm
         return None
 
 
-def _safe_cache_put(cache: EmbeddingStore, key: str, emb: ImageEmbedding) -> None:
+def _safe_cache_put(cache: EmbeddingStore, key: str, emb: ImageEmbedding) -> str | None:
+    """Store `emb`; on failure (a full disk must not stop annotation) the reason, naming
+    the file where the error does."""
     try:
         cache.put(key, emb)
-    except Exception:  # a full disk must not stop annotation
-        traceback.print_exc()
+    except Exception as exc:
+        return _message(exc)
+    return None
 
 
 def describe(info: ModelInfo | None) -> str:

@@ -248,6 +248,11 @@ class MainWindow(QMainWindow):
         )
         self.worker.model_loaded.connect(self._model_loaded)
         self.worker.model_failed.connect(self._model_failed)
+        self.worker.cache_failed.connect(
+            lambda m: self.statusBar().showMessage(
+                f"Embedding cache not written ({m}); embeddings are kept in memory only", 20000
+            )
+        )
         # The canvas wants Space (pan / accept) and Tab (next candidate) for itself.
         self.canvas.installEventFilter(self)
 
@@ -543,6 +548,8 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, info: Any) -> None:
         self.model_label.setText(f"Model: {describe(info)}")
         self.statusBar().showMessage(f"Model {info.model_id} ready on {info.device}", 5000)
+        # the previous model's low-res logits must not steer the new model
+        self.annotator.previous_logits = None
         if self.annotator.points or self.annotator.box is not None:
             self.annotator._prompts_changed()
 
