@@ -4,16 +4,21 @@
         [--crop-n-layers N] [--pred-iou-thresh X] [--stability-score-thresh X]
         [--min-mask-region-area N] [--adaptive] [--preset paper|fast] [--coco FILE]
 
-Writes one SA-1B JSON per image into DIR (`<image stem>.json`, written atomically) and,
-with `--coco`, one COCO instances file over all images. Images whose JSON already exists
-in DIR are skipped (the run is resumable: stop it and run the same command again). An
-image that cannot be read, or whose masks cannot be generated, is reported and skipped;
-the exit status is then 1. Only the standard library is imported at module level.
+Writes one SA-1B JSON per image into DIR, named after the image's path relative to the
+common folder of all images (`x.png.json`; `sub__x.png.<hash>.json` for a nested one;
+written atomically) and, with `--coco`, one COCO instances file over all images
+(file_name: that relative path). Each JSON records this tool, the source image, the model
+and the parameters; an image whose JSON matches them is skipped (the run is resumable:
+stop it and run the same command again), one made otherwise is redone, and a file this
+tool did not write is never overwritten (the image is reported and skipped). An image
+that cannot be read, whose masks cannot be generated or whose JSON cannot be written is
+reported and skipped; the exit status is then 1. Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,7 +76,12 @@ def _params(args: argparse.Namespace) -> Any:
 
     from samstudio.core.amg_params import AmgParams
 
-    base = {"default": AmgParams, "paper": AmgParams.paper, "fast": AmgParams.fast}[args.preset]()
+    presets: dict[str, Any] = {
+        "default": AmgParams,
+        "paper": AmgParams.paper,
+        "fast": AmgParams.fast,
+    }
+    base = presets[args.preset]()
     overrides: dict[str, Any] = {}
     for name in (
         "points_per_side",
@@ -84,6 +94,9 @@ def _params(args: argparse.Namespace) -> Any:
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
+    if args.points_per_side is not None and base.adaptive_points_per_side is not None:
+        # the preset's coarse grid (fast: 16 of 32) follows the grid asked for: half of it
+        overrides["adaptive_points_per_side"] = None
     if args.adaptive:
         overrides["adaptive"] = True
     return replace(base, **overrides)
@@ -111,16 +124,58 @@ def find_images(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return found, problems
 
 
+MARKER = "samstudio_auto_segment"
+_MAX_NAME_BYTES = 200  # the atomic writer's temp name adds ~15 bytes; most file systems allow 255
+
+
+def common_root(images: list[Path]) -> Path:
+    """The deepest folder holding every image (absolute, symlinks not followed)."""
+    folders = {os.path.dirname(os.path.abspath(image)) for image in images}
+    return Path(os.path.commonpath(sorted(folders)))
+
+
+def relative_names(images: list[Path]) -> list[str]:
+    """Each image's path relative to the inputs' common root, with '/' separators."""
+    root = common_root(images)
+    return [Path(os.path.abspath(image)).relative_to(root).as_posix() for image in images]
+
+
+def output_name(relative: str) -> str:
+    """The JSON file name of the image at `relative` (a path under the common root).
+
+    `x.png` -> `x.png.json`; a nested `sub/x.png` -> `sub__x.png.<hash>.json` (the hash of
+    the relative path keeps it apart from a top-level file named `sub__x.png`); names over
+    200 bytes are cut and get the hash too. Deterministic and independent of input order.
+    """
+    import hashlib
+
+    flat = relative.replace("/", "__")
+    tag = hashlib.sha1(relative.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    encoded = flat.encode("utf-8", "surrogateescape")
+    if "/" not in relative and len(encoded) + len(DONE_SUFFIX) <= _MAX_NAME_BYTES:
+        return flat + DONE_SUFFIX
+    room = _MAX_NAME_BYTES - len(DONE_SUFFIX) - len(tag) - 1
+    cut = encoded[:room].decode("utf-8", "ignore") if len(encoded) > room else flat
+    return f"{cut}.{tag}{DONE_SUFFIX}"
+
+
 def output_names(images: list[Path]) -> list[str]:
-    """One JSON file name per image: `<stem>.json`, `<stem>_2.json`... for equal stems."""
-    seen: dict[str, int] = {}
-    names = []
-    for image in images:
-        stem = image.stem or "image"
-        count = seen.get(stem, 0) + 1
-        seen[stem] = count
-        names.append(f"{stem}{DONE_SUFFIX}" if count == 1 else f"{stem}_{count}{DONE_SUFFIX}")
-    return names
+    """One JSON file name per image (see `output_name`)."""
+    return [output_name(rel) for rel in relative_names(images)]
+
+
+def _model_id(spec: str | None) -> str:
+    if spec is None:
+        return "demo"
+    return os.path.abspath(spec) if os.path.exists(spec) else spec
+
+
+def _source(image: Path, out: Path) -> str:
+    """The image's path as recorded in its output: relative to the output folder."""
+    try:
+        return Path(os.path.relpath(os.path.abspath(image), os.path.abspath(out))).as_posix()
+    except ValueError:  # another drive (Windows)
+        return Path(os.path.abspath(image)).as_posix()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,26 +192,54 @@ def run(args: argparse.Namespace) -> int:
     if not images:
         print("error: no images to segment", file=sys.stderr)
         return 2
+    # the same file named twice (a folder and a file in it) is segmented once
+    unique: dict[str, Path] = {}
+    for image in images:
+        unique.setdefault(os.path.abspath(image), image)
+    images = list(unique.values())
     out = Path(args.out)
+    names = output_names(images)
+    relatives = relative_names(images)
+    targets = [out / name for name in names]
+    if args.coco and os.path.abspath(args.coco) in {os.path.abspath(t) for t in targets}:
+        print(
+            f"error: --coco {args.coco} is the output file of an image; choose another name",
+            file=sys.stderr,
+        )
+        return 2
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         print(f"error: cannot create output folder {out}: {exc.strerror}", file=sys.stderr)
         return 2
-    names = output_names(images)
-    todo = [i for i, name in enumerate(names) if not _is_done(out / name)]
-    skipped = len(images) - len(todo)
+    marks = [_marker(image, out, args, params) for image in images]
+    failures = len(problems)
+    todo = []
+    skipped = 0
+    for i, target in enumerate(targets):
+        state = _state(target, images[i], marks[i])
+        if state == "done":
+            skipped += 1
+        elif state == "foreign":
+            print(
+                f"skipped {images[i]}: {target} exists and was not written by samstudio "
+                "auto-segment; not overwriting it (move it away or choose another --out)",
+                file=sys.stderr,
+            )
+            failures += 1
+        else:
+            todo.append(i)
     if skipped:
         print(
             f"{skipped} of {len(images)} images already done in {out}; skipping them",
             file=sys.stderr,
         )
-    failures = len(problems)
     if todo:
-        failures += _segment_all(args, params, images, names, todo, out)
+        failures += _segment_all(args, params, images, targets, relatives, marks, todo)
     if args.coco:
         try:
-            n = _write_coco(Path(args.coco), [out / n for n in names], images)
+            n, bad = _write_coco(Path(args.coco), targets, images, relatives, marks)
+            failures += bad
             print(f"wrote {args.coco} ({n} images)", file=sys.stderr)
         except (OSError, ValueError) as exc:
             print(f"error: cannot write COCO file {args.coco}: {exc}", file=sys.stderr)
@@ -164,27 +247,78 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _is_done(path: Path) -> bool:
-    """A JSON that loads and has annotations counts as done (atomic writes never leave
-    half files, but a file from elsewhere might be broken: redo it then)."""
+def _marker(image: Path, out: Path, args: argparse.Namespace, params: Any) -> dict[str, Any]:
+    """What an output records about how it was made (compared on resume)."""
+    try:
+        nbytes: int | None = image.stat().st_size
+    except OSError:
+        nbytes = None
     import json
 
-    if not path.is_file():
-        return False
+    mark = {
+        "tool": "samstudio auto-segment",
+        "source": _source(image, out),
+        "source_bytes": nbytes,
+        "model": _model_id(args.model),
+        "params": params.to_dict(),
+    }
+    return dict(json.loads(json.dumps(mark)))  # as read back from the file (lists, not tuples)
+
+
+def _read_marker(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(image object, marker) of an SA-1B file written by this tool; None otherwise."""
+    import json
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and isinstance(doc.get("annotations"), list)
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
+        return None
+    image = doc.get("image")
+    if not isinstance(image, dict):
+        return None
+    mark = image.get(MARKER)
+    if not isinstance(mark, dict) or mark.get("tool") != "samstudio auto-segment":
+        return None
+    return image, mark
+
+
+def _state(target: Path, image: Path, mark: dict[str, Any]) -> str:
+    """'todo' (no output, or ours but made from another image/model/parameters), 'done',
+    or 'foreign' (a file this tool did not write: never overwritten)."""
+    from samstudio.core.images import image_size
+
+    if not os.path.lexists(target):
+        return "todo"
+    found = _read_marker(target)
+    if found is None:
+        return "foreign"
+    record, old = found
+    if old != mark:
+        return "todo"
+    try:
+        height, width = image_size(image)
+    except Exception:  # unreadable now: redo, and the run reports it
+        return "todo"
+    if (record.get("height"), record.get("width")) != (height, width):
+        return "todo"
+    return "done"
+
+
+def _is_done(path: Path) -> bool:
+    """True for an SA-1B file written by this tool (whatever it was made from)."""
+    return _read_marker(path) is not None
 
 
 def _segment_all(
     args: argparse.Namespace,
     params: Any,
     images: list[Path],
-    names: list[str],
+    targets: list[Path],
+    relatives: list[str],
+    marks: list[dict[str, Any]],
     todo: list[int],
-    out: Path,
 ) -> int:
     from tqdm import tqdm
 
@@ -227,19 +361,32 @@ def _segment_all(
         finally:
             bar.close()
         assert records is not None
-        _write_sa1b(out / names[index], path, image.shape[:2], index + 1, records)
+        target = targets[index]
+        try:
+            _write_sa1b(target, relatives[index], marks[index], image.shape[:2], index + 1, records)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            tqdm.write(f"skipped {path}: cannot write {target}: {reason}", file=sys.stderr)
+            failures += 1
     return failures
 
 
 def _write_sa1b(
-    target: Path, image_path: Path, size: tuple[int, int], image_id: int, records: Any
+    target: Path,
+    relative: str,
+    mark: dict[str, Any],
+    size: tuple[int, int],
+    image_id: int,
+    records: Any,
 ) -> None:
     from samstudio.core.atomic import atomic_write_json
     from samstudio.core.formats.records import Annotation, Dataset, ImageRecord
     from samstudio.core.formats.sa1b import sa1b_document
 
     height, width = size
-    image = ImageRecord(id=image_id, file_name=image_path.name, width=width, height=height)
+    image = ImageRecord(
+        id=image_id, file_name=relative, width=width, height=height, extra={MARKER: mark}
+    )
     dataset = Dataset(images=[image])
     for number, record in enumerate(records, start=1):
         dataset.annotations.append(
@@ -258,22 +405,42 @@ def _write_sa1b(
     atomic_write_json(target, sa1b_document(dataset, image))
 
 
-def _write_coco(target: Path, done: list[Path], images: list[Path]) -> int:
-    """One COCO instances file from the per-image SA-1B files that exist (ids renumbered)."""
+def _write_coco(
+    target: Path,
+    outputs: list[Path],
+    images: list[Path],
+    relatives: list[str],
+    marks: list[dict[str, Any]],
+) -> tuple[int, int]:
+    """One COCO instances file from the per-image SA-1B files this run made or reused
+    (ids renumbered, file_name = the path relative to the inputs' common root).
+    Returns (images written, outputs that could not be used)."""
     from samstudio.core.formats.coco import export_coco
-    from samstudio.core.formats.records import Dataset
+    from samstudio.core.formats.records import Dataset, FormatError
     from samstudio.core.formats.sa1b import import_sa1b
 
     merged = Dataset()
     next_ann = 1
-    for image_id, (json_path, image_path) in enumerate(zip(done, images), start=1):
+    bad = 0
+    for image_id, (json_path, image_path, relative, mark) in enumerate(
+        zip(outputs, images, relatives, marks), start=1
+    ):
         if not json_path.is_file():
+            continue  # failed (reported already)
+        found = _read_marker(json_path)
+        if found is None or found[1] != mark:
+            continue  # someone else's file, or not this image's (reported already)
+        try:
+            part, _ = import_sa1b(json_path)
+        except (FormatError, OSError, ValueError) as exc:
+            print(f"skipped {image_path} in {target}: {exc}", file=sys.stderr)
+            bad += 1
             continue
-        part, _ = import_sa1b(json_path)
         for record in part.images:
             old_id = record.id
             record.id = image_id
-            record.file_name = image_path.name
+            record.file_name = relative
+            record.extra.pop(MARKER, None)
             merged.images.append(record)
             for ann in part.annotations_of(old_id):
                 ann.id = next_ann
@@ -282,4 +449,4 @@ def _write_coco(target: Path, done: list[Path], images: list[Path]) -> int:
                 merged.annotations.append(ann)
     target.parent.mkdir(parents=True, exist_ok=True)
     export_coco(merged, target)
-    return len(merged.images)
+    return len(merged.images), bad

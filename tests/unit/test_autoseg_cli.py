@@ -61,9 +61,13 @@ def test_writes_sa1b_per_image_and_a_coco_file_pycocotools_loads(fake_model, ima
         "--quiet",
     )
     assert rc == 0
-    assert sorted(p.name for p in out.iterdir()) == ["scene0.json", "scene1.json", "scene2.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "scene0.png.json",
+        "scene1.png.json",
+        "scene2.png.json",
+    ]
     for i, scene in enumerate(scenes):
-        doc = json.loads((out / f"scene{i}.json").read_text())
+        doc = json.loads((out / f"scene{i}.png.json").read_text())
         assert doc["image"]["file_name"] == f"scene{i}.png"
         assert (doc["image"]["height"], doc["image"]["width"]) == (120, 160)
         masks = [decode_rle(a["segmentation"]) for a in doc["annotations"]]
@@ -101,18 +105,17 @@ def test_resume_skips_images_already_done(fake_model, images, tmp_path, capsys):
     assert run_cli(str(folder), "--out", str(out), "--points-per-side", "6", "--quiet") == 0
     first = fake_model.decoded_points
     assert first == 3 * 36
-    before = (out / "scene1.json").read_text()
-    (out / "scene0.json").unlink()  # as if the run had been stopped before this image
-    (out / "scene2.json").write_text("{not json")  # a broken file is redone too
+    before = (out / "scene1.png.json").read_text()
+    (out / "scene0.png.json").unlink()  # as if the run had been stopped before this image
     capsys.readouterr()
     assert run_cli(str(folder), "--out", str(out), "--points-per-side", "6", "--quiet") == 0
-    assert fake_model.decoded_points == first + 2 * 36
-    assert (out / "scene1.json").read_text() == before
-    assert "1 of 3 images already done" in capsys.readouterr().err
-    json.loads((out / "scene2.json").read_text())
+    assert fake_model.decoded_points == first + 36
+    assert (out / "scene1.png.json").read_text() == before
+    assert "2 of 3 images already done" in capsys.readouterr().err
+    json.loads((out / "scene0.png.json").read_text())
     # everything done: the model is not even opened
     opened = len(fake_model.opened)
-    assert run_cli(str(folder), "--out", str(out), "--quiet") == 0
+    assert run_cli(str(folder), "--out", str(out), "--points-per-side", "6", "--quiet") == 0
     assert len(fake_model.opened) == opened
 
 
@@ -134,7 +137,11 @@ def test_a_bad_image_is_reported_and_skipped(fake_model, images, tmp_path, capsy
     assert rc == 1
     assert f"skipped {bad}" in err
     assert "missing.png: no such file or folder" in err
-    assert sorted(p.name for p in out.iterdir()) == ["scene0.json", "scene1.json", "scene2.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "scene0.png.json",
+        "scene1.png.json",
+        "scene2.png.json",
+    ]
 
 
 def test_progress_bars_on_stderr(fake_model, images, tmp_path, capsys):
@@ -161,7 +168,8 @@ def test_parameters_reach_the_pipeline_and_bad_ones_are_named(fake_model, images
     assert rc == 0
     assert len(fake_model.encoded) == 5  # whole image + 2x2 crops
     crop_boxes = {
-        tuple(a["crop_box"]) for a in json.loads((out / "scene0.json").read_text())["annotations"]
+        tuple(a["crop_box"])
+        for a in json.loads((out / "scene0.png.json").read_text())["annotations"]
     }
     assert crop_boxes  # every annotation names its crop
     assert run_cli(str(folder), "--out", str(out), "--pred-iou-thresh", "2", "--quiet") == 2
@@ -196,6 +204,157 @@ def test_adaptive_flag_decodes_fewer_points(fake_model, images, tmp_path):
         == 0
     )
     assert fake_model.decoded_points - full < full / 2
-    a = json.loads((tmp_path / "a" / "scene0.json").read_text())["annotations"]
-    b = json.loads((tmp_path / "b" / "scene0.json").read_text())["annotations"]
+    a = json.loads((tmp_path / "a" / "scene0.png.json").read_text())["annotations"]
+    b = json.loads((tmp_path / "b" / "scene0.png.json").read_text())["annotations"]
     assert len(a) == len(b)
+
+
+# --- found by review: naming, resume and write errors -------------------------------
+
+
+def _save_scene(path: Path, height: int, width: int, seed: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(make_scene(height=height, width=width, n_objects=2, seed=seed).image).save(path)
+
+
+def _coco_sizes(coco_path: Path) -> dict[str, tuple[int, int]]:
+    doc = json.loads(coco_path.read_text())
+    return {im["file_name"]: (im["width"], im["height"]) for im in doc["images"]}
+
+
+def test_equal_stems_and_a_stem_with_suffix_get_their_own_outputs(fake_model, tmp_path):
+    # a.jpg, a.png and a_2.png: the old `_2` suffix for the second `a` was a_2.png's name
+    folder = tmp_path / "in"
+    _save_scene(folder / "a.jpg", 64, 80)
+    _save_scene(folder / "a.png", 64, 96)
+    _save_scene(folder / "a_2.png", 70, 80)
+    out, coco_path = tmp_path / "out", tmp_path / "coco.json"
+    argv = [str(folder), "--out", str(out), "--points-per-side", "4", "--quiet"]
+    assert run_cli(*argv, "--coco", str(coco_path)) == 0
+    assert len(list(out.iterdir())) == 3
+    sizes = {"a.jpg": (80, 64), "a.png": (96, 64), "a_2.png": (80, 70)}
+    for path in out.iterdir():
+        image = json.loads(path.read_text())["image"]
+        assert (image["width"], image["height"]) == sizes[image["file_name"]]
+    assert _coco_sizes(coco_path) == sizes
+
+
+def test_resume_with_other_inputs_never_reuses_another_images_result(fake_model, tmp_path):
+    _save_scene(tmp_path / "a" / "x.png", 64, 96)
+    _save_scene(tmp_path / "b" / "x.png", 70, 80)
+    out, coco_path = tmp_path / "out", tmp_path / "coco.json"
+    opts = ["--out", str(out), "--points-per-side", "4", "--quiet"]
+    assert run_cli(str(tmp_path / "b"), *opts) == 0
+    assert run_cli(str(tmp_path / "a"), str(tmp_path / "b"), *opts, "--coco", str(coco_path)) == 0
+    assert _coco_sizes(coco_path) == {"a/x.png": (96, 64), "b/x.png": (80, 70)}
+    # a alone, then b alone, into one folder: both are 'x.png' relative to their root
+    out2 = tmp_path / "out2"
+    opts2 = ["--out", str(out2), "--points-per-side", "4", "--quiet"]
+    assert run_cli(str(tmp_path / "a"), *opts2) == 0
+    decoded = fake_model.decoded_points
+    assert run_cli(str(tmp_path / "b"), *opts2, "--coco", str(coco_path)) == 0
+    assert fake_model.decoded_points > decoded  # recomputed, not a's result
+    assert _coco_sizes(coco_path) == {"x.png": (80, 70)}
+
+
+def test_resume_redoes_outputs_of_other_parameters_or_another_model(fake_model, tmp_path):
+    folder = tmp_path / "in"
+    _save_scene(folder / "x.png", 64, 80)
+    out = tmp_path / "out"
+    base = [str(folder), "--out", str(out), "--quiet"]
+    assert run_cli(*base, "--points-per-side", "6") == 0
+    decoded = fake_model.decoded_points
+    assert run_cli(*base, "--points-per-side", "4") == 0
+    assert fake_model.decoded_points == decoded + 16
+    image = json.loads((out / "x.png.json").read_text())["image"]
+    assert image["samstudio_auto_segment"]["params"]["points_per_side"] == 4
+    assert image["samstudio_auto_segment"]["model"] == "demo"
+    assert run_cli(*base, "--points-per-side", "4") == 0  # same: reused
+    assert fake_model.decoded_points == decoded + 16
+    assert run_cli(*base, "--points-per-side", "4", "--model", "sam_vit_b") == 0
+    assert fake_model.decoded_points == decoded + 32
+    image = json.loads((out / "x.png.json").read_text())["image"]
+    assert image["samstudio_auto_segment"]["model"] == "sam_vit_b"
+
+
+def test_files_this_tool_did_not_write_are_never_overwritten(fake_model, tmp_path, capsys):
+    folder = tmp_path / "in"
+    _save_scene(folder / "x.png", 64, 80)
+    _save_scene(folder / "y.png", 64, 80)
+    labelme = '{"version": "5.4.1", "shapes": [], "imagePath": "x.png"}'
+    (folder / "x.json").write_text(labelme)  # labelme keeps x.json beside x.png
+    (folder / "y.png.json").write_text('{"shapes": []}')  # foreign, under our very name
+    argv = [str(folder), "--out", str(folder), "--points-per-side", "4", "--quiet"]
+    assert run_cli(*argv) == 1
+    err = capsys.readouterr().err
+    assert "y.png.json exists and was not written by samstudio auto-segment" in err
+    assert (folder / "x.json").read_text() == labelme
+    assert (folder / "y.png.json").read_text() == '{"shapes": []}'
+    assert "samstudio_auto_segment" in json.loads((folder / "x.png.json").read_text())["image"]
+
+
+def test_an_output_that_cannot_be_written_skips_only_that_image(
+    fake_model, tmp_path, capsys, monkeypatch
+):
+    folder = tmp_path / "in"
+    _save_scene(folder / ("l" * 245 + ".png"), 64, 80)  # legal name, too long with a suffix
+    _save_scene(folder / "zz_after.png", 64, 80)
+    out = tmp_path / "out"
+    argv = [str(folder), "--out", str(out), "--points-per-side", "4", "--quiet"]
+    assert run_cli(*argv) == 0
+    assert len(list(out.iterdir())) == 2
+    assert all(len(p.name) <= 200 for p in out.iterdir())
+    # a full disk (or no permission) for one image: reported, the others still written
+    from samstudio.core import atomic
+
+    real = atomic.atomic_write_json
+
+    def failing(target, doc, *a, **k):  # type: ignore[no-untyped-def]
+        if Path(target).name.startswith("l"):
+            raise OSError(28, "No space left on device")
+        return real(target, doc, *a, **k)
+
+    out2 = tmp_path / "out2"
+    monkeypatch.setattr(atomic, "atomic_write_json", failing)
+    rc = run_cli(str(folder), "--out", str(out2), "--points-per-side", "4", "--quiet")
+    assert rc == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert [p.name for p in out2.iterdir()] == ["zz_after.png.json"]
+
+
+def test_coco_file_beside_the_outputs_and_stale_files(fake_model, tmp_path, capsys):
+    folder = tmp_path / "in"
+    _save_scene(folder / "coco.png", 64, 80)
+    out = tmp_path / "out"
+    argv = [str(folder), "--out", str(out), "--points-per-side", "4", "--quiet"]
+    for _ in range(2):  # the second run resumes
+        assert run_cli(*argv, "--coco", str(out / "coco.json")) == 0
+    assert len(COCO(str(out / "coco.json")).getImgIds()) == 1
+    sa1b = json.loads((out / "coco.png.json").read_text())
+    assert sa1b["image"]["file_name"] == "coco.png"
+    # a --coco path that is an image's output is refused before anything is written
+    assert run_cli(*argv, "--coco", str(out / "coco.png.json")) == 2
+    assert "is the output file of an image" in capsys.readouterr().err
+    assert json.loads((out / "coco.png.json").read_text()) == sa1b
+    # a stale truncated JSON for an image that is unreadable this run: no traceback
+    folder2, out2 = tmp_path / "in2", tmp_path / "out2"
+    folder2.mkdir()
+    out2.mkdir()
+    (folder2 / "y.png").write_text("not an image")
+    for name in ("y.json", "y.png.json"):
+        (out2 / name).write_text('{"image": {"image_id": 1, "wid')
+    rc = run_cli(str(folder2), "--out", str(out2), "--coco", str(tmp_path / "c2.json"), "--quiet")
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "y.png.json exists and was not written" in err and "Traceback" not in err
+    assert (out2 / "y.png.json").read_text() == '{"image": {"image_id": 1, "wid'
+
+
+def test_fast_preset_follows_a_small_points_per_side(fake_model, images, tmp_path):
+    folder, _ = images
+    out = tmp_path / "out"
+    argv = [str(folder / "scene0.png"), "--out", str(out), "--preset", "fast", "--quiet"]
+    assert run_cli(*argv, "--points-per-side", "8") == 0
+    params = json.loads((out / "scene0.png.json").read_text())["image"]["samstudio_auto_segment"]
+    assert params["params"]["adaptive"] is True and params["params"]["points_per_side"] == 8
+    assert fake_model.decoded_points < 64  # adaptive: a coarse 4x4 grid first
