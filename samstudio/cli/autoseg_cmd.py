@@ -306,11 +306,6 @@ def _state(target: Path, image: Path, mark: dict[str, Any]) -> str:
     return "done"
 
 
-def _is_done(path: Path) -> bool:
-    """True for an SA-1B file written by this tool (whatever it was made from)."""
-    return _read_marker(path) is not None
-
-
 def _segment_all(
     args: argparse.Namespace,
     params: Any,
