@@ -46,6 +46,7 @@ from samstudio.core.masks import (
     rle_area,
     rle_bbox,
 )
+from samstudio.inference.preprocess import resized_shape
 from samstudio.inference.types import ImageEmbedding, Segmenter
 
 __all__ = [
@@ -208,7 +209,17 @@ def iter_masks(
             f"the embedding is of a {embedding.original_size[1]}x{embedding.original_size[0]} "
             f"image but the image is {width}x{height}"
         )
-    crops = crop_boxes((height, width), params.crop_n_layers, params.crop_overlap_ratio)
+    long_side = segmenter.info.image_size
+    if min(resized_shape(height, width, long_side)) < 1:
+        raise ValueError(
+            f"a {width}x{height} image is too thin for automatic mask generation: scaled to "
+            f"a long side of {long_side} pixels, its short side would be 0 pixels"
+        )
+    crops = [
+        crop
+        for crop in crop_boxes((height, width), params.crop_n_layers, params.crop_overlap_ratio)
+        if min(resized_shape(crop.height, crop.width, long_side)) >= 1
+    ]
     plan = [_initial_points(params, crop.layer) for crop in crops]
     run = _Run(params, (height, width), len(crops), sum(plan))
     kept: list[_Candidate] = []

@@ -74,7 +74,11 @@ def crop_boxes(image_size: tuple[int, int], n_layers: int, overlap_ratio: float)
     image_size: (H, W). Windows of layer i overlap by `overlap_ratio * short_side * 2 / 2**i`
     pixels (the overlap shrinks as crops get smaller), are equal in size, and are listed
     column by column (x outer, y inner), as in Meta's generator, so that ties in the
-    cross-crop NMS resolve the same way.
+    cross-crop NMS resolve the same way. On small or thin images the last windows of
+    a deep layer can start at or past the image's edge; those empty windows are left
+    out (Meta's generator keeps them and then fails to encode them). There are none
+    when both sides are at least n * (n - 1) pixels, n = 2**n_layers (56 for 3 layers),
+    so for ordinary images the list is Meta's.
     """
     height, width = image_size
     boxes = [CropBox(0, 0, width, height, 0)]
@@ -88,9 +92,9 @@ def crop_boxes(image_size: tuple[int, int], n_layers: int, overlap_ratio: float)
         ys = [int((crop_h - overlap) * i) for i in range(per_side)]
         for x0 in xs:
             for y0 in ys:
-                boxes.append(
-                    CropBox(x0, y0, min(x0 + crop_w, width), min(y0 + crop_h, height), layer)
-                )
+                x1, y1 = min(x0 + crop_w, width), min(y0 + crop_h, height)
+                if x1 > x0 and y1 > y0:
+                    boxes.append(CropBox(x0, y0, x1, y1, layer))
     return boxes
 
 
