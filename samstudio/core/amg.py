@@ -27,9 +27,10 @@ decoded neighbour asks about and that are not settled yet (see `amg_adaptive`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -549,23 +550,95 @@ def _clean_small_regions(
     kept: list[_Candidate], params: AmgParams, image_size: tuple[int, int]
 ) -> list[MaskRecord]:
     """Fill holes and remove islands under min_mask_region_area, then NMS again,
-    preferring masks the cleaning left unchanged (as Meta's generator does)."""
+    preferring masks the cleaning left unchanged (as Meta's generator does).
+
+    Each mask is cleaned inside its window padded by one pixel and kept as a window RLE
+    (see `_clean_window`), so memory stays bounded by the windows, never by
+    (masks kept) x (image size); full-frame masks are built one at a time for the records.
+    """
     area = params.min_mask_region_area
-    masks: list[np.ndarray] = []
+    cleaned: list[_Candidate] = []
     unchanged: list[float] = []
-    boxes: list[tuple[int, int, int, int]] = []
     for cand in kept:
-        original = cand.full_mask(image_size)
-        cleaned = remove_small_regions(original, area, mode="both")
-        masks.append(cleaned)
-        unchanged.append(float(np.array_equal(cleaned, original)))
-        boxes.append(mask_box(cleaned) or (0, 0, 0, 0))
+        window, y0, x0, changed = _clean_window(cand, area, image_size)
+        box = mask_box(window)
+        full_box = (box[0] + x0, box[1] + y0, box[2] + x0, box[3] + y0) if box else (0, 0, 0, 0)
+        cleaned.append(replace(cand, box=full_box, window=_encode_window(window), y0=y0, x0=x0))
+        unchanged.append(float(not changed))
     order = box_nms(
-        np.array(boxes, dtype=np.float32),
+        _boxes(cleaned),
         np.array(unchanged, dtype=np.float32),
         max(params.box_nms_thresh, params.crop_nms_thresh),
     )
-    return [_record(kept[i], masks[i]) for i in order]
+    return [_record(cleaned[i], cleaned[i].full_mask(image_size)) for i in order]
+
+
+def _clean_window(
+    cand: _Candidate, area: int, image_size: tuple[int, int]
+) -> tuple[np.ndarray, int, int, bool]:
+    """`remove_small_regions(full mask, area, "both")` computed in the candidate's window.
+
+    Returns (window, y0, x0, changed): the cleaned mask equals the window placed at
+    (y0, x0) in an empty frame. Islands lie inside the window. Holes are the background
+    components of the window padded by one pixel where the image goes on (the padding
+    is background, so each background part outside the window touches it); a component
+    touching the padding gets the size of the outside pixels it joins added. Outside
+    the window the background is one region, or two when the window spans the image's
+    width or height. Only when such an outside-joined component is small enough to be
+    filled (a mask covering nearly the whole image) is the full frame cleaned instead.
+    """
+    height, width = image_size
+    win = cand.window_mask()
+    h, w = win.shape
+    # one pixel of padding where the image goes on, one more to start at an even row
+    # and column: OpenCV labels in 2x2 blocks, so the labels keep the full frame's
+    # order and ties between equal islands resolve the same way
+    top = 0 if cand.y0 == 0 else 2 - cand.y0 % 2
+    left = 0 if cand.x0 == 0 else 2 - cand.x0 % 2
+    bottom, right = int(cand.y0 + h < height), int(cand.x0 + w < width)
+    padded = np.zeros((h + top + bottom, w + left + right), dtype=bool)
+    padded[top : top + h, left : left + w] = win
+    ph, pw = padded.shape
+    py0, px0 = cand.y0 - top, cand.x0 - left
+    # (pixel of the padding in that outside part, outside pixels not in the padded window)
+    parts: list[tuple[tuple[int, int], int]] = []
+    if w == width and h == height:
+        pass
+    elif w == width:
+        if top:
+            parts.append(((0, 0), py0 * width))
+        if bottom:
+            parts.append(((ph - 1, 0), (height - py0 - ph) * width))
+    elif h == height:
+        if left:
+            parts.append(((0, 0), px0 * height))
+        if right:
+            parts.append(((0, pw - 1), (width - px0 - pw) * height))
+    else:
+        # the padding is one connected band; (0, 0) is in it unless only the
+        # bottom and/or right sides are padded
+        ring = (0, 0) if top or left else ((ph - 1, 0) if bottom else (0, pw - 1))
+        parts.append((ring, height * width - ph * pw))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+        (~padded).astype(np.uint8), connectivity=8
+    )
+    out = padded
+    if n > 1:
+        sizes = stats[:, cv2.CC_STAT_AREA].astype(np.int64)
+        joined = np.zeros(n, dtype=bool)
+        for (r, c), outside in parts:
+            label = labels[r, c]
+            sizes[label] += outside
+            joined[label] |= outside > 0
+        fill = sizes < area
+        fill[0] = False
+        if (fill & joined).any():
+            original = cand.full_mask(image_size)
+            full = remove_small_regions(original, area, mode="both")
+            return full, 0, 0, not np.array_equal(full, original)
+        out = padded | fill[labels]
+    out = remove_small_regions(out, area, mode="islands")
+    return out, py0, px0, not np.array_equal(out, padded)
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
