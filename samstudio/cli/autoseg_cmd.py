@@ -4,10 +4,11 @@
         [--crop-n-layers N] [--pred-iou-thresh X] [--stability-score-thresh X]
         [--min-mask-region-area N] [--adaptive] [--preset paper|fast] [--coco FILE]
 
-Writes one SA-1B JSON per image into DIR, named after the image's path relative to the
-common folder of all images (`x.png.json`; `sub__x.png.<hash>.json` for a nested one;
-written atomically) and, with `--coco`, one COCO instances file over all images
-(file_name: that relative path). Each JSON records this tool, the source image, the model
+Writes one SA-1B JSON per image into DIR, named after the image file (`x.png.json`;
+`x.png.<hash of its path>.json` when two inputs share a file name or the name is taken by
+our output of another image; written atomically; the name does not depend on the other
+inputs, so a later run on fewer images finds its outputs) and, with `--coco`, one COCO
+instances file over all images (file_name: the path relative to the images' common folder). Each JSON records this tool, the source image, the model
 and the parameters; an image whose JSON matches them is skipped (the run is resumable:
 stop it and run the same command again), one made otherwise is redone, and a file this
 tool did not write is never overwritten (the image is reported and skipped). An image
@@ -140,28 +141,46 @@ def relative_names(images: list[Path]) -> list[str]:
     return [Path(os.path.abspath(image)).relative_to(root).as_posix() for image in images]
 
 
-def output_name(relative: str) -> str:
-    """The JSON file name of the image at `relative` (a path under the common root).
-
-    `x.png` -> `x.png.json`; a nested `sub/x.png` -> `sub__x.png.<hash>.json` (the hash of
-    the relative path keeps it apart from a top-level file named `sub__x.png`); names over
-    200 bytes are cut and get the hash too. Deterministic and independent of input order.
-    """
+def output_name(image: Path, hashed: bool = False) -> str:
+    """The JSON file name of `image`: `x.png` -> `x.png.json`; with `hashed`, or when the
+    name would pass 200 bytes, `x.png.<hash>.json`, the hash of the image's absolute path.
+    Fixed for a given file whatever else the run is given, so a run on fewer inputs
+    finds the outputs of an earlier, larger one."""
     import hashlib
 
-    flat = relative.replace("/", "__")
-    tag = hashlib.sha1(relative.encode("utf-8", "surrogateescape")).hexdigest()[:10]
-    encoded = flat.encode("utf-8", "surrogateescape")
-    if "/" not in relative and len(encoded) + len(DONE_SUFFIX) <= _MAX_NAME_BYTES:
-        return flat + DONE_SUFFIX
-    room = _MAX_NAME_BYTES - len(DONE_SUFFIX) - len(tag) - 1
-    cut = encoded[:room].decode("utf-8", "ignore") if len(encoded) > room else flat
-    return f"{cut}.{tag}{DONE_SUFFIX}"
+    base = image.name
+    tag = hashlib.sha1(os.path.abspath(image).encode("utf-8", "surrogateescape")).hexdigest()
+    encoded = base.encode("utf-8", "surrogateescape")
+    if not hashed and len(encoded) + len(DONE_SUFFIX) <= _MAX_NAME_BYTES:
+        return base + DONE_SUFFIX
+    room = _MAX_NAME_BYTES - len(DONE_SUFFIX) - 10 - 1
+    cut = encoded[:room].decode("utf-8", "ignore") if len(encoded) > room else base
+    return f"{cut}.{tag[:10]}{DONE_SUFFIX}"
 
 
-def output_names(images: list[Path]) -> list[str]:
-    """One JSON file name per image (see `output_name`)."""
-    return [output_name(rel) for rel in relative_names(images)]
+def output_targets(images: list[Path], out: Path, marks: list[dict[str, Any]]) -> list[Path]:
+    """One output file per image. An existing output of ours made from the same image
+    (plain or hashed name) is found again; otherwise the plain name, unless another input
+    has the same file name or the plain name holds our output of another image (then the
+    hashed name). A file we did not write under the plain name is left for `_state` to
+    report, never overwritten."""
+    from collections import Counter
+
+    counts = Counter(image.name for image in images)
+    targets: list[Path] = []
+    for image, mark in zip(images, marks, strict=True):
+        plain, hashed = out / output_name(image), out / output_name(image, hashed=True)
+        chosen = None
+        for candidate in (plain, hashed):
+            found = _read_marker(candidate) if os.path.lexists(candidate) else None
+            if found is not None and found[1].get("source") == mark["source"]:
+                chosen = candidate
+                break
+        if chosen is None:
+            ours_elsewhere = os.path.lexists(plain) and _read_marker(plain) is not None
+            chosen = hashed if counts[image.name] > 1 or ours_elsewhere else plain
+        targets.append(chosen)
+    return targets
 
 
 def _model_id(spec: str | None) -> str:
@@ -198,9 +217,9 @@ def run(args: argparse.Namespace) -> int:
         unique.setdefault(os.path.abspath(image), image)
     images = list(unique.values())
     out = Path(args.out)
-    names = output_names(images)
     relatives = relative_names(images)
-    targets = [out / name for name in names]
+    marks = [_marker(image, out, args, params) for image in images]
+    targets = output_targets(images, out, marks)
     if args.coco and os.path.abspath(args.coco) in {os.path.abspath(t) for t in targets}:
         print(
             f"error: --coco {args.coco} is the output file of an image; choose another name",
@@ -212,7 +231,6 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: cannot create output folder {out}: {exc.strerror}", file=sys.stderr)
         return 2
-    marks = [_marker(image, out, args, params) for image in images]
     failures = len(problems)
     todo = []
     skipped = 0

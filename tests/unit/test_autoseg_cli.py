@@ -257,6 +257,27 @@ def test_resume_with_other_inputs_never_reuses_another_images_result(fake_model,
     assert _coco_sizes(coco_path) == {"x.png": (80, 70)}
 
 
+def test_a_resume_on_fewer_inputs_finds_the_earlier_outputs(fake_model, tmp_path, capsys):
+    """Output names depend on the file, not on what else the run was given: after a run
+    on a/ and b/, a run on a/ alone finds a/'s outputs (names shared by both folders too)
+    and writes nothing new."""
+    _save_scene(tmp_path / "a" / "dog.png", 64, 96)
+    _save_scene(tmp_path / "a" / "x.png", 60, 90)
+    _save_scene(tmp_path / "b" / "cat.png", 70, 80)
+    _save_scene(tmp_path / "b" / "x.png", 66, 88)
+    out = tmp_path / "out"
+    opts = ["--out", str(out), "--points-per-side", "4", "--quiet"]
+    assert run_cli(str(tmp_path / "a"), str(tmp_path / "b"), *opts) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 4 and "dog.png.json" in written and "cat.png.json" in written
+    capsys.readouterr()
+    decoded = fake_model.decoded_points
+    assert run_cli(str(tmp_path / "a"), *opts) == 0
+    assert fake_model.decoded_points == decoded  # nothing recomputed
+    assert "2 of 2 images already done" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == written
+
+
 def test_resume_redoes_outputs_of_other_parameters_or_another_model(fake_model, tmp_path):
     folder = tmp_path / "in"
     _save_scene(folder / "x.png", 64, 80)
