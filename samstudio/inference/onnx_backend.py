@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 import weakref
@@ -129,20 +130,69 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
             f"{path} is not a SAM Studio ONNX manifest (format != {MANIFEST_FORMAT!r})"
         )
     version = manifest.get("format_version")
-    if version not in SUPPORTED_VERSIONS:
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
         raise ModelLoadError(
             f"{path} has manifest format_version {version!r}; this SAM Studio reads "
             f"{', '.join(map(str, SUPPORTED_VERSIONS))}. Export the model again with this version."
         )
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ModelLoadError(f"{path}: entry 'files' must be an object naming the .onnx files")
     missing = [k for k in _REQUIRED_KEYS if k not in manifest]
-    missing += [f"files.{k}" for k in ("encoder", "decoder") if k not in manifest.get("files", {})]
+    missing += [f"files.{k}" for k in ("encoder", "decoder") if k not in files]
     if missing:
         raise ModelLoadError(f"{path} lacks the entries {missing}")
+    _check_values(path, manifest)
     return manifest
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _check_values(path: Path, manifest: dict[str, Any]) -> None:
+    """Types and ranges of the manifest's entries, before any session is built: a wrong
+    value is a ModelLoadError naming the entry, never a raw error or an empty mask."""
+
+    def bad(key: str, want: str) -> ModelLoadError:
+        return ModelLoadError(f"{path}: entry {key!r} must be {want}, got {manifest.get(key)!r}")
+
+    for key, entry in manifest["files"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise ModelLoadError(f"{path}: entry 'files.{key}' must be an object with a 'path'")
+        if "bytes" in entry and not _is_int(entry["bytes"]):
+            raise ModelLoadError(f"{path}: entry 'files.{key}.bytes' must be an integer")
+    size = manifest["image_size"]
+    if not _is_int(size) or size <= 0:
+        raise bad("image_size", "a positive integer")
+    for key in ("pixel_mean", "pixel_std"):
+        values = manifest[key]
+        if not isinstance(values, list) or len(values) != 3 or not all(map(_is_number, values)):
+            raise bad(key, "3 numbers")
+    if not all(v > 0 for v in manifest["pixel_std"]):
+        raise bad("pixel_std", "3 positive numbers")
+    for key, n in (("embedding_shape", 3), ("mask_input_size", 2)):
+        values = manifest[key]
+        if not isinstance(values, list) or len(values) != n:
+            raise bad(key, f"{n} positive integers")
+        if not all(_is_int(v) and v > 0 for v in values):
+            raise bad(key, f"{n} positive integers")
+    if "mask_threshold" in manifest and not _is_number(manifest["mask_threshold"]):
+        raise bad("mask_threshold", "a number")
+
+
 def _check_file(folder: Path, entry: dict[str, Any], what: str, verify: bool) -> Path:
-    path = folder / str(entry.get("path", ""))
+    relative = Path(str(entry.get("path", "")))
+    path = folder / relative
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ModelLoadError(
+            f"{folder / MANIFEST_NAME}: the {what} file {entry.get('path')!r} is outside the "
+            "export folder; an export names only files inside it"
+        )
     if not path.is_file():
         raise ModelLoadError(
             f"the {what} file {path} is missing (named in {folder / MANIFEST_NAME})"
@@ -257,6 +307,12 @@ class OnnxSegmenter:
                 ) from None
         encoder, decoder = sessions[:2]
         _check_io(encoder, ("image",), enc_path)
+        size = manifest["image_size"]
+        mh, mw = manifest["mask_input_size"]
+        c, h, w = manifest["embedding_shape"]
+        _check_shape(encoder, "image", (1, 3, size, size), enc_path, folder)
+        _check_shape(decoder, "image_embeddings", (1, c, h, w), dec_path, folder)
+        _check_shape(decoder, "mask_input", (1, 1, mh, mw), dec_path, folder)
         _check_io(
             decoder,
             ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"),
@@ -477,6 +533,23 @@ class OnnxSegmenter:
             original_size=embedding.original_size,
             input_size=embedding.input_size,
             image_size=self.preprocessing.image_size,
+        )
+
+
+def _check_shape(session: Any, name: str, want: tuple[int, ...], path: Path, folder: Path) -> None:
+    """The graph's input `name` must accept `want` (the manifest's sizes); symbolic
+    dimensions accept anything."""
+    shape = next((i.shape for i in session.get_inputs() if i.name == name), None)
+    if shape is None:
+        return
+    fits = len(shape) == len(want) and all(
+        not isinstance(d, int) or d == v for d, v in zip(shape, want, strict=True)
+    )
+    if not fits:
+        raise ModelLoadError(
+            f"{path}: its input {name!r} has shape {list(shape)}, but "
+            f"{folder / MANIFEST_NAME} says {list(want)}: the graph and the manifest come "
+            "from different exports; export the model again"
         )
 
 

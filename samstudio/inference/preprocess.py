@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from samstudio.inference.errors import InferenceError
+
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
 
@@ -55,6 +57,11 @@ def prepare_input(image: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, t
     """(H, W, 3) uint8 RGB -> ((1, 3, S, S) float32 normalised padded input, (h, w))."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    if min(resized_shape(image.shape[0], image.shape[1], prep.image_size)) < 1:
+        raise InferenceError(
+            f"a {image.shape[1]}x{image.shape[0]} image is too thin for this model: scaled "
+            f"to a long side of {prep.image_size} pixels its short side would be 0 pixels"
+        )
     resized = resize_image(image, prep.image_size)
     h, w = resized.shape[:2]
     x = (resized.astype(np.float32) - np.asarray(prep.pixel_mean, np.float32)) / np.asarray(
