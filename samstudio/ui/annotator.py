@@ -217,8 +217,14 @@ class Annotator(QObject):
     def set_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
         if self.image_rgb is None:
             return
+        from samstudio.ui.tools.box import MIN_BOX_PX
+
         h, w = self.image_rgb.shape[:2]
-        self.box = np.asarray([max(0, x0), max(0, y0), min(w, x1), min(h, y1)], np.float32)
+        x0, x1 = sorted((min(max(0.0, x0), w), min(max(0.0, x1), w)))
+        y0, y1 = sorted((min(max(0.0, y0), h), min(max(0.0, y1), h)))
+        if x1 - x0 < MIN_BOX_PX or y1 - y0 < MIN_BOX_PX:
+            return  # what is left on the image is no box (a drag beside or along an edge)
+        self.box = np.asarray([x0, y0, x1, y1], np.float32)
         self._prompts_changed()
 
     def show_box_preview(self, x0: float, y0: float, x1: float, y1: float) -> None:

@@ -88,7 +88,15 @@ class ImageListPanel(QWidget):
         if not ids:
             return None
         if self.current not in ids:
-            return ids[0] if step > 0 else ids[-1]
+            # the current image left the filter (e.g. "New" after its first mask): go on
+            # from its place in the whole list, not from the top
+            order = [r.image_id for r in self.rows]
+            if self.current not in order:
+                return ids[0] if step > 0 else ids[-1]
+            here = order.index(self.current)
+            visible = set(ids)
+            side = order[here + 1 :] if step > 0 else order[:here][::-1]
+            return next((i for i in side if i in visible), None)
         i = ids.index(self.current) + step
         return ids[i] if 0 <= i < len(ids) else None
 
