@@ -11,6 +11,7 @@ prompts; masks are (H, W) bool.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from typing import Any
@@ -484,7 +485,7 @@ class Annotator(QObject):
         """Select the topmost visible instance covering pixel (x, y), or none."""
         if self.project is None or self.image_id is None:
             return
-        xi, yi = int(x), int(y)
+        xi, yi = math.floor(x), math.floor(y)  # int() would take -0.5 to pixel 0
         hit = None
         for rec in reversed(self.project.annotations(self.image_id)):
             bx, by, bw, bh = rec.bbox

@@ -53,3 +53,21 @@ def test_next_under_the_new_filter_goes_on_after_the_image_that_left_it(
     assert window.annotator.image_id == ids[3]
     key(qtbot, window, Qt.Key.Key_P)
     assert window.annotator.image_id == ids[1]
+
+
+def test_ctrl_click_just_left_of_the_image_selects_nothing(
+    qtbot, window, image_folder, fake
+) -> None:  # noqa: ANN001
+    import numpy as np
+
+    open_folder(qtbot, window, image_folder)
+    image_id = window.annotator.image_id
+    h, w = window.annotator.image_rgb.shape[:2]
+    mask = np.zeros((h, w), bool)
+    mask[:, :20] = True  # touches column 0
+    ann = window.project.add_annotation(image_id, mask, window.annotator.category_id)
+    window.annotator.refresh_instances()
+    window.annotator.select_at(-0.5, 10)  # half a pixel left of the image
+    assert window.annotator.selected is None
+    window.annotator.select_at(0.5, 10)
+    assert window.annotator.selected == ann.id
