@@ -50,12 +50,11 @@ def decode_rle_window(rle: RLE) -> tuple[np.ndarray, int, int]:
     top-left pixel. Only the box's columns are expanded (the counts are column-major),
     so a small mask on a large image costs little; an empty mask gives a (0, 0) window
     at (0, 0). ``decode_rle(rle)[y0:y0 + h, x0:x0 + w]`` equals the window."""
-    coco = _coco_rle(rle)
+    coco, runs = _coco_rle_and_runs(rle)
     height = int(coco["size"][0])
     x0, y0, bw, bh = (int(v) for v in mask_utils.toBbox(coco))
     if bw == 0 or bh == 0:
         return np.zeros((0, 0), dtype=bool), 0, 0
-    runs = _decode_counts(coco["counts"])
     ends = np.cumsum(runs)
     lo, hi = x0 * height, (x0 + bw) * height
     # each run clipped to the box's columns; runs alternate background / foreground
@@ -226,6 +225,11 @@ def masks_to_boxes(masks: np.ndarray, fmt: Literal["xyxy", "xywh"] = "xyxy") -> 
 
 def _coco_rle(rle: Any) -> dict[str, Any]:
     """Validate an RLE dict and return pycocotools' compressed form (counts as bytes)."""
+    return _coco_rle_and_runs(rle)[0]
+
+
+def _coco_rle_and_runs(rle: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """`_coco_rle` and the run lengths its validation decoded (int64)."""
     if not isinstance(rle, dict):
         raise RLEError(f"an RLE is a dict with 'size' and 'counts', got {type(rle).__name__}")
     size = rle.get("size")
@@ -241,8 +245,7 @@ def _coco_rle(rle: Any) -> dict[str, Any]:
         counts = counts.encode("ascii", errors="replace")
     if isinstance(counts, bytes):
         coco = {"size": [h, w], "counts": counts}
-        _check_compressed(coco, h, w)
-        return coco
+        return coco, _check_compressed(coco, h, w)
     if isinstance(counts, (list, tuple)):
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts):
             raise RLEError("uncompressed RLE 'counts' must be a list of non-negative ints")
@@ -254,12 +257,13 @@ def _coco_rle(rle: Any) -> dict[str, Any]:
         if any(v > 0xFFFFFFFF for v in counts):
             raise RLEError("uncompressed RLE run longer than 2**32 - 1")
         out = mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)
-        return {"size": [h, w], "counts": out["counts"]}
+        return {"size": [h, w], "counts": out["counts"]}, np.asarray(counts, dtype=np.int64)
     raise RLEError(f"RLE 'counts' must be a str or a list of ints, got {type(counts).__name__}")
 
 
-def _check_compressed(coco: dict[str, Any], h: int, w: int) -> None:
-    """Compressed counts must decode to runs that add up to exactly h * w pixels.
+def _check_compressed(coco: dict[str, Any], h: int, w: int) -> np.ndarray:
+    """Compressed counts must decode to runs that add up to exactly h * w pixels; returns
+    the runs.
 
     pycocotools trusts the runs and would write past its buffer otherwise.
     """
@@ -270,6 +274,7 @@ def _check_compressed(coco: dict[str, Any], h: int, w: int) -> None:
     total = int(runs.sum())
     if total != h * w:
         raise RLEError(f"RLE counts add up to {total} pixels, but size {h}x{w} has {h * w}")
+    return runs
 
 
 def _decode_counts(counts: bytes) -> np.ndarray:

@@ -28,6 +28,7 @@ from samstudio.ui.inference_worker import CandidateSet, InferenceWorker, MaskCan
 from samstudio.ui.overlays import MaskPicture, instance_color, mask_box, preview, render_mask
 from samstudio.ui.pixel_loader import InstanceJob, PixelLoader, render_instance
 from samstudio.ui.project_access import hex_to_rgb, record_id
+from samstudio.ui.tools.box import MIN_BOX_PX
 from samstudio.ui.undo import UndoHistory
 
 STROKE_PAINT = (255, 255, 255)
@@ -218,8 +219,6 @@ class Annotator(QObject):
     def set_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
         if self.image_rgb is None:
             return
-        from samstudio.ui.tools.box import MIN_BOX_PX
-
         h, w = self.image_rgb.shape[:2]
         x0, x1 = sorted((min(max(0.0, x0), w), min(max(0.0, x1), w)))
         y0, y1 = sorted((min(max(0.0, y0), h), min(max(0.0, y1), h)))
