@@ -10,7 +10,7 @@ Batches are a pure function of (config, step), so a resumed run sees the same da
 as an uninterrupted one. `train.device` picks where the model runs ("cpu", "cuda",
 "auto"); `train.workers` > 0 makes the batches ahead in that many processes (the
 same batches: only who computes them changes). On the CPU a run is bit-reproducible;
-on a GPU the arithmetic is not, so a rerun gives close, not identical, weights.
+on a GPU PyTorch does not promise identical arithmetic, so a rerun may differ slightly.
 """
 
 from __future__ import annotations
