@@ -76,15 +76,43 @@ def build_random_vit_b(seed: int = 0) -> Any:
     return sam
 
 
+def build_tiny_vit_encoder(
+    img_size: int,
+    embed_dim: int = 64,
+    depth: int = 2,
+    num_heads: int = 2,
+    out_chans: int = 32,
+    use_rel_pos: bool = True,
+    global_attn_indexes: tuple[int, ...] = (1,),
+) -> Any:
+    """Meta's `ImageEncoderViT` in small (windows of 4 patches, patch size 16)."""
+    torch = _require_torch()
+    from functools import partial
+
+    from segment_anything.modeling import ImageEncoderViT
+
+    return ImageEncoderViT(
+        img_size=img_size,
+        patch_size=16,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        mlp_ratio=4,
+        out_chans=out_chans,
+        qkv_bias=True,
+        norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+        use_rel_pos=use_rel_pos,
+        window_size=4,
+        global_attn_indexes=global_attn_indexes,
+    )
+
+
 def build_tiny_sam(seed: int = 0, img_size: int = 256) -> Any:
     """A small SAM (ViT encoder of width 64, 2 blocks; prompt dim 32) built from Meta's
     modules with a non-1024 input size. Runs in well under a second: for tests of the
     whole encode/decode path without a 25 s encoder pass. Logits span about +-3."""
     torch = _require_torch()
-    from functools import partial
-
     from segment_anything.modeling import (
-        ImageEncoderViT,
         MaskDecoder,
         PromptEncoder,
         Sam,
@@ -94,20 +122,7 @@ def build_tiny_sam(seed: int = 0, img_size: int = 256) -> Any:
     torch.manual_seed(seed)
     grid = img_size // 16
     sam = Sam(
-        image_encoder=ImageEncoderViT(
-            img_size=img_size,
-            patch_size=16,
-            embed_dim=64,
-            depth=2,
-            num_heads=2,
-            mlp_ratio=4,
-            out_chans=32,
-            qkv_bias=True,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            use_rel_pos=True,
-            window_size=4,
-            global_attn_indexes=(1,),
-        ),
+        image_encoder=build_tiny_vit_encoder(img_size),
         prompt_encoder=PromptEncoder(
             embed_dim=32,
             image_embedding_size=(grid, grid),

@@ -37,13 +37,19 @@ import torch.nn.functional as F
 from segment_anything.modeling import Sam
 from torch import nn
 
+from samstudio.inference.torch_encoder import fast_encoder
+
 
 class EncoderGraph(nn.Module):
-    """(1, 3, S, S) normalised, padded image -> (1, C, h, w) image embedding."""
+    """(1, 3, S, S) normalised, padded image -> (1, C, h, w) image embedding.
+
+    Meta's ViT encoder with its global attention in query-row chunks
+    (`torch_encoder.FastImageEncoder`: the same function, the chunks unrolled into the
+    graph); other encoders as they are."""
 
     def __init__(self, sam: Sam) -> None:
         super().__init__()
-        self.image_encoder = sam.image_encoder
+        self.image_encoder = fast_encoder(sam.image_encoder)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.image_encoder(image)

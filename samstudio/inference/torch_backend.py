@@ -86,6 +86,8 @@ class TorchSegmenter:
     ) -> None:
         import torch
 
+        from samstudio.inference.torch_encoder import fast_encoder
+
         self._torch_device = torch.device(device or default_device())
         self._sam = sam.to(self._torch_device).eval()
         self._prep = _preprocessing_of(sam)
@@ -95,6 +97,13 @@ class TorchSegmenter:
         )
         self._states_lock = threading.Lock()
         self._decoder = FastMaskDecoder(self._sam)
+        # On the CPU, global attention in chunks (`torch_encoder`, same bits, ~1.8x
+        # faster for vit_b here); on CUDA Meta's encoder as it is (measured there).
+        self._image_encoder = (
+            fast_encoder(self._sam.image_encoder)
+            if self._torch_device.type == "cpu"
+            else self._sam.image_encoder
+        )
         self._embedding_hw = self._decoder.embedding_hw
         self._info = ModelInfo(
             model_id=model_id,
@@ -163,7 +172,7 @@ class TorchSegmenter:
             )
         x, input_size = prepare_input(image, self._prep)
         with self._encode_lock, torch.inference_mode():
-            features = self._sam.image_encoder(torch.from_numpy(x).to(self._torch_device))
+            features = self._image_encoder(torch.from_numpy(x).to(self._torch_device))
             features_np = features[0].float().cpu().numpy()
         return ImageEmbedding(
             features=features_np,
