@@ -1,7 +1,8 @@
 """Image encoder time per image: our TorchSegmenter.encode vs Meta's SamPredictor.set_image.
 
-Both run the same `segment_anything` image encoder on the same seeded random vit_b
-weights; ours preprocesses in numpy. Passes alternate (reference, ours, reference, ...)
+Both run the same seeded random weights; ours preprocesses in numpy and, on the CPU,
+computes the global attention in query-row chunks (`torch_encoder.FastImageEncoder`,
+the same function; `features_max_abs_diff` reports how far the results are apart). Passes alternate (reference, ours, reference, ...)
 so that load changes on a shared machine hit both alike. Prints one JSON object.
 
     .venv/bin/python benchmarks/encoder_speed.py [--repeats 2] [--image IMG]

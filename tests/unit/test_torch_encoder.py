@@ -43,14 +43,23 @@ def _encoder(img_size: int, use_rel_pos: bool, seed: int = 0) -> Any:
     return enc
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 7, 100])
+@pytest.mark.parametrize(
+    ("chunk_rows", "windows", "mlp_rows"),
+    [(1, 1, 1), (2, 5, 16), (3, 2, 4), (7, 3, 2), (100, 100, 100)],
+)
 @pytest.mark.parametrize("use_rel_pos", [True, False])
-def test_encoder_equals_metas(chunk_rows: int, use_rel_pos: bool) -> None:
-    enc = _encoder(240, use_rel_pos)  # a 15 x 15 grid: most chunk sizes leave a remainder
+def test_encoder_equals_metas(
+    chunk_rows: int, windows: int, mlp_rows: int, use_rel_pos: bool
+) -> None:
+    # A 15 x 15 grid (16 windows of 4 x 4 after padding): most chunk sizes leave a remainder.
+    enc = _encoder(240, use_rel_pos)
     x = torch.randn(2, 3, 240, 240, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         ref = enc(x)
-        ours = FastImageEncoder(enc, chunk_rows=chunk_rows)(x)
+        fast = FastImageEncoder(
+            enc, chunk_rows=chunk_rows, windows_per_chunk=windows, mlp_rows=mlp_rows
+        )
+        ours = fast(x)
     assert ours.shape == ref.shape == (2, 16, 15, 15)
     assert float(ref.abs().max()) > 0.1
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
@@ -69,6 +78,20 @@ def test_global_attention_block_equals_metas() -> None:
         attn.use_rel_pos = without_rel
     torch.testing.assert_close(ours, ref, atol=1e-6, rtol=1e-5)
     assert float((ref - plain).abs().max()) > 1e-2  # the relative positions mattered
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::FutureWarning")
+def test_traced_graph_equals_eager() -> None:
+    """The ONNX export traces the allocation-per-chunk path; both give Meta's result."""
+    enc = _encoder(240, True)
+    fast = FastImageEncoder(enc, chunk_rows=2, windows_per_chunk=3, mlp_rows=4)
+    x = torch.randn(1, 3, 240, 240, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        traced = torch.jit.trace(fast, (x,), check_trace=False)
+        ref = enc(x)
+        torch.testing.assert_close(traced(x), ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fast(x), ref, atol=1e-5, rtol=1e-5)
+    assert "aten::_softmax.out" not in str(traced.graph)
 
 
 def test_other_encoders_are_left_as_they_are() -> None:
