@@ -21,7 +21,10 @@ Weights: seeded random vit_b by default (see `random_vit_b`; speed does not depe
 the weights, mask agreement is reported for them), or --checkpoint FILE. The ONNX pair is exported into
 a temporary folder unless --onnx-dir points at an existing export of the same weights.
 
-    .venv/bin/python benchmarks/onnx_speed.py [--clicks 50] [--onnx-dir DIR] [--out FILE]
+    .venv/bin/python benchmarks/onnx_speed.py [--clicks 50] [--blocks 4] [--onnx-dir DIR] [--out FILE]
+
+`click_in_blocks` times the same clicks in blocks (10 of ours, then 10 of the reference,
+and so on), where neither side runs just after the other (see `_clicks_in_blocks`).
 
 Prints JSON with medians and the ratios reference / ours (above 1 means we are faster).
 """
@@ -155,6 +158,62 @@ def _session_options(onnx_dir: Path, embedding: Any, point: np.ndarray, threads:
     return {name: round(float(np.median(t)) * 1e3, 2) for name, t in times.items()}
 
 
+def _clicks_in_blocks(
+    seg: Any,
+    predictor: Any,
+    embedding: Any,
+    points: np.ndarray,
+    blocks: int,
+    torch_seg: Any = None,
+    torch_embedding: Any = None,
+) -> dict[str, Any]:
+    """Clicks timed in blocks: `blocks` rounds of 11 ONNX clicks then 11 reference
+    clicks (the order alternating per round; then 11 of our torch backend when it is
+    timed too), the first click of each block dropped.
+
+    Interleaving every click (the main measurement) makes each side run just after the
+    other, whose threads are still spinning (ONNX Runtime's pool, torch's OpenMP) and
+    whose buffers have just flushed the caches: both slow down, the reference more (it
+    was measured at 145 ms interleaved against 100 ms in blocks on the quiet machine;
+    ours 40 ms against 23-35 ms). An annotator's clicks never run beside the reference,
+    so this is the nearer picture of a click; load changes still hit both sides alike.
+    """
+    from samstudio.inference.types import Prompts
+
+    times: dict[str, list[float]] = {"onnx": [], "ref": [], "torch": []}
+    for round_ in range(blocks):
+        order = ("onnx", "ref") if round_ % 2 == 0 else ("ref", "onnx")
+        if torch_seg is not None:
+            order += ("torch",)
+        for which in order:
+            for i, point in enumerate(points[:11]):
+                t0 = time.perf_counter()
+                prompts = Prompts(points=point[None], labels=[1])
+                if which == "onnx":
+                    seg.decode(embedding, prompts, True).mask(0)
+                elif which == "torch":
+                    torch_seg.decode(torch_embedding, prompts, True).mask(0)
+                else:
+                    m, iou, _ = predictor.predict(
+                        point_coords=point[None], point_labels=np.array([1]), multimask_output=True
+                    )
+                    _ = m[int(np.argmax(iou))]
+                if i > 0:
+                    times[which].append(time.perf_counter() - t0)
+    onnx_ms, ref_ms = summary_ms(times["onnx"]), summary_ms(times["ref"])
+    out: dict[str, Any] = {
+        "rounds": blocks,
+        "onnx_ms": onnx_ms,
+        "reference_predict_ms": ref_ms,
+        "speedup_vs_reference": round(ref_ms["median"] / onnx_ms["median"], 2),
+    }
+    if times["torch"]:
+        torch_ms = summary_ms(times["torch"])
+        out["torch_backend_ms"] = torch_ms
+        out["torch_speedup_vs_reference"] = round(ref_ms["median"] / torch_ms["median"], 2)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
@@ -168,6 +227,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     parser.add_argument(
         "--session-options", action="store_true", help="also time other session settings"
+    )
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=4,
+        help="also time clicks in this many rounds of blocks of 10 per side (0: not)",
     )
     args = parser.parse_args()
 
@@ -328,6 +393,10 @@ def main() -> int:
             },
             "same_best_candidate": f"{same_best}/{len(ious)}",
         }
+        if args.blocks:
+            result["click_in_blocks"] = _clicks_in_blocks(
+                seg, predictor, embedding, points, args.blocks, torch_seg, torch_embedding
+            )
         if args.session_options:
             result["decoder_session_options_ms"] = _session_options(
                 Path(onnx_dir), embedding, points[0], threads
@@ -337,6 +406,10 @@ def main() -> int:
         "click_speedup_ge_4x": result["click"]["speedup_vs_reference"] >= 4.0,
         "encoder_speedup_ge_1_5x": result["encoder"]["speedup_vs_reference"] >= 1.5,
     }
+    if "click_in_blocks" in result:
+        blocks = result["click_in_blocks"]
+        result["targets"]["blocks_click_median_le_40ms"] = blocks["onnx_ms"]["median"] <= 40.0
+        result["targets"]["blocks_click_speedup_ge_4x"] = blocks["speedup_vs_reference"] >= 4.0
     result["machine"] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
