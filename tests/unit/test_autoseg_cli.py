@@ -379,3 +379,140 @@ def test_fast_preset_follows_a_small_points_per_side(fake_model, images, tmp_pat
     params = json.loads((out / "scene0.png.json").read_text())["image"]["samstudio_auto_segment"]
     assert params["params"]["adaptive"] is True and params["params"]["points_per_side"] == 8
     assert fake_model.decoded_points < 64  # adaptive: a coarse 4x4 grid first
+
+
+# --- found by review: the source image and the model are identified by content -------
+
+
+def _save_uncompressed(path: Path, seed: int) -> list:
+    """A PNG whose byte size depends only on its size (zlib level 0): two different
+    scenes of one size have files of equal length."""
+    scene = make_scene(height=64, width=80, n_objects=2, seed=seed)
+    Image.fromarray(scene.image).save(path, compress_level=0)
+    return scene.objects
+
+
+def _best_ious(output: Path, objects: list) -> list[float]:
+    masks = [decode_rle(a["segmentation"]) for a in json.loads(output.read_text())["annotations"]]
+    return [max(mask_iou(obj, m) for m in masks) for obj in objects]
+
+
+def test_an_image_rewritten_with_the_same_byte_size_is_segmented_again(fake_model, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    image = folder / "x.png"
+    _save_uncompressed(image, seed=1)
+    size = image.stat().st_size
+    argv = [str(folder), "--out", str(out), "--points-per-side", "6", "--quiet"]
+    assert run_cli(*argv) == 0
+    decoded = fake_model.decoded_points
+    assert run_cli(*argv) == 0  # unchanged: reused
+    assert fake_model.decoded_points == decoded
+    image.write_bytes(image.read_bytes())  # rewritten with the same bytes: still reused
+    assert run_cli(*argv) == 0
+    assert fake_model.decoded_points == decoded
+    objects = _save_uncompressed(image, seed=2)  # other pixels, same file length
+    assert image.stat().st_size == size
+    assert run_cli(*argv) == 0
+    assert fake_model.decoded_points == decoded + 36  # segmented again
+    assert min(_best_ious(out / "x.png.json", objects)) > 0.95  # masks of the new picture
+
+
+def test_outputs_of_the_previous_version_without_hashes_are_redone(fake_model, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    objects = _save_uncompressed(folder / "x.png", seed=3)
+    argv = [str(folder), "--out", str(out), "--points-per-side", "6", "--quiet"]
+    assert run_cli(*argv) == 0
+    target = out / "x.png.json"
+    doc = json.loads(target.read_text())
+    mark = doc["image"]["samstudio_auto_segment"]
+    assert {"source_sha256", "model_sha256"} <= set(mark)
+    for key in ("source_sha256", "model_sha256"):  # as the previous version wrote it
+        del mark[key]
+    doc["annotations"] = []
+    target.write_text(json.dumps(doc))
+    decoded = fake_model.decoded_points
+    assert run_cli(*argv) == 0  # ours, so redone and overwritten: no crash, no refusal
+    assert fake_model.decoded_points == decoded + 36
+    assert min(_best_ious(target, objects)) > 0.95
+
+
+def test_a_checkpoint_replaced_at_the_same_path_redoes_the_outputs(fake_model, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _save_scene(folder / "x.png", 64, 80)
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(b"A" * 1000)
+    argv = [str(folder), "--out", str(out), "--points-per-side", "4", "--quiet"]
+    assert run_cli(*argv, "--model", str(weights)) == 0
+    assert fake_model.opened == [str(weights)]
+    decoded = fake_model.decoded_points
+    weights.write_bytes(b"A" * 1000)  # written again, same content: reused
+    assert run_cli(*argv, "--model", str(weights)) == 0
+    assert fake_model.decoded_points == decoded
+    weights.write_bytes(b"B" * 1000)  # other weights, same path and size
+    assert run_cli(*argv, "--model", str(weights)) == 0
+    assert fake_model.decoded_points == decoded + 16
+
+
+def test_an_onnx_folder_with_a_replaced_graph_redoes_the_outputs(fake_model, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _save_scene(folder / "x.png", 64, 80)
+    export = tmp_path / "export"
+    export.mkdir()
+    files = {"encoder": "encoder.onnx", "decoder": "decoder.onnx", "weights": "enc.data"}
+    manifest = {
+        "model_id": "custom-0123456789ab",
+        "files": {
+            "encoder": {"path": files["encoder"], "data": {"path": files["weights"]}},
+            "decoder": {"path": files["decoder"]},
+        },
+    }
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    for name in files.values():
+        (export / name).write_bytes(b"A" * 100)
+    (export / "notes.txt").write_text("not part of the model")
+    argv = [str(folder), "--out", str(out), "--points-per-side", "4", "--quiet"]
+    argv += ["--model", str(export)]
+    assert run_cli(*argv) == 0
+    decoded = fake_model.decoded_points
+    (export / "notes.txt").write_text("edited")  # a file the manifest does not name
+    assert run_cli(*argv) == 0
+    assert fake_model.decoded_points == decoded
+    for step, name in enumerate(files.values(), start=1):  # each named file counts
+        (export / name).write_bytes(b"B" * 100)  # same manifest, other graph or weights
+        assert run_cli(*argv) == 0
+        assert fake_model.decoded_points == decoded + 16 * step
+
+
+def test_the_demo_model_and_imported_names_resume_and_follow_their_files(fake_model, tmp_path):
+    from samstudio.inference import registry
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _save_scene(folder / "x.png", 64, 80)
+    argv = [str(folder), "--out", str(out), "--points-per-side", "4", "--quiet"]
+    for model in ([], ["--model", "demo"]):  # the shipped demo model, by default or name
+        assert run_cli(*argv, *model) == 0
+        decoded, opened = fake_model.decoded_points, len(fake_model.opened)
+        assert run_cli(*argv, *model) == 0  # reused, the model not even opened
+        assert (fake_model.decoded_points, len(fake_model.opened)) == (decoded, opened)
+    mark = json.loads((out / "x.png.json").read_text())["image"]["samstudio_auto_segment"]
+    assert mark["model"] == "demo" and len(mark["model_sha256"]) == 64
+    # a name of the registry of imported models: its folder's content counts
+    export = tmp_path / "export"
+    export.mkdir()
+    graph = {"path": "encoder.onnx", "bytes": 100}
+    (export / "manifest.json").write_text(json.dumps({"files": {"encoder": graph}}))
+    (export / "encoder.onnx").write_bytes(b"A" * 100)
+    registry.import_model(export, name="autoseg_test_model")
+    try:
+        named = [*argv, "--model", "autoseg_test_model"]
+        assert run_cli(*named) == 0
+        decoded = fake_model.decoded_points
+        assert run_cli(*named) == 0
+        assert fake_model.decoded_points == decoded
+        (export / "encoder.onnx").write_bytes(b"B" * 100)
+        assert run_cli(*named) == 0
+        assert fake_model.decoded_points == decoded + 16
+    finally:
+        registry.unregister("autoseg_test_model")
