@@ -274,9 +274,18 @@ class Annotator(QObject):
         self.canvas.set_candidate(None)
         self.candidates_changed.emit()
 
+    def _is_stale(self, image_id: int, request: int, model_generation: int) -> bool:
+        """A result for another image, an older request, or from a model the user has
+        since switched away from (`InferenceWorker.model_generation`)."""
+        return (
+            image_id != self.image_id
+            or request != self._latest_request
+            or model_generation != self.worker.model_generation
+        )
+
     def _prediction_ready(self, cs: CandidateSet) -> None:
-        if cs.image_id != self.image_id or cs.request != self._latest_request:
-            return  # stale: the user clicked again or moved on
+        if self._is_stale(cs.image_id, cs.request, cs.model_generation):
+            return  # the user clicked again, moved on or chose another model
         self.candidate_set = cs
         self.candidates = list(cs.candidates)
         self.chosen = -1
@@ -289,6 +298,7 @@ class Annotator(QObject):
             self.candidate_set is None
             or cs.request != self.candidate_set.request
             or cs.image_id != self.image_id
+            or cs.model_generation != self.worker.model_generation
         ):
             return
         for i, cand in enumerate(cs.candidates):
@@ -303,9 +313,32 @@ class Annotator(QObject):
                 self.candidates[i] = replace(mine, preview=cand.preview)
         self.candidates_changed.emit()
 
-    def _prediction_failed(self, image_id: int, request: int, message: str) -> None:
-        if image_id == self.image_id and request == self._latest_request:
+    def _prediction_failed(
+        self, image_id: int, request: int, model_generation: int, message: str
+    ) -> None:
+        if not self._is_stale(image_id, request, model_generation):
             self.message.emit(f"The model could not decode these prompts: {message}")
+
+    def model_changed(self) -> None:
+        """A new model is loaded: the old model's candidates (and the logits that would
+        steer the next prompt) go; the new model answers the prompts, which stay."""
+        self.previous_logits = None
+        self.candidate_set = None
+        self.candidates = []
+        self.chosen = -1
+        self._latest_request = -1
+        self.canvas.set_candidate(None)
+        self.candidates_changed.emit()
+        self._prompts_changed()
+
+    def model_kept(self) -> None:
+        """The model the user asked for failed to load and the previous one stays: its
+        answer to the prompts, dropped when the switch was asked for, is asked again."""
+        answered = self.candidate_set is not None and (
+            self.candidate_set.request == self._latest_request
+        )
+        if not answered and self._latest_request != -1:
+            self._prompts_changed()
 
     def choose(self, index: int) -> None:
         """Pick candidate `index`: shown on the canvas, its logits feed the next prompt."""

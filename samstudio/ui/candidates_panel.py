@@ -8,7 +8,9 @@ With several prompts SAM gives one refined mask (paper §A): one card is shown.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from collections.abc import Callable
+
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QEnterEvent, QFont, QMouseEvent, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
@@ -186,7 +188,14 @@ QLabel#candidatesEmpty { color: #a8abb2; padding: 16px; }
 
 
 class CandidatesPanel(QWidget):
-    """Shows up to three candidates; `chosen` is the index the user picked (or the best)."""
+    """Shows up to three candidates; `chosen` is the index the user picked (or the best).
+
+    A new prediction may reach the panel a moment after the canvas (`follow_soon`), so
+    that the canvas paints first. Until then the cards are the previous set: every
+    gesture on the panel (a key, a click, hovering a card) and an accept (`catch_up`)
+    first brings the panel up to date, so that it acts on the set shown, and what it
+    marks as chosen is what is chosen.
+    """
 
     chosen_changed = Signal(int)
     hovered = Signal(int)  # candidate under the mouse, -1 for none (the canvas previews it)
@@ -212,7 +221,7 @@ class CandidatesPanel(QWidget):
         self.cards = [CandidateCard(i) for i in range(3)]
         for card in self.cards:
             card.clicked.connect(self.choose)
-            card.hovered.connect(self.hovered)
+            card.hovered.connect(self._hover)
             card.setVisible(False)
             layout.addWidget(card)
         self.timing = QLabel("")
@@ -221,6 +230,23 @@ class CandidatesPanel(QWidget):
         layout.addStretch(1)
         self.candidates: list[MaskCandidate] = []
         self.chosen = -1
+        self._follow: Callable[[], None] | None = None
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.timeout.connect(self.catch_up)
+
+    def follow_soon(self, update: Callable[[], None], delay_ms: int) -> None:
+        """Run `update` (it calls `show_candidates`) in `delay_ms`, or sooner if the user
+        acts on the panel before that (`catch_up`)."""
+        self._follow = update
+        self._follow_timer.start(delay_ms)
+
+    def catch_up(self) -> None:
+        """Show now the set that `follow_soon` was to show (nothing when none waits)."""
+        update, self._follow = self._follow, None
+        self._follow_timer.stop()
+        if update is not None:
+            update()
 
     def show_candidates(
         self,
@@ -229,6 +255,8 @@ class CandidatesPanel(QWidget):
         chosen: int = 0,
     ) -> None:
         """Show a set with candidate `chosen` marked (the best, 0, for a new prediction)."""
+        self._follow = None  # this is the newest set: an update still waiting is older
+        self._follow_timer.stop()
         self.candidates = list(candidates)
         self.empty.setVisible(not self.candidates)
         words = scale_words(self.candidates)
@@ -250,7 +278,9 @@ class CandidatesPanel(QWidget):
         self.show_candidates([])
 
     def choose(self, index: int) -> None:
-        """Pick candidate `index` (0-based); ignored when it does not exist."""
+        """Pick candidate `index` (0-based) of the set on screen; ignored when it does not
+        exist."""
+        self.catch_up()
         if index >= len(self.candidates):
             return
         changed = index != self.chosen
@@ -262,8 +292,13 @@ class CandidatesPanel(QWidget):
 
     def cycle(self) -> None:
         """Tab: the next candidate, wrapping around."""
+        self.catch_up()
         if self.candidates:
             self.choose((self.chosen + 1) % len(self.candidates))
+
+    def _hover(self, slot: int) -> None:
+        self.catch_up()
+        self.hovered.emit(slot)
 
     @property
     def chosen_candidate(self) -> MaskCandidate | None:

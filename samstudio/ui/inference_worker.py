@@ -5,6 +5,8 @@ through Qt signals, which Qt queues onto the main thread:
 
 - `load_model(factory)`: the factory (e.g. `lambda: open_model(spec)`) runs here, so
   heavy imports (torch, onnxruntime) and weight loading never block the window.
+  Each call starts a new `model_generation`; every decode result carries the one it was
+  decoded under, so the receiver can drop results of a model the user switched away from.
 - `open_image(...)`: the image the user is on. It replaces the previous one; stale
   decode requests and the prefetch queue are dropped.
 - `request_decode(...)`: the latest request wins. While a decode runs, newer requests
@@ -97,6 +99,7 @@ class CandidateSet:
     submitted_at: float  # time.perf_counter() when the request was posted
     prediction: Any = None
     color: tuple[int, int, int] = (30, 144, 255)
+    model_generation: int = 0  # `InferenceWorker.model_generation` of the model that decoded
 
     def complete(self, index: int) -> MaskCandidate:
         cand = self.candidates[index]
@@ -194,7 +197,7 @@ class InferenceWorker(QThread):
     embedding_failed = Signal(int, str)  # image id, message
     prediction_ready = Signal(object)  # CandidateSet, the top-ranked candidate complete
     candidates_completed = Signal(object)  # the same request, every candidate complete
-    prediction_failed = Signal(int, int, str)  # image id, request, message
+    prediction_failed = Signal(int, int, int, str)  # image id, request, model generation, message
     prefetched = Signal(int, bool)  # image id, came from a cache
     cache_failed = Signal(str)  # the disk cache could not be written (once per session)
 
@@ -220,12 +223,18 @@ class InferenceWorker(QThread):
         self._cache_warned = False
         self._disk_cache = disk_cache
         self._request_counter = 0
+        self._model_generation = 0  # one more for every model asked for (`load_model`)
         self.busy_with: str = ""  # what the thread is doing now, for tests and the UI
 
     # ----------------------------------------------------------------- requests (any thread)
     def load_model(self, factory: Callable[[], Segmenter], label: str) -> None:
-        """Load a model in this thread. The previous model stays until the new one works."""
+        """Load a model in this thread. The previous model stays until the new one works.
+
+        From this call on, results of decodes that started before it carry an older
+        `model_generation` than the worker's: the receiver drops them (the user asked for
+        another model; if it fails to load, the prompts are decoded again)."""
         with self._cond:
+            self._model_generation += 1
             self._model_job = (factory, label)
             self._decode = None
             self._cond.notify_all()
@@ -300,6 +309,12 @@ class InferenceWorker(QThread):
         self.wait(wait_ms)
 
     @property
+    def model_generation(self) -> int:
+        """How many models were asked for so far; a result stamped with a smaller number
+        came from a model the user has since switched away from."""
+        return self._model_generation
+
+    @property
     def model_info(self) -> ModelInfo | None:
         seg = self._segmenter
         return None if seg is None else seg.info
@@ -367,7 +382,8 @@ class InferenceWorker(QThread):
             if emb is not None and self._current_image is not None:
                 self._decode = None
                 image = self._current_image
-                return lambda: self._run_decode(seg, emb, image, dec)
+                generation = self._model_generation
+                return lambda: self._run_decode(seg, emb, image, dec, generation)
         if self._tasks:
             task = self._tasks.popleft()
             return lambda: self._run_task(seg, task)
@@ -447,9 +463,16 @@ class InferenceWorker(QThread):
             self.prefetched.emit(item.image_id, from_cache)
 
     def _run_decode(
-        self, seg: Segmenter, emb: ImageEmbedding, image: np.ndarray, job: _DecodeJob
+        self,
+        seg: Segmenter,
+        emb: ImageEmbedding,
+        image: np.ndarray,
+        job: _DecodeJob,
+        generation: int,
     ) -> None:
-        """Decode; show the top candidate at once, then complete the others."""
+        """Decode; show the top candidate at once, then complete the others.
+
+        `generation`: the model generation `seg` was current in; results carry it."""
         self.busy_with = "decoding"
         small_image = self._current_small if self._current_small is not None else image
         try:
@@ -473,7 +496,7 @@ class InferenceWorker(QThread):
                     complete_candidate(cand, pred, job.color, draft=True) if i == 0 else cand
                 )
         except Exception as exc:
-            self.prediction_failed.emit(job.image_id, job.request, _message(exc))
+            self.prediction_failed.emit(job.image_id, job.request, generation, _message(exc))
             return
         total_ms = (time.perf_counter() - job.submitted_at) * 1000
         first = CandidateSet(
@@ -486,18 +509,23 @@ class InferenceWorker(QThread):
             job.submitted_at,
             pred,
             job.color,
+            generation,
         )
         self.prediction_ready.emit(first)
         # Leave the CPU to the UI thread for its first paint (2-core machines), then do
         # the previews and the other candidates, unless the user asks for something newer.
         with self._cond:
-            if self._decode is None and not self._stopping:
+            if self._decode is None and not self._stopping and generation == self._model_generation:
                 self._cond.wait(PAINT_GRACE_S)
         rest = list(candidates)
         sh, sw = small_image.shape[:2]
         for i in range(len(rest)):
             with self._cond:
-                if self._decode is not None or self._stopping:
+                if (
+                    self._decode is not None
+                    or self._stopping
+                    or generation != self._model_generation  # another model was asked for
+                ):
                     return
             try:
                 done = rest[i] if rest[i].complete else complete_candidate(rest[i], pred, job.color)
@@ -506,7 +534,7 @@ class InferenceWorker(QThread):
                 )
                 rest[i] = replace(done, preview=preview(small_image, small, color=job.color))
             except Exception as exc:
-                self.prediction_failed.emit(job.image_id, job.request, _message(exc))
+                self.prediction_failed.emit(job.image_id, job.request, generation, _message(exc))
                 return
         self.candidates_completed.emit(
             CandidateSet(
@@ -519,6 +547,7 @@ class InferenceWorker(QThread):
                 job.submitted_at,
                 pred,
                 job.color,
+                generation,
             )
         )
 

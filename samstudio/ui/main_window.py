@@ -218,9 +218,10 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         a = self.annotator
         a.candidates_changed.connect(self._show_candidates)
-        # A new answer: let the canvas paint its overlay first, the panel right after.
+        # A new answer: let the canvas paint its overlay first, the panel right after
+        # (or at once when a key or the mouse acts on the panel before that).
         a.candidates_arrived.connect(
-            lambda: QTimer.singleShot(PANEL_DELAY_MS, self._show_candidates)
+            lambda: self.candidates_panel.follow_soon(self._show_candidates, PANEL_DELAY_MS)
         )
         a.instances_changed.connect(self._refresh_instances)
         a.embedding_state.connect(lambda s: self.embedding_label.setText(f"Embedding: {s}"))
@@ -395,6 +396,9 @@ class MainWindow(QMainWindow):
         self._update_brush_label()
 
     def accept(self) -> None:
+        # a new prediction the panel has not shown yet: show it, with the candidate that
+        # is accepted marked, before accepting (Enter accepts what is shown as chosen)
+        self.candidates_panel.catch_up()
         if self.annotator.accept() is not None:
             self._refresh_image_rows()
 
@@ -548,12 +552,11 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, info: Any) -> None:
         self.model_label.setText(f"Model: {describe(info)}")
         self.statusBar().showMessage(f"Model {info.model_id} ready on {info.device}", 5000)
-        # the previous model's low-res logits must not steer the new model
-        self.annotator.previous_logits = None
-        if self.annotator.points or self.annotator.box is not None:
-            self.annotator._prompts_changed()
+        # the previous model's candidates and logits go; the new model answers the prompts
+        self.annotator.model_changed()
 
     def _model_failed(self, label: str, message: str) -> None:
+        self.annotator.model_kept()
         info = self.worker.model_info
         self.model_label.setText(f"Model: {describe(info)}")
         self.show_error("The model could not be loaded", f"{label}\n\n{message}")

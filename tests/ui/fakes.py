@@ -149,3 +149,32 @@ class BrokenSegmenterFactory:
         from samstudio.inference.errors import ModelLoadError
 
         raise ModelLoadError(self.message)
+
+
+class GatedSegmenter(FakeSegmenter):
+    """A FakeSegmenter whose decode waits until the test opens `gate`, so a test can hold
+    a decode in flight while it acts in the window (races made deterministic).
+
+    `entered` is set when a decode starts; `predictions` are the results it returned, so
+    a test can tell which model a candidate set came from. `gate` starts open unless
+    `held`; a decode waits at most `max_wait_s` (a failing test must not hang the run).
+    """
+
+    def __init__(self, model_id: str, held: bool = True, max_wait_s: float = 30.0) -> None:
+        super().__init__(model_id=model_id)
+        self.gate = threading.Event()
+        if not held:
+            self.gate.set()
+        self.entered = threading.Event()
+        self.max_wait_s = max_wait_s
+        self.predictions: list[Prediction] = []
+
+    def decode(
+        self, embedding: ImageEmbedding, prompts: Prompts, multimask: bool = True
+    ) -> Prediction:
+        self.entered.set()
+        self.gate.wait(self.max_wait_s)
+        pred = super().decode(embedding, prompts, multimask)
+        with self._lock:
+            self.predictions.append(pred)
+        return pred
