@@ -392,11 +392,7 @@ class Annotator(QObject):
             self.message.emit("The chosen mask is empty: add a point or draw a box.")
             return None
         image_id, category_id = self.image_id, self.category_id
-        prompts = {
-            "points": [list(p) for p in self.points],
-            "labels": list(self.labels),
-            "box": None if self.box is None else [float(v) for v in self.box],
-        }
+        prompts = self._prompts_of_shown()
         ann_id = self._store(
             "Accept mask",
             lambda: self.project.add_annotation(
@@ -415,6 +411,22 @@ class Annotator(QObject):
         self.clear_prompts()
         self.refresh_instances()
         return record_id(ann_id)
+
+    def _prompts_of_shown(self) -> dict[str, Any]:
+        """The prompts the mask on screen was decoded from, as saved with it: the current
+        ones, unless the user has prompted again and the answer is still on its way."""
+        cs = self.candidate_set
+        if cs is None or cs.request == self._latest_request:
+            return {
+                "points": [list(p) for p in self.points],
+                "labels": list(self.labels),
+                "box": None if self.box is None else [float(v) for v in self.box],
+            }
+        return {
+            "points": [[float(x), float(y)] for x, y in cs.prompts.points],
+            "labels": [int(v) for v in cs.prompts.labels],
+            "box": None if cs.prompts.box is None else [float(v) for v in cs.prompts.box],
+        }
 
     # ---------------------------------------------------------------------------- strokes
     def set_brush_radius(self, radius: float) -> None:

@@ -191,3 +191,34 @@ def test_when_the_new_model_fails_to_load_the_old_model_answers_the_prompts(
         assert [t for t, _ in dialogs] == ["The model could not be loaded"]
     finally:
         old.gate.set()
+
+
+def test_enter_before_the_next_answer_saves_the_prompts_the_mask_came_from(
+    qtbot, window, image_folder
+) -> None:  # noqa: ANN001
+    """Enter pressed after a second click but before its answer saves the mask on screen
+    (the first click's); the prompts saved with it are that mask's, not the new click."""
+    win, a = window, window.annotator
+    model = GatedSegmenter("gated", held=False)
+    try:
+        with qtbot.waitSignal(win.worker.model_loaded, timeout=15000):
+            win.load_model(lambda: model, "gated")
+        open_folder(qtbot, win, image_folder)
+        click_image(qtbot, win, 150, 120)
+        wait_panel(qtbot, win, 3)
+        shown = a.chosen_candidate
+        assert shown is not None
+        model.gate.clear()
+        model.entered.clear()
+        click_image(qtbot, win, 60, 40, button=Qt.MouseButton.RightButton)
+        qtbot.waitUntil(model.entered.is_set, timeout=15000)  # its answer is on the way
+        assert len(a.points) == 2
+        key(qtbot, win, Qt.Key.Key_Return)
+        (saved,) = win.project.annotations(a.image_id)
+        np.testing.assert_array_equal(win.project.mask(saved.id), shown.mask)
+        assert len(saved.prompts["points"]) == 1
+        assert saved.prompts["labels"] == [1]
+        (x, y) = saved.prompts["points"][0]
+        assert abs(x - 150) <= 1 and abs(y - 120) <= 1
+    finally:
+        model.gate.set()
