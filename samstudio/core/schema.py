@@ -5,13 +5,16 @@ version-1 DDL and then every migration in order, so the migration path is exerci
 every time a project is created. Migrations only ever go forward; a file with a
 version newer than `SCHEMA_VERSION` is refused (see `store.ProjectVersionError`).
 
-Tables (version 2):
+Tables (version 3):
 - images: one row per image file; `path` is relative to the project root (POSIX
   separators); `width`/`height` are the displayed frame (EXIF orientation applied);
   `error` is set when the file could not be read.
 - categories: `color` is '#rrggbb'.
-- annotations: `counts` holds the COCO compressed RLE counts (ASCII bytes) of the full
-  (height, width) mask, column-major as pycocotools writes them; bbox is XYWH pixels;
+- annotations: `id` is AUTOINCREMENT (since version 3): an id is never given to a
+  second annotation of the project, even after the one holding it is purged (ids are
+  exported, and the window keeps them). `counts` holds the COCO compressed RLE counts
+  (ASCII bytes) of the full (height, width) mask, column-major as pycocotools writes
+  them; bbox is XYWH pixels;
   `alive` = 0 marks an annotation removed by an operation that may still be undone.
   Index (image_id, alive) serves "list one image's annotations".
 - history: one row per undoable operation, per image, ordered by `seq`; `undone` = 1
@@ -27,7 +30,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x53414D53  # "SAMS": marks the file as a SAM Studio project
 
 _V1 = """
@@ -123,6 +126,57 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     )
 
 
+_ANNOTATIONS_V3 = """
+CREATE TABLE annotations_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    category_id INTEGER REFERENCES categories (id),
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    counts BLOB NOT NULL,
+    bbox_x INTEGER NOT NULL,
+    bbox_y INTEGER NOT NULL,
+    bbox_w INTEGER NOT NULL,
+    bbox_h INTEGER NOT NULL,
+    area INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    predicted_iou REAL,
+    stability_score REAL,
+    prompts TEXT,
+    author TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    modified REAL NOT NULL,
+    alive INTEGER NOT NULL DEFAULT 1
+)
+"""
+
+
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """Rebuild `annotations` with AUTOINCREMENT ids, so that purging the annotation with
+    the highest id no longer hands its id to the next one.
+
+    SQLite cannot add AUTOINCREMENT to a table: the rows are copied, ids and columns
+    unchanged, into a new table that then takes the old one's name and index (its
+    documented way to change a table). The id counter starts above every id the file
+    still knows, the annotations' own and those its undo history names.
+    """
+    columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(annotations)"))
+    conn.execute(_ANNOTATIONS_V3)
+    try:
+        conn.execute(f"INSERT INTO annotations_v3 ({columns}) SELECT {columns} FROM annotations")
+    except sqlite3.IntegrityError as exc:  # a row the same constraints once let in: damage
+        raise MigrationError(f"schema 2 -> 3: an annotation row is damaged ({exc})") from exc
+    conn.execute("DROP TABLE annotations")
+    conn.execute("ALTER TABLE annotations_v3 RENAME TO annotations")
+    conn.execute("CREATE INDEX annotations_image ON annotations (image_id, alive)")
+    top = conn.execute(
+        "SELECT max(coalesce((SELECT max(id) FROM annotations), 0),"
+        " coalesce((SELECT max(annotation_id) FROM history_refs), 0))"
+    ).fetchone()[0]
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'annotations'")
+    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('annotations', ?)", (top,))
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     for statement in _V1.split(";"):
         if statement.strip():
@@ -130,7 +184,11 @@ def _create_v1(conn: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[n] turns a version-n file into a version-(n + 1) file.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+# Migrations that change only how later writes behave, not what is read (2 -> 3: ids).
+# A read-only open migrates a copy in memory and skips these: they cost a pass over
+# the table and would fail on a damaged file that can still be read and exported.
+FOR_WRITING_ONLY = frozenset({2})
 
 
 def create(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> None:
@@ -144,13 +202,23 @@ def create(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> None:
     migrate(conn, 1, upto)
 
 
-def migrate(conn: sqlite3.Connection, from_version: int, to_version: int = SCHEMA_VERSION) -> None:
+def migrate(
+    conn: sqlite3.Connection,
+    from_version: int,
+    to_version: int = SCHEMA_VERSION,
+    *,
+    reading: bool = False,
+) -> None:
     """Run the forward migrations from `from_version` to `to_version`, inside the caller's
     transaction, and stamp the new version. Raises MigrationError when the contents
-    do not fit (the caller rolls back)."""
+    do not fit (the caller rolls back).
+
+    `reading`: the database is a copy that will only be read; FOR_WRITING_ONLY
+    migrations are skipped (the version is stamped all the same)."""
     for version in range(from_version, to_version):
         try:
-            MIGRATIONS[version](conn)
+            if not (reading and version in FOR_WRITING_ONLY):
+                MIGRATIONS[version](conn)
         except (ValueError, TypeError, KeyError, RecursionError) as exc:
             if isinstance(exc, MigrationError):
                 raise

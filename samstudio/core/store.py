@@ -13,6 +13,11 @@
   the problems in `Store.problems`, so what can still be read can be exported.
 - Schema version in `PRAGMA user_version`, forward migrations in `schema.py`. A
   read-only open of an older file migrates an in-memory copy and leaves the file alone.
+- A read-only open of a project whose folder cannot be written, with a `-wal` left by
+  a crash (changes committed but not yet checkpointed into the main file) and no
+  `-shm` index, reads a private copy of the file and its WAL (SQLite cannot build the
+  index beside them), so those changes are seen; when no copy can be made, it reads
+  the main file alone and says in `Store.problems` that recent changes may be missing.
 
 Every error is a `ProjectError` whose message names the project file.
 """
@@ -20,8 +25,10 @@ Every error is a `ProjectError` whose message names the project file.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,6 +186,7 @@ class Store:
         self._mutex = threading.RLock()
         self._write_depth = 0
         self._lock: _FileLock | None = None
+        self._private_copy: Path | None = None  # folder of the copy a read-only open reads
         exists = self.path.exists()
         if not exists and (read_only or not create):
             raise ProjectError(self.path, "no such project file")
@@ -225,20 +233,66 @@ class Store:
             raise translate_error(self.path, exc, "opening the project") from exc
 
     def _connect_read_only(self) -> sqlite3.Connection:
-        uri = self.path.resolve().as_uri()
         try:
-            conn = sqlite3.connect(
-                uri + "?mode=ro", uri=True, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn = _open_read_only(self.path, "mode=ro")
         except sqlite3.OperationalError:
-            # A WAL file in a read-only folder cannot create its shared-memory index;
-            # `immutable` reads the main file as it is (committed and checkpointed state).
-            conn = sqlite3.connect(
-                uri + "?immutable=1", uri=True, isolation_level=None, check_same_thread=False
-            )
+            # SQLite cannot create the -shm index of a WAL file in a folder it cannot
+            # write (SQLITE_CANTOPEN, "unable to open database file").
+            conn = self._connect_without_shared_memory()
         conn.execute("PRAGMA query_only = 1")
         return conn
+
+    def _connect_without_shared_memory(self) -> sqlite3.Connection:
+        """Read a project that `mode=ro` cannot open in place.
+
+        Without a WAL, the main file holds every committed transaction and is read as
+        it is (`immutable`). A WAL with frames holds transactions committed after the
+        last checkpoint (a crash or kill before it): the file and its WAL are copied to
+        a private temporary folder (costs the file's size there; removed on close) and
+        the copy is read, so nothing committed is hidden (it is a snapshot: commits of a
+        writer still running after the open are not seen). When no copy can be made,
+        the main file is read alone and `problems` says what may be missing.
+        """
+        wal = self.path.with_name(self.path.name + "-wal")
+        if _has_frames(wal):
+            try:
+                copy = self._copy_to_private_folder(wal)
+                try:
+                    return _open_read_only(copy, "mode=ro")
+                except sqlite3.Error:
+                    self._remove_private_copy()
+                    raise
+            except (OSError, sqlite3.Error) as exc:
+                if _has_frames(wal):  # else the writer checkpointed it meanwhile
+                    self.problems.append(
+                        f"{wal}: the changes saved last are in this write-ahead log, which "
+                        "cannot be read in place (its folder cannot be written) nor copied "
+                        f"to be read ({exc}); what is shown may be missing them: open the "
+                        "project where its folder can be written to see them"
+                    )
+        return _open_read_only(self.path, "immutable=1")
+
+    def _copy_to_private_folder(self, wal: Path) -> Path:
+        """Copy the project file and its WAL (not the -shm) into a new private folder."""
+        folder = Path(tempfile.mkdtemp(prefix="samstudio-readonly-"))
+        self._private_copy = folder
+        copy = folder / self.path.name
+        try:
+            for _ in range(3):  # a writer still running may checkpoint while we copy
+                before = (_stamp(self.path), _stamp(wal))
+                shutil.copyfile(self.path, copy)
+                shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+                if (_stamp(self.path), _stamp(wal)) == before:
+                    return copy
+            raise OSError("the project file kept changing while it was copied")
+        except BaseException:
+            self._remove_private_copy()
+            raise
+
+    def _remove_private_copy(self) -> None:
+        if self._private_copy is not None:
+            shutil.rmtree(self._private_copy, ignore_errors=True)
+            self._private_copy = None
 
     def _check(self, check: Check) -> None:
         if check == "none":
@@ -307,7 +361,7 @@ class Store:
         self.conn = memory
         try:
             memory.execute("BEGIN")
-            schema.migrate(memory, version)
+            schema.migrate(memory, version, reading=True)
             memory.execute("COMMIT")
         except (sqlite3.Error, schema.MigrationError) as exc:
             _rollback(memory)
@@ -422,6 +476,7 @@ class Store:
             except sqlite3.Error:
                 pass
             self.conn = None  # type: ignore[assignment]
+        self._remove_private_copy()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -437,6 +492,39 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+def _open_read_only(path: Path, parameter: str) -> sqlite3.Connection:
+    """A read-only connection (`parameter`: "mode=ro" or "immutable=1") that has read the
+    schema, so a file it cannot open fails here; closed again when it fails."""
+    conn = sqlite3.connect(
+        f"{path.resolve().as_uri()}?{parameter}",
+        uri=True,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+_WAL_HEADER_SIZE = 32
+
+
+def _has_frames(wal: Path) -> bool:
+    """Whether a WAL file exists and is longer than its header (it may hold commits)."""
+    try:
+        return wal.stat().st_size > _WAL_HEADER_SIZE
+    except OSError:
+        return False
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _check_header(path: Path) -> None:

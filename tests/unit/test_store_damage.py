@@ -115,6 +115,27 @@ def test_a_damaged_mask_cell_is_a_corrupt_project_error_naming_the_row(folder: P
             project.annotations(image.id)
 
 
+def test_zeroed_table_pages_still_open_read_only_to_salvage(folder: Path) -> None:
+    # A table scan then finds rows that a lookup by id cannot (the b-tree is damaged).
+    rng = np.random.default_rng(0)
+    with Project.create(folder) as project:
+        img = project.images()[0].id
+        masks = [rng.random((H, W)) < 0.5 for _ in range(300)]
+        project.add_annotations(img, masks, None, "manual")
+    path = folder / "project.samstudio"
+    data = bytearray(path.read_bytes())
+    n_pages = len(data) // 4096
+    for p in range(n_pages // 2, n_pages // 2 + 2):
+        data[p * 4096 + 8 : (p + 1) * 4096] = bytes(4096 - 8)
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptProjectError):
+        Project.open(path)
+    with Project.open(path, read_only=True) as project:
+        assert project.problems
+        saved, _ = project.salvage_annotations()
+        assert 0 < len(saved) < 300
+
+
 @pytest.mark.parametrize("damage", ["c9ff", "414243444585"])  # the 2nd: a bare UnicodeDecodeError
 def test_a_text_cell_that_is_not_utf8_is_a_corrupt_project_error(folder: Path, damage: str) -> None:
     Project.create(folder).close()

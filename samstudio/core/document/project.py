@@ -171,6 +171,8 @@ class Project(AnnotationEditing):
                 row = conn.execute(
                     f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE id = ?", (aid,)
                 ).fetchone()
+                if row is None:  # the table scan found it, the lookup by id does not
+                    raise DamagedRowError(f"annotation {aid} cannot be found by its id")
                 annotation_from_row(row)
             except DamagedRowError as exc:
                 self._damaged.add(aid)
