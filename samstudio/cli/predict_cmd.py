@@ -6,6 +6,8 @@
 
 Coordinates are pixels of the image as displayed (EXIF orientation applied), the same
 frame as the output masks. LABEL is 1 for a foreground point (default), 0 for background.
+Every point must lie on the image and a box must overlap it (it may reach past the edge):
+prompts off the image are an error, not an empty mask.
 `--model` takes a catalog name, a `.pth` checkpoint or an exported ONNX folder; without
 it the shipped demo model is used.
 
@@ -148,17 +150,6 @@ def _load_mask_input(path: str) -> Any:
     return array.astype(np.float32)
 
 
-def _check_inside(
-    points: list[tuple[float, float, int]], shape: tuple[int, ...], path: str
-) -> None:
-    h, w = shape[:2]
-    for x, y, _ in points:
-        if not (0 <= x <= w and 0 <= y <= h):
-            raise UsageError(
-                f"--point {x:g},{y:g} is outside the image {path} ({w}x{h} pixels, X then Y)"
-            )
-
-
 def run_predict(args: argparse.Namespace) -> int:
     try:
         points = [parse_point(p) for p in args.point]
@@ -172,15 +163,15 @@ def run_predict(args: argparse.Namespace) -> int:
             raise UsageError(f"--out {out}: folder {out.parent} does not exist")
         mask_input = _load_mask_input(args.mask_input) if args.mask_input else None
         image = _load_image(args.image)
-        _check_inside(points, image.shape, args.image)
     except UsageError as exc:
         return _fail(str(exc))
 
     import numpy as np
 
     from samstudio.core.atomic import atomic_write
-    from samstudio.inference.errors import InferenceError
+    from samstudio.inference.errors import InferenceError, PromptError
     from samstudio.inference.loader import open_model
+    from samstudio.inference.preprocess import check_prompts_on_image
     from samstudio.inference.types import Prompts
 
     try:
@@ -190,6 +181,11 @@ def run_predict(args: argparse.Namespace) -> int:
             box=None if box is None else np.array(box, np.float32),
             mask_input=mask_input,
         )
+        # decode checks this too; here it fails before the model is loaded.
+        try:
+            check_prompts_on_image(prompts, image.shape[:2])
+        except PromptError as exc:
+            return _fail(f"{args.image}: {exc}")
         model = open_model(args.model, device=args.device)
         embedding = _embedding(model, image, use_cache=args.cache)
         prediction = model.decode(embedding, prompts, multimask=not args.single_mask)

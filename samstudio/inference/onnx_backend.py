@@ -19,6 +19,7 @@ import json
 import math
 import os
 import threading
+import warnings
 import weakref
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 from samstudio.inference.errors import InferenceError, ModelLoadError, PromptError
 from samstudio.inference.preprocess import (
     Preprocessing,
+    check_prompts_on_image,
     image_stability_scores,
     prepare_input,
     transform_boxes,
@@ -59,6 +61,13 @@ _REQUIRED_KEYS = (
     "files",
 )
 PREPARED_OUTPUTS = ("image_tokens", "t2i_keys", "t2i_values", "i2t_queries")
+PREPARED_KEYS = ("prepare", "decoder_prepared")
+
+
+class PreparedDecoderWarning(UserWarning):
+    """The export's prepared pair (prepare.onnx + decoder_prepared.onnx) is missing,
+    damaged or from another export: the model runs with decoder.onnx alone (the same
+    masks; first clicks slower). The message names the file; `ModelInfo.notes` has it."""
 
 
 def available_providers() -> list[str]:
@@ -185,30 +194,61 @@ def _check_values(path: Path, manifest: dict[str, Any]) -> None:
         raise bad("mask_threshold", "a number")
 
 
-def _check_file(folder: Path, entry: dict[str, Any], what: str, verify: bool) -> Path:
+def _file_path(folder: Path, entry: dict[str, Any], what: str) -> Path:
+    """The path of a manifest file entry; ModelLoadError when it leaves the folder."""
     relative = Path(str(entry.get("path", "")))
-    path = folder / relative
     if relative.is_absolute() or ".." in relative.parts:
         raise ModelLoadError(
             f"{folder / MANIFEST_NAME}: the {what} file {entry.get('path')!r} is outside the "
             "export folder; an export names only files inside it"
         )
-    if not path.is_file():
+    return folder / relative
+
+
+def _check_file(folder: Path, entry: dict[str, Any], what: str, verify: bool) -> Path:
+    """The file of a manifest entry, present with its size and SHA-256 (when `verify`);
+    ModelLoadError naming the file otherwise."""
+    path = _file_path(folder, entry, what)
+    if not path.exists():
         raise ModelLoadError(
             f"the {what} file {path} is missing (named in {folder / MANIFEST_NAME})"
         )
-    expected_bytes = entry.get("bytes")
-    if expected_bytes is not None and path.stat().st_size != expected_bytes:
+    if not path.is_file():
         raise ModelLoadError(
-            f"the {what} file {path} has {path.stat().st_size} bytes, the manifest says "
-            f"{expected_bytes}: it is truncated or was replaced; export the model again"
+            f"the {what} file {path} is not a regular file (named in {folder / MANIFEST_NAME})"
         )
-    if verify and entry.get("sha256") and _sha256(path) != entry["sha256"]:
+    try:
+        size = path.stat().st_size
+        expected_bytes = entry.get("bytes")
+        if expected_bytes is not None and size != expected_bytes:
+            raise ModelLoadError(
+                f"the {what} file {path} has {size} bytes, the manifest says "
+                f"{expected_bytes}: it is truncated or was replaced; export the model again"
+            )
+        if verify and entry.get("sha256") and _sha256(path) != entry["sha256"]:
+            raise ModelLoadError(
+                f"the {what} file {path} does not match the SHA-256 in "
+                f"{folder / MANIFEST_NAME}: it is corrupt or was replaced; export the model again"
+            )
+    except OSError as exc:
         raise ModelLoadError(
-            f"the {what} file {path} does not match the SHA-256 in {folder / MANIFEST_NAME}: "
-            "it is corrupt or was replaced; export the model again"
-        )
+            f"the {what} file {path} cannot be read: {exc.strerror or exc}"
+        ) from None
     return path
+
+
+def _open_session(what: str, file: Path, threads: int | None, providers: list[str]) -> Any:
+    """An ONNX Runtime session for `file`; ModelLoadError naming it when it cannot load."""
+    import onnxruntime as ort
+
+    options = default_session_options(threads, memory_arena=what != "encoder")
+    try:
+        return ort.InferenceSession(str(file), sess_options=options, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"the {what} file {file} could not be loaded by ONNX Runtime: {first}"
+        ) from None
 
 
 class OnnxSegmenter:
@@ -225,9 +265,10 @@ class OnnxSegmenter:
         manifest: dict[str, Any],
         source: str = "",
         prepared: tuple[Any, Any] | None = None,
+        notes: tuple[str, ...] = (),
     ) -> None:
         """prepared: optional (prepare, decoder_prepared) sessions for prompts without
-        a mask input (see the module docstring)."""
+        a mask input (see the module docstring). notes: for `ModelInfo.notes`."""
         self._encoder = encoder
         self._decoder = decoder
         self._prepared_pair = prepared
@@ -257,6 +298,7 @@ class OnnxSegmenter:
             image_size=self.preprocessing.image_size,
             preprocessing_id=self.preprocessing.id,
             source=source,
+            notes=tuple(notes),
         )
         self._no_mask = np.zeros((1, 1, mh, mw), np.float32)
 
@@ -269,43 +311,38 @@ class OnnxSegmenter:
         threads: int | None = None,
         verify_checksums: bool = True,
     ) -> OnnxSegmenter:
-        """Open `path/manifest.json` with its encoder and decoder.
+        """Open `path/manifest.json` with its encoder and decoder, and the prepared pair
+        (prepare + decoder_prepared) when the manifest lists it.
 
         providers: ONNX Runtime execution providers, best first; None picks CUDA when
         available, else the CPU. threads: intra-op threads (default: usable cores).
-        Raises ModelLoadError naming the directory or file for a missing manifest, a
-        missing, truncated or corrupt .onnx file, a checksum mismatch or an unknown
-        manifest version.
-        """
-        import onnxruntime as ort
+        Raises ModelLoadError naming the directory or file for a missing or malformed
+        manifest (an unknown version, a file named outside the folder), and for a
+        missing, truncated, corrupt or mismatched encoder or decoder .onnx file.
 
+        The prepared pair only makes first clicks faster: when one of its files is
+        missing, damaged or does not fit the manifest or the decoder, the model loads
+        with decoder.onnx alone (the same masks), warns with a PreparedDecoderWarning
+        naming the file, and says so in `info.notes`.
+        """
         folder = Path(path)
         manifest = read_manifest(folder)
         files = manifest["files"]
         enc_path = _check_file(folder, files["encoder"], "encoder", verify_checksums)
         dec_path = _check_file(folder, files["decoder"], "decoder", verify_checksums)
-        graphs = [("encoder", enc_path), ("decoder", dec_path)]
-        if "prepare" in files and "decoder_prepared" in files:
-            for key in ("prepare", "decoder_prepared"):
-                graphs.append((key, _check_file(folder, files[key], key, verify_checksums)))
-        for key, _ in graphs:
+        for key in ("encoder", "decoder"):
             data = files[key].get("data")
             if data:
                 _check_file(folder, data, f"{key} weights", verify_checksums)
+        # A manifest naming prepared files outside the folder is refused like any other.
+        for key in PREPARED_KEYS:
+            if key in files:
+                _file_path(folder, files[key], key)
+                if files[key].get("data"):
+                    _file_path(folder, files[key]["data"], f"{key} weights")
         chosen = list(providers) if providers else available_providers()
-        sessions = []
-        for what, file in graphs:
-            options = default_session_options(threads, memory_arena=what != "encoder")
-            try:
-                sessions.append(
-                    ort.InferenceSession(str(file), sess_options=options, providers=chosen)
-                )
-            except Exception as exc:  # onnxruntime raises its own exception types
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ModelLoadError(
-                    f"the {what} file {file} could not be loaded by ONNX Runtime: {first}"
-                ) from None
-        encoder, decoder = sessions[:2]
+        encoder = _open_session("encoder", enc_path, threads, chosen)
+        decoder = _open_session("decoder", dec_path, threads, chosen)
         _check_io(encoder, ("image",), enc_path)
         size = manifest["image_size"]
         mh, mw = manifest["mask_input_size"]
@@ -319,13 +356,32 @@ class OnnxSegmenter:
             dec_path,
         )
         prepared = None
-        if len(sessions) == 4:
-            prepared = (sessions[2], sessions[3])
-            _check_io(prepared[0], ("image_embeddings",), graphs[2][1])
-            _check_io(
-                prepared[1], (*PREPARED_OUTPUTS, "point_coords", "point_labels"), graphs[3][1]
+        notes: list[str] = []
+        listed = [key for key in PREPARED_KEYS if key in files]
+        if len(listed) == 2:
+            try:
+                prepared = _open_prepared(
+                    folder, manifest, decoder, threads, chosen, verify_checksums
+                )
+            except ModelLoadError as exc:
+                reason = str(exc).rstrip(".")
+                advice = "" if "export the model again" in reason else "; export the model again"
+                notes.append(
+                    f"{folder}: using {dec_path.name} alone, without the prepared decoder "
+                    f"(same masks, slower first clicks): {reason}{advice}"
+                )
+        elif listed:
+            absent = next(k for k in PREPARED_KEYS if k not in files)
+            notes.append(
+                f"{folder / MANIFEST_NAME} names the prepared graph {listed[0]!r} but not "
+                f"{absent!r}: using {dec_path.name} alone (same masks, slower first clicks); "
+                "export the model again"
             )
-        return cls(encoder, decoder, manifest, source=str(folder), prepared=prepared)
+        for note in notes:
+            warnings.warn(note, PreparedDecoderWarning, stacklevel=2)
+        return cls(
+            encoder, decoder, manifest, source=str(folder), prepared=prepared, notes=tuple(notes)
+        )
 
     @property
     def has_prepared_decoder(self) -> bool:
@@ -463,8 +519,11 @@ class OnnxSegmenter:
     ) -> Prediction:
         """Masks for `prompts` (see the module docstring for which tokens are returned).
         Returns low-res logits (N, m, m), IoU predictions and stability scores (offset
-        1.0), best first; masks are upscaled on access."""
+        1.0), best first; masks are upscaled on access. Raises PromptError, naming the
+        image size, for a point outside the image or a box with no part on it
+        (`preprocess.check_prompts_on_image`)."""
         features = self._check_embedding(embedding)
+        check_prompts_on_image(prompts, embedding.original_size)
         arrays = self._prompt_arrays(embedding, prompts)
         logits, iou = self._run_decoder(embedding, features, *arrays)
         logits, iou = logits[0], iou[0]
@@ -553,8 +612,71 @@ def _check_shape(session: Any, name: str, want: tuple[int, ...], path: Path, fol
         )
 
 
-def _check_io(session: Any, names: tuple[str, ...], path: Path) -> None:
-    have = {i.name for i in session.get_inputs()}
+def _check_io(session: Any, names: tuple[str, ...], path: Path, kind: str = "inputs") -> None:
+    """The graph must have the inputs (or, kind="outputs", the outputs) `names`."""
+    have = {i.name for i in (session.get_outputs() if kind == "outputs" else session.get_inputs())}
     missing = [n for n in names if n not in have]
     if missing:
-        raise ModelLoadError(f"{path} is not a SAM Studio graph: it lacks the inputs {missing}")
+        raise ModelLoadError(f"{path} is not a SAM Studio graph: it lacks the {kind} {missing}")
+
+
+def _fits(a: Any, b: Any) -> bool:
+    """Two ONNX shapes can hold the same tensor (symbolic dimensions fit any size)."""
+    return len(a) == len(b) and all(
+        not isinstance(x, int) or not isinstance(y, int) or x == y
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _open_prepared(
+    folder: Path,
+    manifest: dict[str, Any],
+    decoder: Any,
+    threads: int | None,
+    providers: list[str],
+    verify: bool,
+) -> tuple[Any, Any]:
+    """The (prepare, decoder_prepared) sessions of an export, checked against the
+    manifest, each other and the plain decoder; ModelLoadError naming the file that
+    is missing, damaged or from another export."""
+    files = manifest["files"]
+    paths = {key: _check_file(folder, files[key], key, verify) for key in PREPARED_KEYS}
+    for key in PREPARED_KEYS:
+        if files[key].get("data"):
+            _check_file(folder, files[key]["data"], f"{key} weights", verify)
+    prepare = _open_session("prepare", paths["prepare"], threads, providers)
+    decoder_prepared = _open_session(
+        "decoder_prepared", paths["decoder_prepared"], threads, providers
+    )
+    _check_io(prepare, ("image_embeddings",), paths["prepare"])
+    _check_io(prepare, PREPARED_OUTPUTS, paths["prepare"], "outputs")
+    _check_io(
+        decoder_prepared,
+        (*PREPARED_OUTPUTS, "point_coords", "point_labels"),
+        paths["decoder_prepared"],
+    )
+    _check_io(
+        decoder_prepared,
+        ("low_res_logits", "iou_predictions"),
+        paths["decoder_prepared"],
+        "outputs",
+    )
+    c, h, w = manifest["embedding_shape"]
+    _check_shape(prepare, "image_embeddings", (1, c, h, w), paths["prepare"], folder)
+    given = {o.name: o.shape for o in prepare.get_outputs()}
+    for i in decoder_prepared.get_inputs():
+        if i.name in given and not _fits(i.shape, given[i.name]):
+            raise ModelLoadError(
+                f"{paths['decoder_prepared']}: its input {i.name!r} has shape {list(i.shape)}, "
+                f"but {paths['prepare']} gives {list(given[i.name])}: the two prepared graphs "
+                "come from different exports; export the model again"
+            )
+    plain = {o.name: o.shape for o in decoder.get_outputs()}
+    for o in decoder_prepared.get_outputs():
+        if o.name in plain and not _fits(o.shape, plain[o.name]):
+            raise ModelLoadError(
+                f"{paths['decoder_prepared']}: its output {o.name!r} has shape {list(o.shape)}, "
+                f"but the decoder gives {list(plain[o.name])}: it comes from another export; "
+                "export the model again"
+            )
+    return prepare, decoder_prepared

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from samstudio.inference.errors import InferenceError
+from samstudio.inference.errors import InferenceError, PromptError
+
+if TYPE_CHECKING:
+    from samstudio.inference.types import Prompts
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
@@ -70,6 +74,35 @@ def prepare_input(image: np.ndarray, prep: Preprocessing) -> tuple[np.ndarray, t
     out = np.zeros((1, 3, prep.image_size, prep.image_size), np.float32)
     out[0, :, :h, :w] = x.transpose(2, 0, 1)
     return out, (h, w)
+
+
+def check_prompts_on_image(prompts: Prompts, original_size: tuple[int, int]) -> None:
+    """PromptError naming the image size unless every point lies on the image and the
+    box, if any, overlaps it.
+
+    original_size: (H, W) of the image as displayed. Points (x, y) are pixels of that
+    frame and must lie in [0, W] x [0, H] (the edges included). A box (XYXY) may reach
+    past the image, as one dragged over its edge does, but must overlap it: a box beside
+    the image, or one that only touches its edge, encloses no pixel of it. A mask input
+    alone has no coordinates to check. Meta's predictor decodes such prompts into empty
+    masks without a word; `decode` of every backend calls this first (automatic mask
+    generation, `decode_points_batch`, does not: its grid is made on the image).
+    """
+    h, w = original_size
+    image = f"the image ({w}x{h} pixels: X from 0 to {w}, Y from 0 to {h})"
+    points = prompts.points
+    if len(points):
+        x, y = points[:, 0], points[:, 1]
+        outside = (x < 0) | (x > w) | (y < 0) | (y > h)
+        if outside.any():
+            px, py = points[outside][0]
+            others = int(outside.sum()) - 1
+            more = f" (and {others} more)" if others else ""
+            raise PromptError(f"point {px:g},{py:g}{more} is outside {image}")
+    if prompts.box is not None:
+        x0, y0, x1, y1 = (float(v) for v in prompts.box)
+        if x0 >= w or x1 <= 0 or y0 >= h or y1 <= 0:
+            raise PromptError(f"box {x0:g},{y0:g},{x1:g},{y1:g} has no part on {image}")
 
 
 def transform_coords(

@@ -28,6 +28,7 @@ import numpy as np
 from samstudio.inference.errors import InferenceError
 from samstudio.inference.preprocess import (
     Preprocessing,
+    check_prompts_on_image,
     image_stability_scores,
     prepare_input,
     transform_boxes,
@@ -196,10 +197,14 @@ class TorchSegmenter:
         (paper §B, offset 1.0), not on the full-size masks as Meta's automatic mask
         generator does: that would need every candidate upscaled. The two agree to
         within the resampling of the mask boundary.
+
+        Raises PromptError, naming the image size, for a point outside the image or a
+        box with no part on it (`preprocess.check_prompts_on_image`).
         """
         import torch
 
         state = self._state(embedding)
+        check_prompts_on_image(prompts, embedding.original_size)
         coords, labels, box, mask_input = self._prompt_tensors(embedding, prompts)
         tokens = (1, 2, 3) if (multimask and prompts.is_ambiguous) else (0,)
         with torch.inference_mode():

@@ -32,6 +32,9 @@ class ModelInfo:
     image_size: int  # the long side of the model input (1024 for official SAM)
     preprocessing_id: str
     source: str = ""  # file or directory the model came from
+    # What the user should know about how the model was loaded, one sentence each,
+    # e.g. an optional file of the export that is missing and was skipped.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +73,9 @@ class Prompts:
         if len(points) != len(labels):
             raise PromptError(f"{len(points)} points but {len(labels)} labels")
         if not np.isin(labels, (0, 1)).all():
-            raise PromptError(f"point labels must be 1 (foreground) or 0 (background), got {labels}")
+            raise PromptError(
+                f"point labels must be 1 (foreground) or 0 (background), got {labels}"
+            )
         if not np.isfinite(points).all():
             raise PromptError("point coordinates must be finite numbers")
         box = self.box
@@ -191,7 +196,8 @@ class Segmenter(Protocol):
     ) -> Prediction:
         """Masks for `prompts`. With multimask and a single ambiguous prompt, 3 masks
         ranked by predicted IoU; otherwise the single mask of SAM's 4th output token
-        (paper §A)."""
+        (paper §A). Raises PromptError for a point outside the image or a box with no
+        part on it (`preprocess.check_prompts_on_image`, original_size of `embedding`)."""
         ...
 
     def decode_points_batch(
