@@ -194,13 +194,9 @@ def _model_id(spec: str | None) -> str:
 
 
 def _file_sha256(path: Path) -> str:
-    import hashlib
+    from samstudio.inference.checkpoints import file_sha256
 
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def _model_sha256(spec: str | None) -> str | None:

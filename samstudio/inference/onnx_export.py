@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from samstudio.core.atomic import atomic_write, atomic_write_bytes, atomic_write_json
+from samstudio.inference.checkpoints import file_sha256
 from samstudio.inference.errors import ModelLoadError
 from samstudio.inference.preprocess import Preprocessing
 
@@ -113,11 +114,10 @@ def export_onnx(
         arch = architecture or _guess_architecture(sam)
         digest = None
     else:
-        from samstudio.inference.checkpoints import file_sha256 as checkpoint_sha256
         from samstudio.inference.checkpoints import load_sam_checkpoint
 
         sam, arch = load_sam_checkpoint(source, architecture)
-        digest = checkpoint_sha256(source)
+        digest = file_sha256(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sam = sam.eval()
@@ -248,15 +248,6 @@ def weights_digest(sam: Sam) -> str:
         digest.update(name.encode())
         digest.update(str(tuple(t.shape)).encode())
         digest.update(t.numpy().tobytes())
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike[str], chunk_size: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk_size):
-            digest.update(block)
     return digest.hexdigest()
 
 

@@ -10,13 +10,13 @@ prepared pair. Every problem is a `ModelLoadError` naming the file. Used by
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 from pathlib import Path
 from typing import Any
 
+from samstudio.inference.checkpoints import file_sha256
 from samstudio.inference.errors import ModelLoadError
 
 MANIFEST_NAME = "manifest.json"
@@ -81,14 +81,6 @@ def cpu_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
@@ -197,7 +189,7 @@ def check_file(folder: Path, entry: dict[str, Any], what: str, verify: bool) -> 
                 f"the {what} file {path} has {size} bytes, the manifest says "
                 f"{expected_bytes}: it is truncated or was replaced; export the model again"
             )
-        if verify and entry.get("sha256") and _sha256(path) != entry["sha256"]:
+        if verify and entry.get("sha256") and file_sha256(path) != entry["sha256"]:
             raise ModelLoadError(
                 f"the {what} file {path} does not match the SHA-256 in "
                 f"{folder / MANIFEST_NAME}: it is corrupt or was replaced; export the model again"
