@@ -360,6 +360,17 @@ class MainWindow(QMainWindow):
         self.annotator.set_project(project)
         mode = " (read-only)" if getattr(project, "read_only", False) else ""
         self.setWindowTitle(f"SAM Studio — {path.name if path else 'project'}{mode}")
+        problems = list(getattr(project, "problems", []) or [])
+        if problems:  # only a read-only open gets this far with problems
+            more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""
+            QMessageBox.warning(
+                self,
+                "Opened read-only: some of it cannot be read",
+                f"{getattr(project, 'path', path)}\n\n"
+                + "\n".join(problems[:20])
+                + more
+                + "\n\nWhat is shown can be exported (File ▸ Export).",
+            )
         self._refresh_all()
         first = next((r.id for r in project.images() if not getattr(r, "error", None)), None)
         if first is not None:
@@ -551,7 +562,13 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, info: Any) -> None:
         self.model_label.setText(f"Model: {describe(info)}")
-        self.statusBar().showMessage(f"Model {info.model_id} ready on {info.device}", 5000)
+        notes = tuple(getattr(info, "notes", ()) or ())
+        self.model_label.setToolTip("\n".join(notes))
+        ready = f"Model {info.model_id} ready on {info.device}"
+        if notes:  # e.g. an ONNX export running without its damaged prepared decoder
+            self.statusBar().showMessage(f"{ready}. Note: {' '.join(notes)}", 30000)
+        else:
+            self.statusBar().showMessage(ready, 5000)
         # the previous model's candidates and logits go; the new model answers the prompts
         self.annotator.model_changed()
 

@@ -163,3 +163,49 @@ def test_project_open_in_another_instance_opens_read_only(
         assert first.annotations(first.images()[0].id) == []
     finally:
         first.close()
+
+
+def test_a_damaged_project_opened_read_only_lists_what_could_not_be_read(
+    qtbot, window, image_folder, dialogs
+) -> None:  # noqa: ANN001
+    """After "Open read-only?" the user learns which annotations are left out (the
+    store's `problems`), instead of silently seeing fewer masks."""
+    import sqlite3
+
+    import numpy as np
+
+    from samstudio.core.document import Project
+
+    with Project.create(image_folder) as made:
+        image = made.images()[0]
+        mask = np.zeros((image.height, image.width), bool)
+        mask[10:30, 10:30] = True
+        made.add_annotation(image.id, mask, None)
+        bad = made.add_annotation(image.id, mask, None)
+    path = image_folder / "project.samstudio"
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE annotations SET counts = ? WHERE id = ?", (b"\xc9\x01abc", bad.id))
+    conn.commit()
+    conn.close()
+    assert window.open_path(image_folder)
+    titles = [t for t, _ in dialogs]
+    assert titles == ["Open read-only?", "Opened read-only: some of it cannot be read"]
+    text = dialogs[-1][1]
+    assert str(path) in text and f"annotation {bad.id} is damaged" in text
+    assert window.project.read_only
+
+
+def test_a_model_loaded_with_a_note_says_so(qtbot, window) -> None:  # noqa: ANN001
+    """A model that loads with a note (an ONNX export whose prepared decoder is damaged
+    runs without it) says so in the status bar and the model label's tooltip."""
+    import dataclasses
+
+    from ui.fakes import FakeSegmenter
+
+    model = FakeSegmenter(model_id="noted")
+    note = "/models/x: using decoder.onnx alone, without the prepared decoder"
+    model._info = dataclasses.replace(model._info, notes=(note,))
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=15000):
+        window.load_model(lambda: model, "noted")
+    qtbot.waitUntil(lambda: note in window.statusBar().currentMessage(), timeout=5000)
+    assert note in window.model_label.toolTip()
