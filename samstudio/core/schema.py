@@ -161,6 +161,14 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     still knows, the annotations' own and those its undo history names.
     """
     columns = ", ".join(r[1] for r in conn.execute("PRAGMA table_info(annotations)"))
+    # An annotation whose category row is gone (deleted outside SAM Studio, with foreign
+    # keys off) opened fine in version 2; the copy below checks foreign keys, so such an
+    # annotation is kept without a category (as the app treats one with no usable
+    # category) instead of refusing the file.
+    conn.execute(
+        "UPDATE annotations SET category_id = NULL WHERE category_id IS NOT NULL"
+        " AND category_id NOT IN (SELECT id FROM categories)"
+    )
     conn.execute(_ANNOTATIONS_V3)
     try:
         conn.execute(f"INSERT INTO annotations_v3 ({columns}) SELECT {columns} FROM annotations")

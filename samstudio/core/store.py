@@ -15,8 +15,8 @@
   read-only open of an older file migrates an in-memory copy and leaves the file alone.
 - A read-only open of a project whose folder cannot be written, with a `-wal` left by
   a crash (changes committed but not yet checkpointed into the main file) and no
-  `-shm` index, reads a private copy of the file and its WAL (SQLite cannot build the
-  index beside them), so those changes are seen; when no copy can be made, it reads
+  `-shm` index, reads a private copy of the file and its WAL into memory (SQLite cannot
+  build the index beside them; the copy is deleted at once), so those changes are seen; when no copy can be made, it reads
   the main file alone and says in `Store.problems` that recent changes may be missing.
 
 Every error is a `ProjectError` whose message names the project file.
@@ -248,9 +248,10 @@ class Store:
         Without a WAL, the main file holds every committed transaction and is read as
         it is (`immutable`). A WAL with frames holds transactions committed after the
         last checkpoint (a crash or kill before it): the file and its WAL are copied to
-        a private temporary folder (costs the file's size there; removed on close) and
-        the copy is read, so nothing committed is hidden (it is a snapshot: commits of a
-        writer still running after the open are not seen). When no copy can be made,
+        a private temporary folder, read from there into memory (costs the file's size in
+        memory for the session) and the folder is removed at once, so nothing committed
+        is hidden (it is a snapshot: commits of a writer still running after the open
+        are not seen). When no copy can be made,
         the main file is read alone and `problems` says what may be missing.
         """
         wal = self.path.with_name(self.path.name + "-wal")
@@ -258,10 +259,9 @@ class Store:
             try:
                 copy = self._copy_to_private_folder(wal)
                 try:
-                    return _open_read_only(copy, "mode=ro")
-                except sqlite3.Error:
+                    return _into_memory(_open_read_only(copy, "mode=ro"))
+                finally:  # read into memory: nothing is left behind, even by a crash later
                     self._remove_private_copy()
-                    raise
             except (OSError, sqlite3.Error) as exc:
                 if _has_frames(wal):  # else the writer checkpointed it meanwhile
                     self.problems.append(
@@ -492,6 +492,20 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+def _into_memory(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """An in-memory copy of the database `conn` reads (committed WAL content included);
+    `conn` is closed."""
+    memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        conn.backup(memory)
+    except BaseException:
+        memory.close()
+        raise
+    finally:
+        conn.close()
+    return memory
 
 
 def _open_read_only(path: Path, parameter: str) -> sqlite3.Connection:

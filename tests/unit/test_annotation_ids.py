@@ -176,3 +176,21 @@ def test_a_damaged_version_2_file_still_opens_read_only_to_salvage(folder: Path)
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2  # the file is untouched
     conn.close()
+
+
+def test_a_version_2_file_with_an_annotation_of_a_deleted_category_migrates(
+    folder: Path,
+) -> None:
+    """An annotation whose category row is gone (deleted with the sqlite3 shell, where
+    foreign keys are off) opened for writing in version 2; it must still after the
+    migration, the annotation kept without a category (found by review)."""
+    path = folder / "project.samstudio"
+    _version_2_file(path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE annotations SET category_id = 77 WHERE id = 4")  # no category 77
+    conn.commit()
+    conn.close()
+    with Project.open(path) as project:
+        (ann,) = project.annotations(1)
+        assert ann.id == 4 and ann.category_id is None
+        assert project.store.conn.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -418,7 +418,7 @@ def test_an_image_rewritten_with_the_same_byte_size_is_segmented_again(fake_mode
     assert min(_best_ious(out / "x.png.json", objects)) > 0.95  # masks of the new picture
 
 
-def test_outputs_of_the_previous_version_without_hashes_are_redone(fake_model, tmp_path):
+def test_outputs_of_the_previous_version_without_hashes_are_redone(fake_model, tmp_path, capsys):
     folder, out = tmp_path / "in", tmp_path / "out"
     folder.mkdir()
     objects = _save_uncompressed(folder / "x.png", seed=3)
@@ -433,8 +433,10 @@ def test_outputs_of_the_previous_version_without_hashes_are_redone(fake_model, t
     doc["annotations"] = []
     target.write_text(json.dumps(doc))
     decoded = fake_model.decoded_points
+    capsys.readouterr()
     assert run_cli(*argv) == 0  # ours, so redone and overwritten: no crash, no refusal
     assert fake_model.decoded_points == decoded + 36
+    assert "1 output in" in capsys.readouterr().err  # and the user is told why
     assert min(_best_ious(target, objects)) > 0.95
 
 
@@ -516,3 +518,37 @@ def test_the_demo_model_and_imported_names_resume_and_follow_their_files(fake_mo
         assert fake_model.decoded_points == decoded + 16
     finally:
         registry.unregister("autoseg_test_model")
+
+
+def test_an_onnx_folder_without_its_optional_prepared_pair_still_resumes(
+    fake_model, tmp_path, capsys
+):
+    """The prepared pair is optional (the model loads without it, found by review): a
+    manifest naming a missing prepare.onnx must not make every run redo everything."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    _save_scene(folder / "x.png", 64, 80)
+    export = tmp_path / "export"
+    export.mkdir()
+    manifest = {
+        "model_id": "custom-0123456789ab",
+        "files": {
+            "encoder": {"path": "encoder.onnx"},
+            "decoder": {"path": "decoder.onnx"},
+            "prepare": {"path": "prepare.onnx"},
+            "decoder_prepared": {"path": "decoder_prepared.onnx"},
+        },
+    }
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    for name in ("encoder.onnx", "decoder.onnx", "decoder_prepared.onnx"):
+        (export / name).write_bytes(b"A" * 100)  # prepare.onnx is missing
+    argv = [str(folder), "--out", str(out), "--points-per-side", "4", "--quiet"]
+    argv += ["--model", str(export)]
+    assert run_cli(*argv) == 0
+    decoded = fake_model.decoded_points
+    capsys.readouterr()
+    assert run_cli(*argv) == 0
+    assert fake_model.decoded_points == decoded
+    assert "1 of 1 images already done" in capsys.readouterr().err
+    (export / "encoder.onnx").unlink()  # a required file gone: nothing counts as done
+    assert run_cli(*argv) == 0
+    assert "could not be read to identify it" in capsys.readouterr().err
