@@ -53,10 +53,11 @@ MLP_ROWS = 16
 def chunked_global_attention(attn: Attention, x: torch.Tensor, chunk_rows: int) -> torch.Tensor:
     """Meta's `Attention.forward` on a (B, H, W, C) grid, query rows in chunks.
 
-    Run eagerly, the chunks reuse two preallocated score buffers and write into one
-    output: a fresh 25 MB tensor per chunk comes from mmap and costs its page faults
-    every time (measured: 1.3 s per vit_b global attention instead of 0.9 s). Traced
-    for ONNX export, the same operations without `out=` (ONNX Runtime allocates).
+    Run eagerly without autograd (the backends' `inference_mode`), the chunks reuse two
+    preallocated score buffers and write into one output: a fresh 25 MB tensor per
+    chunk comes from mmap and costs its page faults every time (measured: 1.3 s per
+    vit_b global attention instead of 0.9 s). Traced for ONNX export, or with autograd
+    recording, the same operations without `out=`.
     """
     b, h, w, _ = x.shape
     heads = int(attn.num_heads)
@@ -72,7 +73,7 @@ def chunked_global_attention(attn: Attention, x: torch.Tensor, chunk_rows: int) 
         rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, rw).unsqueeze(-2)  # (BH, h, w, 1, w)
     q_scaled = q * attn.scale
     k_t = k.transpose(-2, -1)
-    if _tracing():
+    if _allocating():
         outs = []
         for r0 in range(0, h, chunk_rows):
             r1 = min(h, r0 + chunk_rows)
@@ -107,7 +108,7 @@ def chunked_global_attention(attn: Attention, x: torch.Tensor, chunk_rows: int) 
 def chunked_mlp(mlp: nn.Module, x: torch.Tensor, rows: int) -> torch.Tensor:
     """`mlp(x)` on a (B, H, W, C) grid, `rows` grid rows at a time: the (B, rows, W,
     4C) hidden activations stay in cache (vit_b: 50 MB at once, 12.6 MB per 16 rows)."""
-    if _tracing():
+    if _allocating():
         return torch.cat([mlp(x[:, r : r + rows]) for r in range(0, x.shape[1], rows)], dim=1)
     out = torch.empty_like(x)
     for r in range(0, x.shape[1], rows):
@@ -115,8 +116,10 @@ def chunked_mlp(mlp: nn.Module, x: torch.Tensor, rows: int) -> torch.Tensor:
     return out
 
 
-def _tracing() -> bool:
-    return bool(torch.onnx.is_in_onnx_export() or torch.jit.is_tracing())
+def _allocating() -> bool:
+    """Chunks allocate their results (no `out=`): when traced for export, and when
+    autograd records (out= tensors cannot be differentiated)."""
+    return bool(torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or torch.is_grad_enabled())
 
 
 class FastImageEncoder(nn.Module):

@@ -333,11 +333,24 @@ class Annotator(QObject):
 
     def model_kept(self) -> None:
         """The model the user asked for failed to load and the previous one stays: its
-        answer to the prompts, dropped when the switch was asked for, is asked again."""
-        answered = self.candidate_set is not None and (
-            self.candidate_set.request == self._latest_request
-        )
-        if not answered and self._latest_request != -1:
+        answer to the prompts, dropped when the switch was asked for, is asked again; so
+        is an answer on screen whose finishing (previews, full-size masks) was dropped,
+        with the very prompts it came from (their mask input included)."""
+        cs = self.candidate_set
+        if cs is not None and cs.request == self._latest_request:
+            if cs.model_generation == self.worker.model_generation and all(
+                c.complete and c.preview is not None for c in self.candidates
+            ):
+                return  # answered and finished
+            if self.image_id is not None:
+                self._latest_request = self.worker.request_decode(
+                    self.image_id,
+                    cs.prompts,
+                    multimask=cs.prompts.is_ambiguous,
+                    color=self.category_color(self.category_id),
+                )
+            return
+        if self._latest_request != -1:
             self._prompts_changed()
 
     def choose(self, index: int) -> None:

@@ -222,3 +222,26 @@ def test_enter_before_the_next_answer_saves_the_prompts_the_mask_came_from(
         assert abs(x - 150) <= 1 and abs(y - 120) <= 1
     finally:
         model.gate.set()
+
+
+def test_a_failed_switch_during_completion_leaves_the_candidates_finished(
+    qtbot, window, image_folder, dialogs
+) -> None:  # noqa: ANN001
+    """Found by review: the user picks a model that fails to load while the worker is
+    finishing the other candidates (previews, full-size masks); the old model stays, and
+    its candidates must still be finished, not left as drafts until the next click."""
+    win, a = window, window.annotator
+    open_folder(qtbot, win, image_folder)
+    ran = on_next_arrival(a, lambda: win.load_model(BrokenSegmenterFactory(), "broken.pth"))
+    with qtbot.waitSignal(win.worker.model_failed, timeout=15000):
+        click_image(qtbot, win, 150, 120)
+    assert ran
+    qtbot.waitUntil(
+        lambda: (
+            len(a.candidates) == 3
+            and all(c.complete and c.preview is not None for c in a.candidates)
+        ),
+        timeout=15000,
+    )
+    qtbot.waitUntil(lambda: win.candidates_panel.candidates == a.candidates, timeout=5000)
+    assert a.candidate_set.model_generation == win.worker.model_generation

@@ -52,6 +52,18 @@ OFF_THE_IMAGE = {
         _prompts(box=[600, 10, 650, 20]),
         "box 600,10,650,20 has no part",
     ),
+    "box only touching the left edge": (
+        _prompts(box=[-50, 10, 0, 20]),
+        "box -50,10,0,20 has no part",
+    ),
+    "box only touching the top edge": (
+        _prompts(box=[10, -50, 100, 0]),
+        "box 10,-50,100,0 has no part",
+    ),
+    "box only touching the bottom edge": (
+        _prompts(box=[10, 400, 100, 450]),
+        "box 10,400,100,450 has no part",
+    ),
     "points inside, box beside": (
         _prompts([[10, 10]], [1], box=[601, 0, 700, 100]),
         "box 601,0,700,100 has no part",

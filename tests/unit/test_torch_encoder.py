@@ -99,3 +99,17 @@ def test_other_encoders_are_left_as_they_are() -> None:
     assert fast_encoder(conv) is conv
     enc = _encoder(64, True)
     assert isinstance(fast_encoder(enc), FastImageEncoder)
+
+
+def test_with_autograd_on_it_gives_metas_result_and_gradients() -> None:
+    """Found by review: out= buffers cannot be differentiated; with autograd recording
+    the chunks allocate (as when traced), and gradients flow."""
+    enc = _encoder(128, True)
+    fast = FastImageEncoder(enc, chunk_rows=3, windows_per_chunk=2, mlp_rows=3)
+    x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(4))
+    ref = enc(x)
+    ours = fast(x)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    ours.square().mean().backward()
+    grad = enc.blocks[0].attn.qkv.weight.grad
+    assert grad is not None and float(grad.abs().max()) > 0
