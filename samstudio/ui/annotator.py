@@ -1,4 +1,5 @@
-"""The annotation session: current image, prompts, candidates, instances, strokes.
+"""The annotation session: current image, prompts, candidates, instances, strokes
+(the brush and eraser methods are in `annotator_strokes`, mixed in).
 
 Widgets stay thin: the window wires gestures to these methods and repaints from the
 signals. Every change of the annotations goes to the project store at once, through
@@ -16,28 +17,28 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from samstudio.core.store import ProjectError
 from samstudio.inference.types import Prompts
+from samstudio.ui.annotator_strokes import (  # noqa: F401  (MIN_BRUSH, MAX_BRUSH: public)
+    FAILED,
+    MAX_BRUSH,
+    MIN_BRUSH,
+    StrokeEditing,
+)
 from samstudio.ui.canvas import Canvas
 from samstudio.ui.inference_worker import CandidateSet, InferenceWorker, MaskCandidate
-from samstudio.ui.overlays import MaskPicture, instance_color, mask_box, preview, render_mask
+from samstudio.ui.overlays import MaskPicture, instance_color
 from samstudio.ui.pixel_loader import InstanceJob, PixelLoader, render_instance
 from samstudio.ui.project_access import hex_to_rgb, record_id
 from samstudio.ui.tools.box import MIN_BOX_PX
 from samstudio.ui.undo import UndoHistory
 
-STROKE_PAINT = (255, 255, 255)
-STROKE_ERASE = (255, 60, 60)
-MIN_BRUSH, MAX_BRUSH = 1, 400
-FAILED = object()  # what `_store` returns when the store refused an operation
 
-
-class Annotator(QObject):
+class Annotator(QObject, StrokeEditing):
     """Holds the state of annotating one image of one project (see module docstring)."""
 
     image_opened = Signal(int)  # image id; pixels are on the canvas
@@ -440,98 +441,6 @@ class Annotator(QObject):
             "labels": [int(v) for v in cs.prompts.labels],
             "box": None if cs.prompts.box is None else [float(v) for v in cs.prompts.box],
         }
-
-    # ---------------------------------------------------------------------------- strokes
-    def set_brush_radius(self, radius: float) -> None:
-        self.brush_radius = int(max(MIN_BRUSH, min(MAX_BRUSH, round(radius))))
-        self.canvas.set_brush_radius(self.brush_radius)
-
-    def begin_stroke(self, x: float, y: float, paint: bool) -> None:
-        if self.image_rgb is None:
-            return
-        self._stroke = np.zeros(self.image_rgb.shape[:2], np.uint8)
-        self._stroke_paint = paint
-        self._stroke_last = None
-        self.extend_stroke(x, y)
-
-    def extend_stroke(self, x: float, y: float) -> None:
-        """Stamp a disc of `brush_radius` at pixel (floor x, floor y), joined to the last one."""
-        if self._stroke is None:
-            return
-        p = (int(np.floor(x)), int(np.floor(y)))
-        r = int(self.brush_radius)
-        if self._stroke_last is not None:
-            cv2.line(
-                self._stroke, self._stroke_last, p, 1, thickness=2 * r + 1, lineType=cv2.LINE_8
-            )
-        cv2.circle(self._stroke, p, r, 1, thickness=-1, lineType=cv2.LINE_8)
-        self._stroke_last = p
-        color = STROKE_PAINT if self._stroke_paint else STROKE_ERASE
-        self.canvas.set_stroke(
-            render_mask(self._stroke > 0, color, fill_alpha=140, outline_width=0)
-        )
-
-    def end_stroke(self) -> None:
-        """Commit the stroke: one store operation, one undo step."""
-        stroke = self._stroke
-        self.cancel_stroke()
-        if stroke is None or self.project is None or self.image_id is None:
-            return
-        stroke_mask = stroke > 0
-        value = self._stroke_paint
-        if self.selected is not None:
-            ann_id = self.selected
-            if not (self.project.mask(ann_id)[stroke_mask] != value).any():
-                return  # the stroke changes nothing: no store operation, no undo step
-            self._store(
-                "Brush stroke" if value else "Eraser stroke",
-                lambda: self.project.paint(ann_id, stroke_mask, value),
-            )
-            self.refresh_instances()
-        elif self.chosen_candidate is not None:
-            self._edit_candidate(stroke_mask, value)
-        elif value and self.category_id is not None:
-            image_id, category_id = self.image_id, self.category_id
-            ann_id = self._store(
-                "Paint new mask",
-                lambda: self.project.add_annotation(
-                    image_id, stroke_mask, category_id, source="manual"
-                ),
-            )
-            if ann_id is not FAILED:
-                self._mark_in_progress(image_id)
-                self.selected = record_id(ann_id)
-            self.refresh_instances()
-        else:
-            self.message.emit("Select an instance to erase from.")
-
-    def cancel_stroke(self) -> None:
-        self._stroke = None
-        self._stroke_last = None
-        self.canvas.set_stroke(None)
-
-    def _edit_candidate(self, stroke_mask: np.ndarray, value: bool) -> None:
-        cand = self.chosen_candidate
-        assert cand is not None and self.image_rgb is not None
-        if cand.mask is None:
-            cand = self._complete(self.chosen)
-        assert cand.mask is not None
-        mask = cand.mask.copy()
-        mask[stroke_mask] = value
-        color = self.category_color(self.category_id)
-        box = mask_box(mask)
-        new = replace(
-            cand,
-            mask=mask,
-            box=box,
-            picture=render_mask(
-                mask, color, fill_alpha=120, box=box, outline_color=(255, 255, 255)
-            ),
-            preview=preview(self.image_rgb, mask, box=box, color=color),
-        )
-        self.candidates[self.chosen] = new
-        self.canvas.set_candidate(new.picture)
-        self.candidates_changed.emit()
 
     # -------------------------------------------------------------------------- instances
     def select_instance(self, annotation_id: int | None) -> None:
