@@ -34,3 +34,35 @@ def test_uncategorised_annotations_are_exported_as_object_not_as_category_1(
     assert names[by_id[person]] == "person"
     assert names[by_id[loose]] == "object" and by_id[loose] != by_id[person]
     assert len(set(names)) == len(doc["categories"])  # no id written twice
+
+
+def test_sa1b_export_keeps_category_names_and_one_file_per_image(tmp_path: Path) -> None:
+    """Found by review: project export to SA-1B wrote no category names (a re-import
+    made "category N"), and images whose stems collide after the _<id> suffix (a/x,
+    a/x_3 and b/x, ids 1-3: b/x became x_3 too) overwrote each other's file."""
+    from samstudio.core.formats.detect import import_annotations
+
+    folder = tmp_path / "images"
+    for sub in ("a", "b"):
+        (folder / sub).mkdir(parents=True)
+    pixels = np.full((40, 60, 3), 90, np.uint8)
+    for name in ("a/x.png", "a/x_3.png", "b/x.png"):
+        Image.fromarray(pixels).save(folder / name)
+    mask = np.zeros((40, 60), bool)
+    mask[5:20, 10:30] = True
+    with Project.create(folder) as project:
+        fraise = project.add_category("fraise 🍓")
+        images = project.images()
+        assert [im.path for im in images] == ["a/x.png", "a/x_3.png", "b/x.png"]
+        assert [im.id for im in images] == [1, 2, 3]
+        for image in images:
+            project.add_annotation(image.id, mask, fraise.id)
+        out = tmp_path / "sa1b"
+        export_project(project, "sa1b", out)
+    files = sorted(out.glob("*.json"))
+    assert len(files) == len(images) == 3
+    for file in files:
+        (ann,) = json.loads(file.read_text(encoding="utf-8"))["annotations"]
+        assert ann["category_name"] == "fraise 🍓"
+    back, _, _ = import_annotations(out)
+    assert len(back.images) == 3 and [c.name for c in back.categories] == ["fraise 🍓"]

@@ -168,7 +168,7 @@ def _export_sa1b(
 ) -> tuple[list[Path], list[str]]:
     from samstudio.core.atomic import atomic_write_json
     from samstudio.core.formats import records as fr
-    from samstudio.core.formats.sa1b import sa1b_document
+    from samstudio.core.formats.sa1b import sa1b_document, sa1b_stem
 
     folder.mkdir(parents=True, exist_ok=True)
     by_image: dict[int, list[FormatAnnotation]] = {img.id: [] for img in head.images}
@@ -181,11 +181,10 @@ def _export_sa1b(
     stems: set[str] = set()
     written = []
     for image in head.images:
-        stem = PurePosixPath(image.file_name).stem or str(image.id)
-        if stem in stems:
-            stem = f"{stem}_{image.id}"
-        stems.add(stem)
-        one = fr.Dataset(images=[image], annotations=by_image.pop(image.id))
+        stem = sa1b_stem(image.file_name, image.id, stems)
+        one = fr.Dataset(
+            images=[image], categories=head.categories, annotations=by_image.pop(image.id)
+        )
         written.append(
             atomic_write_json(folder / f"{stem}.json", sa1b_document(one, image, report))
         )

@@ -221,13 +221,29 @@ def sa1b_document(
     }
 
 
+def sa1b_stem(file_name: str, image_id: int, used: set[str]) -> str:
+    """The file stem of one image's SA-1B JSON: the image file's stem; when an earlier
+    image took it, ``<stem>_<image id>``, then ``<stem>_<image id>_<n>`` until unused.
+    `used` holds the stems taken so far, case-folded (so that a case-insensitive file
+    system does not merge two files either) and gets this one."""
+    stem = PurePath(file_name.replace("\\", "/")).stem or str(image_id)
+    candidates = [stem, f"{stem}_{image_id}"]
+    n = 2
+    while candidates[-1].casefold() in used:
+        candidates.append(f"{stem}_{image_id}_{n}")
+        n += 1
+    chosen = next(c for c in candidates if c.casefold() not in used)
+    used.add(chosen.casefold())
+    return chosen
+
+
 def export_sa1b(
     dataset: Dataset, folder: str | os.PathLike[str]
 ) -> tuple[list[Path], ImportReport]:
     """Write ``<stem>.json`` per image into ``folder`` (created if needed).
 
     Returns the written paths and a report of what SA-1B could not hold. Two images with
-    the same file stem get ``<stem>_<image id>.json``.
+    the same file stem get ``<stem>_<image id>.json`` (see `sa1b_stem`).
     """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -235,10 +251,7 @@ def export_sa1b(
     stems: set[str] = set()
     written = []
     for image in dataset.images:
-        stem = PurePath(image.file_name).stem or str(image.id)
-        if stem in stems:
-            stem = f"{stem}_{image.id}"
-        stems.add(stem)
+        stem = sa1b_stem(image.file_name, image.id, stems)
         written.append(
             atomic_write_json(out / f"{stem}.json", sa1b_document(dataset, image, report))
         )
