@@ -66,3 +66,47 @@ def test_sa1b_export_keeps_category_names_and_one_file_per_image(tmp_path: Path)
         assert ann["category_name"] == "fraise 🍓"
     back, _, _ = import_annotations(out)
     assert len(back.images) == 3 and [c.name for c in back.categories] == ["fraise 🍓"]
+
+
+def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> None:
+    """Found by review: importing a COCO file dropped iscrowd, score and extra fields
+    with 'conflicts: 0', so a crowd region came back as an ordinary instance."""
+    from pycocotools import mask as mask_utils
+
+    from samstudio.core.document.exchange import import_file
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(folder / "a.png")
+    mask = np.zeros((40, 60), bool)
+    mask[5:20, 10:30] = True
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    seg = {"size": [40, 60], "counts": rle["counts"].decode("ascii")}
+    base = {
+        "image_id": 1,
+        "category_id": 1,
+        "segmentation": seg,
+        "area": 300,
+        "bbox": [10, 5, 20, 15],
+        "height": 40,
+        "width": 60,
+    }
+    doc = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 40, "width": 60}],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [
+            {**base, "id": 1, "iscrowd": 0},
+            {**base, "id": 2, "iscrowd": 1},
+            {**base, "id": 3, "iscrowd": 0, "attributes": {"occluded": True}},
+        ],
+    }
+    file = tmp_path / "gt.json"
+    file.write_text(json.dumps(doc))
+    with Project.create(folder) as project:
+        summary = import_file(project, file)
+    assert summary.annotations_added == 3
+    text = "\n".join(summary.conflicts)
+    assert "1 annotation(s) (ids 2) marked iscrowd" in text
+    assert "(ids 3) with the field 'attributes'" in text
+    assert "'height'" not in text and "'width'" not in text  # the mask keeps those
+    assert len(summary.conflicts) == 2

@@ -221,6 +221,7 @@ def _import_dataset(
                 f"but {have.supercategory!r} in the project; kept the project's"
             )
     groups: dict[int, list[tuple[Any, ...]]] = {}
+    dropped: dict[str, list[int]] = {}  # what the project cannot keep -> annotation ids
     for ann in ds.annotations:
         where = f"{source}: annotation {ann.id}"
         target = targets.get(ann.image_id)
@@ -236,6 +237,7 @@ def _import_dataset(
             )
             continue
         known = names.get(ann.category_id) if ann.category_id is not None else None
+        _note_dropped(ann, dropped)
         prompts = {"point_coords": ann.point_coords} if ann.point_coords else None
         groups.setdefault(target, []).append(
             (
@@ -248,6 +250,32 @@ def _import_dataset(
             )
         )
     _write_imports(project, groups, summary, existing)
+    for what, ids in dropped.items():
+        shown = ", ".join(str(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
+        summary.conflicts.append(
+            f"{source}: {len(ids)} annotation(s) (ids {shown}) {what}: a project does not "
+            "keep it; imported without it"
+        )
+
+
+def _note_dropped(ann: Any, dropped: dict[str, list[int]]) -> None:
+    """Record which of the annotation's fields a project cannot keep (found by review:
+    they were dropped silently, so a crowd region came back as an ordinary instance)."""
+    if ann.iscrowd:
+        dropped.setdefault("marked iscrowd (crowd regions)", []).append(ann.id)
+    if ann.score is not None:
+        dropped.setdefault("with a detection score", []).append(ann.id)
+    if ann.crop_box is not None:
+        dropped.setdefault("with a crop_box", []).append(ann.id)
+    for key in sorted(k for k in ann.extra if k not in _KEPT_ELSEWHERE and not k.startswith(_OWN)):
+        dropped.setdefault(f"with the field {key!r}", []).append(ann.id)
+
+
+# Per-annotation copies of the mask size that some tools write (pycococreator): the
+# mask keeps them. Keys with a prefix such as labelme_ / samstudio_ are the readers'
+# own bookkeeping, not the user's data.
+_KEPT_ELSEWHERE = frozenset({"height", "width"})
+_OWN = ("labelme_", "samstudio_")
 
 
 def _match_images(
