@@ -2,7 +2,11 @@
 
 `download` writes to `DEST.part`, resumes a partial file with an HTTP Range request
 (and starts over cleanly when the server ignores Range), checks the size and SHA-256,
-and only then renames the file into place. Nothing half-downloaded is ever at DEST.
+and only then renames the file into place. Beside the partial file, `DEST.part.json`
+remembers where it came from (URL, total size, ETag / Last-Modified of the first
+response): a resume sends `If-Range` and appends only when the server confirms it is
+still the same file, else the download starts over, so that a file changed on the
+server is never spliced onto the old one's prefix. Nothing half-downloaded is ever at DEST.
 The same function serves the CLI (a tqdm bar through `progress`) and the GUI
 (`progress` callback from a worker thread, `cancel` event from the Cancel button).
 """
@@ -13,12 +17,14 @@ import contextlib
 import errno
 import hashlib
 import http.client
+import json
 import os
 import re
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
@@ -41,6 +47,112 @@ def partial_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
 
 
+@dataclass(frozen=True)
+class _Origin:
+    """What the response that started DEST.part said about the file."""
+
+    url: str
+    total: int | None
+    etag: str | None
+    last_modified: str | None
+
+    @property
+    def if_range(self) -> str | None:
+        """The validator to send as If-Range: a strong ETag, else Last-Modified (a weak
+        ETag is not allowed in If-Range)."""
+        if self.etag is not None and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified
+
+
+def _sidecar(part: Path) -> Path:
+    """The record of where DEST.part came from: DEST.part.json."""
+    return part.with_name(part.name + ".json")
+
+
+def _read_origin(part: Path) -> _Origin | None:
+    """The sidecar's record, or None when there is none or it cannot be read."""
+    try:
+        raw = json.loads(_sidecar(part).read_bytes())
+        origin = _Origin(
+            url=raw["url"],
+            total=raw["total"],
+            etag=raw["etag"],
+            last_modified=raw["last_modified"],
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    ok = (
+        isinstance(origin.url, str)
+        and (origin.total is None or (isinstance(origin.total, int) and origin.total >= 0))
+        and (origin.etag is None or isinstance(origin.etag, str))
+        and (origin.last_modified is None or isinstance(origin.last_modified, str))
+    )
+    return origin if ok else None
+
+
+def _write_origin(part: Path, origin: _Origin) -> None:
+    """Write the sidecar atomically (temporary file, fsync, rename)."""
+    sidecar = _sidecar(part)
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    data = json.dumps(asdict(origin)).encode()
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, sidecar)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.errno == errno.ENOSPC:
+            raise _disk_full(exc, sidecar) from exc
+        raise DownloadError(f"cannot write {sidecar}: {exc}") from exc
+
+
+def _discard(part: Path) -> None:
+    """Delete the partial file and its sidecar."""
+    part.unlink(missing_ok=True)
+    _sidecar(part).unlink(missing_ok=True)
+
+
+def _resumable(
+    origin: _Origin | None, url: str, offset: int, size: int | None, expected: str | None
+) -> bool:
+    """Whether a partial file of `offset` bytes may be resumed at all (the server's answer
+    is checked again by `_same_file`)."""
+    if origin is None:
+        # A part file from an older version, without a sidecar: only the expected size
+        # can tell whether the server still has the file it came from.
+        return size is not None and (offset < size or expected is not None)
+    if origin.url != url:
+        return False
+    if size is not None and origin.total is not None and origin.total != size:
+        return False
+    return origin.total is not None or origin.etag is not None or origin.last_modified is not None
+
+
+def _same_file(
+    response: http.client.HTTPResponse, origin: _Origin | None, size: int | None
+) -> bool:
+    """Whether a 206 answer to a resume comes from the file the partial file came from."""
+    m = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+    total = int(m.group(3)) if m is not None and m.group(3) != "*" else None
+    if origin is None:
+        return total is not None and total == size
+    if origin.total is not None and total != origin.total:
+        return False
+    if origin.etag is not None:
+        return response.headers.get("ETag") == origin.etag
+    if origin.last_modified is not None:
+        return response.headers.get("Last-Modified") == origin.last_modified
+    return True
+
+
 def _hash_file(path: Path, h: hashlib._Hash, chunk_size: int) -> None:
     with open(path, "rb") as fh:
         while chunk := fh.read(chunk_size):
@@ -54,10 +166,14 @@ def _disk_full(exc: OSError, where: Path) -> DownloadError:
     )
 
 
-def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
+def _open(
+    url: str, offset: int, timeout: float, if_range: str | None = None
+) -> http.client.HTTPResponse:
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+        if if_range is not None:
+            headers["If-Range"] = if_range
     request = urllib.request.Request(url, headers=headers)
     response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http/https only)
     return response  # type: ignore[no-any-return]
@@ -215,19 +331,23 @@ def _fetch(
     restarted = False
     while True:
         offset = part.stat().st_size if part.is_file() else 0
+        origin = _read_origin(part) if offset else None
+        if offset and not _resumable(origin, url, offset, size, expected):
+            _discard(part)  # nothing says it is a prefix of the file the server has now
+            offset, origin = 0, None
         if size is not None and offset > size:
-            part.unlink()
-            offset = 0
+            _discard(part)
+            offset, origin = 0, None
         if size is not None and offset == size:
             if progress is not None:
                 progress(offset, size)
             break  # complete from an earlier attempt: only verification is left
         try:
-            response = _open(url, offset, timeout)
+            response = _open(url, offset, timeout, origin.if_range if origin else None)
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and offset and not restarted:
                 # Our partial file does not fit the server's: start over once.
-                part.unlink(missing_ok=True)
+                _discard(part)
                 restarted = True
                 continue
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
@@ -235,6 +355,12 @@ def _fetch(
             reason = getattr(exc, "reason", exc)
             raise DownloadError(f"{url}: cannot connect ({reason})") from exc
         with response:
+            if offset and response.status == 206 and not _same_file(response, origin, size):
+                # The file changed on the server since the partial file was started (or
+                # nothing proves it did not): never append to the old prefix.
+                _discard(part)
+                restarted = True
+                continue
             _receive(response, url, part, offset, size, progress, cancel, chunk_size)
         break
 
@@ -273,6 +399,8 @@ def _receive(
     done = offset
     if progress is not None:
         progress(done, total)
+    if mode == "wb":
+        _sidecar(part).unlink(missing_ok=True)  # the old record no longer describes part
     fh: IO[bytes]
     try:
         fh = open(part, mode)
@@ -280,6 +408,20 @@ def _receive(
         if exc.errno == errno.ENOSPC:
             raise _disk_full(exc, part) from exc
         raise DownloadError(f"cannot write {part}: {exc}") from exc
+    if mode == "wb":
+        try:
+            _write_origin(
+                part,
+                _Origin(
+                    url=url,
+                    total=total if length is not None and length.isdigit() else None,
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                ),
+            )
+        except BaseException:
+            fh.close()
+            raise
     with fh:
         while True:
             if cancel is not None and cancel.is_set():
@@ -325,7 +467,7 @@ def _verify_and_move(
 ) -> Path:
     actual_size = part.stat().st_size
     if size is not None and actual_size != size:
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise DownloadError(
             f"{target.name}: downloaded {actual_size} bytes from {url} but {size} were "
             "expected; the partial file was deleted"
@@ -335,10 +477,11 @@ def _verify_and_move(
         _hash_file(part, h, chunk_size)
         actual = h.hexdigest()
         if actual != expected:
-            part.unlink(missing_ok=True)
+            _discard(part)
             raise DownloadError(
                 f"{target.name}: checksum mismatch for {url}: expected SHA-256 {expected}, "
                 f"got {actual}; the downloaded file was deleted"
             )
     os.replace(part, target)
+    _sidecar(part).unlink(missing_ok=True)
     return target

@@ -36,7 +36,11 @@ class RangeServer:
         self.files: dict[str, bytes] = {}
         self.cut_after: int | None = None
         self.ignore_range = False
+        self.etags: dict[str, str] = {}  # path -> ETag header sent with the file
+        self.last_modified: dict[str, str] = {}  # path -> Last-Modified header
+        self.honour_if_range = True  # False: a server that ignores If-Range
         self.requests: list[tuple[str, str | None]] = []
+        self.if_ranges: list[str | None] = []
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -48,6 +52,10 @@ class RangeServer:
             def do_GET(self) -> None:  # noqa: N802
                 rng = self.headers.get("Range")
                 owner.requests.append((self.path, rng))
+                if_range = self.headers.get("If-Range")
+                owner.if_ranges.append(if_range)
+                etag = owner.etags.get(self.path)
+                modified = owner.last_modified.get(self.path)
                 data = owner.files.get(self.path)
                 if data is None:
                     body = b"not found"
@@ -58,7 +66,12 @@ class RangeServer:
                     return
                 start = 0
                 m = re.fullmatch(r"bytes=(\d+)-", rng or "")
-                if m and not owner.ignore_range:
+                stale = (
+                    if_range is not None
+                    and owner.honour_if_range
+                    and if_range not in (etag, modified)
+                )
+                if m and not owner.ignore_range and not stale:
                     start = int(m.group(1))
                     if start >= len(data):
                         self.send_response(416)
@@ -72,6 +85,10 @@ class RangeServer:
                     self.send_response(200)
                 body = data[start:]
                 self.send_header("Content-Length", str(len(body)))
+                if etag is not None:
+                    self.send_header("ETag", etag)
+                if modified is not None:
+                    self.send_header("Last-Modified", modified)
                 self.end_headers()
                 cut, owner.cut_after = owner.cut_after, None
                 if cut is not None:
@@ -80,7 +97,10 @@ class RangeServer:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except ConnectionError:  # the client hung up (it is restarting)
+                    self.close_connection = True
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -380,3 +400,115 @@ def test_the_lock_of_a_finished_download_admits_one_next_download(
     with download_mod._exclusive(dest):  # free again once B is done
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("verified", [True, False], ids=["sha256", "allow_unverified"])
+@pytest.mark.parametrize(
+    "validators",
+    ["none", "etag", "last_modified", "etag_if_range_ignored"],
+)
+def test_a_file_changed_on_the_server_between_attempts_is_fetched_anew(
+    server: RangeServer, payload: bytes, tmp_path: Path, verified: bool, validators: str
+) -> None:
+    """The partial file came from the old version: resuming must not append the new
+    version's tail to the old prefix (with a checksum that would fail and throw the
+    download away; without one the mixed file would be used)."""
+    old = payload
+    new = bytes(reversed(payload)) + b"new version" * 1000  # another total size
+    if validators != "none":
+        new = new[: len(old)]  # same size: only the validator tells them apart
+    server.files["/m.pth"] = old
+    if validators.startswith("etag"):
+        server.etags["/m.pth"] = '"v1"'
+    if validators == "last_modified":
+        server.last_modified["/m.pth"] = "Mon, 01 Jan 2024 00:00:00 GMT"
+    server.honour_if_range = validators != "etag_if_range_ignored"
+    dest = tmp_path / "m.pth"
+    checks: dict[str, Any] = {"allow_unverified": True}
+    server.cut_after = 1_000_000
+    with pytest.raises(DownloadError, match="connection was (lost|closed)"):
+        download(server.url("/m.pth"), dest, **checks)
+    kept = partial_path(dest).stat().st_size
+    assert 0 < kept <= 1_000_000
+
+    server.files["/m.pth"] = new
+    if validators.startswith("etag"):
+        server.etags["/m.pth"] = '"v2"'
+    if validators == "last_modified":
+        server.last_modified["/m.pth"] = "Tue, 02 Jan 2024 00:00:00 GMT"
+    if verified:
+        checks = {"sha256": sha(new)}
+    out = download(server.url("/m.pth"), dest, **checks)
+    assert out.read_bytes() == new
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pth"]
+    assert server.requests[1] == ("/m.pth", f"bytes={kept}-")  # it did try to resume
+    if validators.startswith("etag"):
+        assert server.if_ranges[1] == '"v1"'
+    elif validators == "last_modified":
+        assert server.if_ranges[1] == "Mon, 01 Jan 2024 00:00:00 GMT"
+
+
+@pytest.mark.parametrize("validators", ["none", "etag", "last_modified"])
+def test_an_unchanged_file_still_resumes_with_its_validator(
+    server: RangeServer, payload: bytes, tmp_path: Path, validators: str
+) -> None:
+    server.files["/m.pth"] = payload
+    if validators == "etag":
+        server.etags["/m.pth"] = '"v1"'
+    if validators == "last_modified":
+        server.last_modified["/m.pth"] = "Mon, 01 Jan 2024 00:00:00 GMT"
+    dest = tmp_path / "m.pth"
+    server.cut_after = 1_000_000
+    with pytest.raises(DownloadError):
+        download(server.url("/m.pth"), dest, allow_unverified=True)
+    kept = partial_path(dest).stat().st_size
+    out = download(server.url("/m.pth"), dest, allow_unverified=True)
+    assert out.read_bytes() == payload
+    assert server.requests == [("/m.pth", None), ("/m.pth", f"bytes={kept}-")]
+    assert (
+        server.if_ranges[1]
+        == {
+            "none": None,
+            "etag": '"v1"',
+            "last_modified": "Mon, 01 Jan 2024 00:00:00 GMT",
+        }[validators]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pth"]
+
+
+def test_a_partial_file_without_a_record_of_its_origin_is_restarted_when_unverifiable(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    """A `.part` left by an older version (no sidecar): with no expected size to compare
+    the server's total with, nothing says it belongs to this file, so start over."""
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    partial_path(dest).write_bytes(b"\xff" * 1000)
+    out = download(server.url("/m.pth"), dest, allow_unverified=True)
+    assert out.read_bytes() == payload
+    assert server.requests == [("/m.pth", None)]
+
+
+def test_a_partial_file_without_a_record_resumes_when_the_size_matches(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    partial_path(dest).write_bytes(payload[:5000])
+    out = download(server.url("/m.pth"), dest, sha256=sha(payload), size=len(payload))
+    assert out.read_bytes() == payload
+    assert server.requests == [("/m.pth", "bytes=5000-")]
+
+
+def test_a_partial_file_without_a_record_restarts_when_the_size_differs(
+    server: RangeServer, payload: bytes, tmp_path: Path
+) -> None:
+    """The server's total is not the expected size: the old prefix is not appended to,
+    and the size mismatch of the full file is reported."""
+    server.files["/m.pth"] = payload
+    dest = tmp_path / "m.pth"
+    partial_path(dest).write_bytes(payload[:5000])
+    with pytest.raises(DownloadError, match="expected"):
+        download(server.url("/m.pth"), dest, allow_unverified=True, size=len(payload) + 1)
+    assert server.requests[0] == ("/m.pth", "bytes=5000-")
+    assert server.requests[-1] == ("/m.pth", None)
