@@ -125,3 +125,21 @@ def test_bad_sa1b_documents(tmp_path: Path) -> None:
         assert "empty" in str(exc) and "no .json" in str(exc)
     else:
         raise AssertionError("an empty folder must be an error")
+
+
+def test_coco_to_sa1b_and_back_keeps_iscrowd_and_score(tmp_path: Path) -> None:
+    """Found by review: COCO -> SA-1B -> COCO turned crowd regions into ordinary
+    instances and lost detection scores; both travel as our extension keys now."""
+    ds = make_dataset()
+    ds.annotations[0].iscrowd = True
+    ds.annotations[-1].score = 0.75
+    export_sa1b(ds, tmp_path / "sa1b")
+    back, report = import_sa1b(tmp_path / "sa1b")
+    by_id = {a.id: a for a in back.annotations}
+    first, last = ds.annotations[0], ds.annotations[-1]
+    assert by_id[first.id].iscrowd is True and by_id[last.id].score == 0.75
+    with_masks = [a for a in ds.annotations if a.segmentation is not None]
+    assert {a.id: (a.iscrowd, a.score) for a in with_masks} == {
+        a.id: (a.iscrowd, a.score) for a in back.annotations
+    }
+    assert "iscrowd" not in by_id[first.id].extra  # read as fields, not as unknown keys

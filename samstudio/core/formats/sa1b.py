@@ -8,7 +8,8 @@ Layout (as released with Segment Anything)::
                       "point_coords"}]}
 
 SA-1B has no categories: imported annotations have ``category_id`` None, unless the file
-was written by us (optional ``category_id`` and ``category_name`` keys, ignored by others). Export writes one
+was written by us (optional ``category_id``, ``category_name``, ``iscrowd`` and ``score``
+keys, ignored by others). Export writes one
 ``<image file stem>.json`` per image into a folder (atomically), with ``area`` and
 ``bbox`` computed from the mask; box-only annotations cannot be expressed and are listed
 in the returned report as warnings.
@@ -33,6 +34,7 @@ from samstudio.core.formats.validate import (
     SAM_KEYS,
     AnnotationContext,
     check_mask,
+    finite_number,
     int_id,
     load_json,
     read_sam_fields,
@@ -42,7 +44,17 @@ from samstudio.core.images import MAX_PIXELS
 from samstudio.core.masks import rle_area_bbox
 
 MAX_SIDE = 100_000
-_KNOWN = ("id", "segmentation", "bbox", "area", "category_id", "category_name", *SAM_KEYS)
+_KNOWN = (
+    "id",
+    "segmentation",
+    "bbox",
+    "area",
+    "category_id",
+    "category_name",
+    "iscrowd",
+    "score",
+    *SAM_KEYS,
+)
 
 
 def import_sa1b(path: str | os.PathLike[str]) -> tuple[Dataset, ImportReport]:
@@ -155,10 +167,22 @@ def read_sa1b(
                 segmentation=segm.rle,
                 bbox=box,
                 extra={k: v for k, v in raw.items() if k not in _KNOWN},
+                iscrowd=raw.get("iscrowd") in (1, True),
+                score=_score(raw, ctx),
                 **read_sam_fields(raw, ctx),
             )
         )
     return ds, rep
+
+
+def _score(raw: dict[str, Any], ctx: AnnotationContext) -> float | None:
+    """Our optional ``score`` extension (a COCO result's confidence, kept on a round trip)."""
+    if raw.get("score") is None:
+        return None
+    value = finite_number(raw["score"])
+    if value is None:
+        ctx.warn("bad_field", f"score {raw['score']!r} is not a finite number; dropped")
+    return value
 
 
 def _category(raw: dict[str, Any], ds: Dataset) -> int | None:
@@ -203,7 +227,12 @@ def sa1b_document(
             value = getattr(a, key)
             if value is not None:
                 item[key] = value
-        if a.category_id is not None:  # not SA-1B (other readers ignore them): our round trip
+        # Not SA-1B (other readers ignore them): our round trip of COCO's fields.
+        if a.iscrowd:
+            item["iscrowd"] = 1
+        if a.score is not None:
+            item["score"] = a.score
+        if a.category_id is not None:
             item["category_id"] = a.category_id
             cat = next((c for c in dataset.categories if c.id == a.category_id), None)
             if cat is not None:
