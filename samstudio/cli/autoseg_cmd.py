@@ -211,16 +211,11 @@ def _model_sha256(spec: str | None) -> str | None:
     import hashlib
     import json
 
-    from samstudio.inference import catalog
     from samstudio.inference.errors import ModelLoadError
+    from samstudio.inference.loader import model_path
 
     try:
-        if spec is None:
-            path = catalog.default_model_path()
-        elif Path(spec).expanduser().exists():
-            path = Path(spec).expanduser()
-        else:
-            path = catalog.find_model_path(spec)  # an unknown name or a missing path: raises
+        path = model_path(spec)  # what open_model opens; an unknown name raises
         if not path.is_dir():
             return _file_sha256(path)
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))

@@ -194,10 +194,12 @@ def run_export(args: argparse.Namespace) -> int:
 
     from samstudio.inference.catalog import find_model_path
     from samstudio.inference.errors import InferenceError
+    from samstudio.inference.loader import is_model_name
 
     checkpoint = Path(args.checkpoint).expanduser()
     try:
-        if not checkpoint.exists():
+        # a known model name wins over a same-named file here, as in open_model
+        if is_model_name(args.checkpoint) or not checkpoint.exists():
             checkpoint = find_model_path(args.checkpoint)
         from samstudio.inference.onnx_export import export_onnx
     except ImportError as exc:

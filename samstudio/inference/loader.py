@@ -50,22 +50,45 @@ def _open_path(path: Path, device: str | None) -> Segmenter:
     return TorchSegmenter.from_checkpoint(path, device=device)
 
 
-def open_model(spec: str | os.PathLike[str] | None = None, device: str | None = None) -> Segmenter:
-    """A ready `Segmenter` for `spec`.
+def is_model_name(text: str) -> bool:
+    """Whether `text`, as typed by a user, names a known model rather than a path: a bare
+    word (no path separator, no `.pth`/`.pt` suffix, not starting with `.` or `~`) that is
+    a catalog name, an alias or an imported model's name. Such a name wins over a file or
+    folder of the same name in the current directory (write `./NAME` for that)."""
+    from samstudio.inference import catalog, registry
 
-    spec: None for the shipped demo model; a path to a `.pth` checkpoint (PyTorch
-    backend); a folder holding `manifest.json` (ONNX Runtime backend); otherwise a
-    catalog or imported model name such as "sam_vit_b" (must be downloaded).
-    device: "cpu" or "cuda" to force one; None picks CUDA when available.
-    Raises ModelLoadError with what to do when the model cannot be opened.
-    """
+    if (
+        not text
+        or os.sep in text
+        or (os.altsep is not None and os.altsep in text)
+        or text.startswith((".", "~"))
+        or Path(text).suffix.lower() in CHECKPOINT_SUFFIXES
+    ):
+        return False
+    canon = catalog.canonical_name(text)
+    if canon == catalog.DEMO_MODEL or canon in catalog.CATALOG:
+        return True
+    try:
+        return text in registry.load_registry()
+    except ModelLoadError:  # an unreadable registry: find_model_path reports it if needed
+        return False
+
+
+def model_path(spec: str | os.PathLike[str] | None) -> Path:
+    """The checkpoint file or ONNX folder that `open_model(spec)` opens, without opening
+    it: the shipped demo model for None; for a known model name (see `is_model_name`) its
+    file; otherwise `spec` as a path when it exists or looks like one (a separator, a
+    `.pth`/`.pt` suffix, a `PathLike`), else a catalog or imported name. Raises
+    ModelLoadError for an unknown or not downloaded name; a path is returned unchecked."""
     from samstudio.inference import catalog
 
     if spec is None:
-        return _open_path(catalog.default_model_path(), device)
+        return catalog.default_model_path()
     text = os.fspath(spec)
     if not text.strip():
         raise ModelLoadError("no model given: pass a catalog name, a .pth file or an ONNX folder")
+    if not isinstance(spec, os.PathLike) and is_model_name(text):
+        return catalog.find_model_path(text)
     path = Path(text).expanduser()
     looks_like_path = (
         isinstance(spec, os.PathLike)
@@ -74,6 +97,18 @@ def open_model(spec: str | os.PathLike[str] | None = None, device: str | None = 
         or (os.altsep is not None and os.altsep in text)
         or path.suffix.lower() in CHECKPOINT_SUFFIXES
     )
-    if looks_like_path:
-        return _open_path(path, device)
-    return _open_path(catalog.find_model_path(text), device)
+    return path if looks_like_path else catalog.find_model_path(text)
+
+
+def open_model(spec: str | os.PathLike[str] | None = None, device: str | None = None) -> Segmenter:
+    """A ready `Segmenter` for `spec`.
+
+    spec: None for the shipped demo model; a catalog or imported model name such as
+    "sam_vit_b" (must be downloaded), which wins over a same-named file or folder in the
+    current directory (write `./NAME` for that); a path to a `.pth` checkpoint (PyTorch
+    backend); a folder holding `manifest.json` (ONNX Runtime backend). A `PathLike` spec
+    is always a path. See `model_path`.
+    device: "cpu" or "cuda" to force one; None picks CUDA when available.
+    Raises ModelLoadError with what to do when the model cannot be opened.
+    """
+    return _open_path(model_path(spec), device)

@@ -2,8 +2,12 @@
 
 The registry is `data_dir()/model_registry.json`, rewritten atomically on every change:
 {"version": 1, "models": {NAME: {"path", "kind", "architecture", "size", "sha256",
-"imported_at"}}}. A registered model is a reference to the user's file or ONNX folder
-(or, with `copy=True`, to a copy in `models_dir()`).
+"imported_at", "copied"}}}. A registered model is a reference to the user's file or ONNX
+folder (or, with `copy=True`, to a copy in `models_dir()/imported/`).
+
+Names are unique: importing a different file under a taken name is refused (the same
+path again refreshes the entry), and the catalog's names and aliases are reserved for the
+catalog's own files (same SHA-256).
 
 Validation on import is quick and torch-free where it can be: an ONNX folder needs a
 readable `manifest.json` and the `.onnx` files it names; a checkpoint must look like a
@@ -15,6 +19,7 @@ also detects the architecture.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -38,6 +43,9 @@ class ImportedModel:
     """A registered model. kind: "checkpoint" (a .pth file) or "onnx" (a folder).
 
     sha256 is the checkpoint's digest (None for ONNX folders); imported_at is ISO 8601 UTC.
+    copied: True when this entry owns a copy in `models_dir()/imported/` (made by
+    `import_model(copy=True)`), which is deleted with the last entry that refers to it;
+    None for entries written before this was recorded.
     """
 
     name: str
@@ -47,6 +55,7 @@ class ImportedModel:
     size: int
     sha256: str | None
     imported_at: str
+    copied: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -85,6 +94,7 @@ def load_registry() -> dict[str, ImportedModel]:
                 size=int(item.get("size", 0)),
                 sha256=item.get("sha256"),
                 imported_at=str(item.get("imported_at", "")),
+                copied=None if item.get("copied") is None else bool(item["copied"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError(f"{path}: entry '{name}' is malformed ({exc})") from exc
@@ -136,16 +146,41 @@ def checked_path(item: ImportedModel) -> Path:
     return item.path
 
 
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
+def _owns_copy(item: ImportedModel) -> bool:
+    """Whether `item` owns its file as a copy made by `import_model(copy=True)`. Entries
+    from before `copied` was recorded own a file in `models_dir()/imported/`."""
+    if item.copied is not None:
+        return item.copied
+    return item.path.parent == models_dir() / "imported"
+
+
 def unregister(name: str) -> ImportedModel:
-    """Forget an imported model (its file is left alone unless it was copied into
-    `models_dir()`, in which case the copy is deleted). Returns the removed entry."""
+    """Forget an imported model. Its file is left alone unless this entry's import copied
+    it into `models_dir()/imported/` and no other entry refers to it; then the copy is
+    deleted. (When another entry still refers to the copy, that entry now owns it.)
+    Returns the removed entry."""
+    delete = False
     with _registry_locked():
         models = load_registry()
         if name not in models:
             raise ModelLoadError(f"no imported model is called '{name}'")
         item = models.pop(name)
+        if _owns_copy(item):
+            others = [m for m in models.values() if _same_path(m.path, item.path)]
+            if others:
+                heir = others[0]
+                models[heir.name] = dataclasses.replace(heir, copied=True)
+            else:
+                delete = True
         _save_registry(models)
-    if item.path.is_file() and item.path.parent == models_dir() / "imported":
+    if delete and item.path.is_file():
         item.path.unlink(missing_ok=True)
     return item
 
@@ -229,6 +264,7 @@ def import_model(
     *,
     copy: bool = False,
     status: Callable[[str], None] | None = None,
+    unique: bool = False,
 ) -> ImportedModel:
     """Validate and register a model the user already has.
 
@@ -236,8 +272,10 @@ def import_model(
     name: how to call it; default: the catalog name when the file is a known official
     checkpoint (by SHA-256), else the file or folder name without suffix. copy: also copy a
     checkpoint into `models_dir()/imported/` so the registration survives moving the
-    original. status: receives short progress messages. Raises ModelLoadError naming the
-    file and the problem.
+    original. status: receives short progress messages. unique (for the GUI, which asks
+    no name): when no name is given and the default one is taken by another model or is
+    a catalog name the file may not have, use the first free of NAME-2, NAME-3, ...
+    Raises ModelLoadError naming the file and the problem.
     """
     from samstudio.inference.catalog import CATALOG, DEMO_MODEL, canonical_name
 
@@ -268,23 +306,40 @@ def import_model(
     if name is None:
         official = [e for e in CATALOG.values() if digest is not None and e.sha256 == digest]
         name = official[0].name if official else src.stem if src.is_file() else src.name
+        if unique and not official:
+            name = _first_free_name(name, src, load_registry())
+    given = name
     name = canonical_name(name)
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ModelLoadError(f"'{name}' is not a usable model name")
     if name == DEMO_MODEL:
-        raise ModelLoadError(f"'{DEMO_MODEL}' is the shipped demo model's name; pick another")
-    if name in CATALOG and digest is not None and CATALOG[name].sha256 not in (None, digest):
-        raise ModelLoadError(
-            f"{src}: cannot register as '{name}': its SHA-256 {digest} differs from the "
-            f"official {CATALOG[name].sha256}; choose another --name"
-        )
+        raise ModelLoadError(f"'{given}' is the shipped demo model's name; pick another --name")
+    if name in CATALOG:
+        official_sha = CATALOG[name].sha256
+        called = f"'{given}'" if given == name else f"'{given}' (alias of '{name}')"
+        if digest is None:
+            raise ModelLoadError(
+                f"{src}: cannot register as {called}: that is a catalog model's name, "
+                "reserved for its official checkpoint (an ONNX export cannot be checked "
+                "against its SHA-256); choose another --name"
+            )
+        if official_sha != digest:
+            raise ModelLoadError(
+                f"{src}: cannot register as {called}: that is a catalog model's name, and "
+                f"this file's SHA-256 {digest} differs from the official "
+                f"{official_sha or '(unknown)'}; choose another --name"
+            )
+    copied = copy and kind == "checkpoint"
     target = src
-    if copy and kind == "checkpoint":
-        dest_dir = models_dir() / "imported"
+    if copied:
+        target = models_dir() / "imported" / f"{name}{src.suffix.lower()}"
+    copy_sha = digest if copied else None
+    _check_name_free(load_registry(), name, target, copy_sha)  # fail before a long copy
+    tmp: Path | None = None
+    if copied:
+        dest_dir = target.parent
         dest_dir.mkdir(parents=True, exist_ok=True)
-        target = dest_dir / f"{name}{src.suffix.lower()}"
         say(f"copying to {target}")
-        tmp: Path | None = None
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=dest_dir)
             os.close(fd)
@@ -292,7 +347,6 @@ def import_model(
             shutil.copyfile(src, tmp)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
-            os.replace(tmp, target)
         except OSError as exc:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
@@ -305,9 +359,63 @@ def import_model(
         size=size,
         sha256=digest,
         imported_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        copied=copied,
     )
-    with _registry_locked():
-        models = load_registry()
-        models[name] = item
-        _save_registry(models)
+    try:
+        with _registry_locked():
+            models = load_registry()
+            # checked again under the lock: another process may have taken the name
+            previous = _check_name_free(models, name, target, copy_sha)
+            if tmp is not None:
+                try:
+                    os.replace(tmp, target)
+                except OSError as exc:
+                    raise ModelLoadError(f"cannot copy {src} to {target}: {exc}") from exc
+                tmp = None
+            if previous is not None and _owns_copy(previous):
+                item = dataclasses.replace(item, copied=True)  # a refresh keeps ownership
+            models[name] = item
+            _save_registry(models)
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return item
+
+
+def _first_free_name(base: str, target: Path, models: dict[str, ImportedModel]) -> str:
+    """`base`, or base-2, base-3, ...: the first name that is neither a catalog/demo name
+    nor registered for another file."""
+    from samstudio.inference.catalog import CATALOG, DEMO_MODEL, canonical_name
+
+    def free(candidate: str) -> bool:
+        name = canonical_name(candidate)
+        if name in CATALOG or name == DEMO_MODEL:
+            return False
+        return name not in models or Path(models[name].path) == target
+
+    n = 1
+    candidate = base
+    while not free(candidate):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def _check_name_free(
+    models: dict[str, ImportedModel], name: str, target: Path, copy_sha256: str | None
+) -> ImportedModel | None:
+    """The entry already called `name` when it is for `target` (a refresh), None when the
+    name is free; ModelLoadError when it names another file or folder. copy_sha256: the
+    digest of the file about to be copied to `target`; a copy refreshes an entry only
+    when it has the same content (else it would overwrite the entry's file)."""
+    existing = models.get(name)
+    if existing is None:
+        return None
+    if _same_path(existing.path, target) and (
+        copy_sha256 is None or existing.sha256 == copy_sha256
+    ):
+        return existing
+    raise ModelLoadError(
+        f"a model called '{name}' is already imported ({existing.path}); choose another "
+        f"name with --name NAME, or run `samstudio model remove {name}` first"
+    )

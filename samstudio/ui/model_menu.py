@@ -33,7 +33,7 @@ def import_and_open_factory(path: str) -> Callable[[], Any]:
         from samstudio.inference.loader import open_model
         from samstudio.inference.registry import import_model
 
-        item = import_model(path)
+        item = import_model(path, unique=True)  # no name asked: NAME-2 when NAME is taken
         return open_model(item.name)
 
     return make
