@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from samstudio.core.atomic import atomic_write
+from samstudio.core.atomic import atomic_write, atomic_write_json
 from samstudio.core.paths import cache_dir
 from samstudio.inference.types import ImageEmbedding
 
@@ -58,6 +58,10 @@ _DIGEST = 32  # raw SHA-256
 _DTYPES: dict[str, np.dtype[Any]] = {"<f2": np.dtype("<f2"), "<f4": np.dtype("<f4")}
 _MAX_HEADER = 1 << 16
 SUFFIX = ".emb"
+DEFAULT_MAX_BYTES = 4 << 30
+# The size limit the user chose (Preferences in the window), kept in the cache folder so
+# that every process sharing the cache, the command line included, keeps to it.
+LIMIT_FILE = "limit.json"
 _KEY = re.compile(r"^[0-9a-f]{16,64}$")
 _STALE_TMP_S = 3600.0
 _FP16_MAX = float(np.finfo(np.float16).max)
@@ -195,19 +199,38 @@ class EmbeddingCache:
     """Bounded on-disk embedding cache with LRU eviction, safe across processes.
 
     root: folder of the entries (default `cache_dir()/embeddings`, created on first put).
-    max_bytes: the total size of entries is kept at or below this after every put.
+    max_bytes: the total size of entries is kept at or below this after every put;
+    None: the limit saved in the folder by `save_limit` (the window's Preferences), else
+    DEFAULT_MAX_BYTES (4 GiB).
     dtype: "float16" (default, measured safe; see module doc) or "float32".
     """
 
     def __init__(
-        self, root: Path | None = None, max_bytes: int = 4 << 30, dtype: str = "float16"
+        self, root: Path | None = None, max_bytes: int | None = None, dtype: str = "float16"
     ) -> None:
         self.root = Path(root) if root is not None else cache_dir() / "embeddings"
-        self.max_bytes = int(max_bytes)
+        self.max_bytes = int(max_bytes) if max_bytes is not None else self._saved_limit()
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
             raise ValueError(f"cache dtype must be float16 or float32, got {dtype}")
         self.corrupt_dropped = 0  # entries found corrupt and deleted by this instance
+
+    def _saved_limit(self) -> int:
+        """The limit saved by `save_limit` (the window's Preferences), else the default."""
+        try:
+            value = json.loads((self.root / LIMIT_FILE).read_text(encoding="utf-8"))
+            limit = value.get("max_bytes") if isinstance(value, dict) else None
+        except (OSError, ValueError):
+            return DEFAULT_MAX_BYTES
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            return limit
+        return DEFAULT_MAX_BYTES
+
+    def save_limit(self) -> None:
+        """Keep `max_bytes` in the cache folder for the other processes that share it
+        (written atomically). Raises OSError when the folder cannot be written."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.root / LIMIT_FILE, {"max_bytes": self.max_bytes})
 
     def path(self, key: str) -> Path:
         if not _KEY.match(key):

@@ -172,6 +172,10 @@ class DiskEmbeddingStore:
         from samstudio.inference.cache import EmbeddingCache
 
         self.cache = EmbeddingCache(max_bytes=max_bytes)
+        try:  # the command line shares this folder: it keeps to the user's limit too
+            self.cache.save_limit()
+        except OSError:
+            pass  # an unwritable cache folder: puts will say so
 
     def get(self, content_key: str, model_id: str, preprocessing_id: str) -> ImageEmbedding | None:
         from samstudio.inference.cache import cache_key

@@ -487,3 +487,18 @@ def test_two_processes_reading_writing_and_evicting_never_see_bad_data(tmp_path:
     assert [(tmp_path / f"errors{w}.txt").read_text() for w in (0, 1)] == ["0", "0"]
     cache = EmbeddingCache(tmp_path, max_bytes=4 * entry, dtype="float32")
     assert cache.size_bytes() <= 4 * entry
+
+
+def test_the_size_limit_set_by_the_window_binds_command_line_runs(tmp_path: Path) -> None:
+    """Found by review: the CLI used 4 GiB whatever the user set in Preferences, so a
+    CLI run grew the shared cache past the limit. The limit lives in the cache folder."""
+    from samstudio.inference.cache import DEFAULT_MAX_BYTES, EmbeddingCache
+
+    root = tmp_path / "embeddings"
+    assert EmbeddingCache(root).max_bytes == DEFAULT_MAX_BYTES  # nothing saved yet
+    EmbeddingCache(root, max_bytes=3 << 20).save_limit()  # what the window does
+    assert EmbeddingCache(root).max_bytes == 3 << 20  # what the CLI gets
+    assert EmbeddingCache(root, max_bytes=5 << 20).max_bytes == 5 << 20  # explicit wins
+    (root / "limit.json").write_text("{not json")
+    assert EmbeddingCache(root).max_bytes == DEFAULT_MAX_BYTES  # damaged: the default
+    assert EmbeddingCache(root).keys() == []  # the limit file is not an entry
