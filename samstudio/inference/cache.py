@@ -228,7 +228,10 @@ class EmbeddingCache:
 
     def save_limit(self) -> None:
         """Keep `max_bytes` in the cache folder for the other processes that share it
-        (written atomically). Raises OSError when the folder cannot be written."""
+        (written atomically, and only when it changed: the window calls this at every
+        start). Raises OSError when the folder cannot be written."""
+        if self._saved_limit() == self.max_bytes and (self.root / LIMIT_FILE).exists():
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.root / LIMIT_FILE, {"max_bytes": self.max_bytes})
 

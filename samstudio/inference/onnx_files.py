@@ -283,20 +283,32 @@ def open_prepared(
     )
     c, h, w = manifest["embedding_shape"]
     check_shape(prepare, "image_embeddings", (1, c, h, w), paths["prepare"], folder)
-    given = {o.name: o.shape for o in prepare.get_outputs()}
-    for i in decoder_prepared.get_inputs():
-        if i.name in given and not _fits(i.shape, given[i.name]):
-            raise ModelLoadError(
-                f"{paths['decoder_prepared']}: its input {i.name!r} has shape {list(i.shape)}, "
-                f"but {paths['prepare']} gives {list(given[i.name])}: the two prepared graphs "
-                "come from different exports; export the model again"
-            )
-    plain = {o.name: o.shape for o in decoder.get_outputs()}
-    for o in decoder_prepared.get_outputs():
-        if o.name in plain and not _fits(o.shape, plain[o.name]):
-            raise ModelLoadError(
-                f"{paths['decoder_prepared']}: its output {o.name!r} has shape {list(o.shape)}, "
-                f"but the decoder gives {list(plain[o.name])}: it comes from another export; "
-                "export the model again"
-            )
+    _check_fits(
+        decoder_prepared.get_inputs(),
+        prepare.get_outputs(),
+        "input",
+        paths["decoder_prepared"],
+        f"{paths['prepare']} gives",
+        "the two prepared graphs come from different exports",
+    )
+    _check_fits(
+        decoder_prepared.get_outputs(),
+        decoder.get_outputs(),
+        "output",
+        paths["decoder_prepared"],
+        "the decoder gives",
+        "it comes from another export",
+    )
     return prepare, decoder_prepared
+
+
+def _check_fits(items: Any, reference: Any, kind: str, path: Path, source: str, why: str) -> None:
+    """Each of `items` (graph inputs or outputs) named like one of `reference` must have
+    a shape that fits it; ModelLoadError naming `path` otherwise."""
+    given = {o.name: o.shape for o in reference}
+    for item in items:
+        if item.name in given and not _fits(item.shape, given[item.name]):
+            raise ModelLoadError(
+                f"{path}: its {kind} {item.name!r} has shape {list(item.shape)}, but "
+                f"{source} {list(given[item.name])}: {why}; export the model again"
+            )

@@ -499,6 +499,11 @@ def test_the_size_limit_set_by_the_window_binds_command_line_runs(tmp_path: Path
     EmbeddingCache(root, max_bytes=3 << 20).save_limit()  # what the window does
     assert EmbeddingCache(root).max_bytes == 3 << 20  # what the CLI gets
     assert EmbeddingCache(root, max_bytes=5 << 20).max_bytes == 5 << 20  # explicit wins
+    limit = root / "limit.json"
+    stamp = limit.stat().st_mtime_ns
+    time.sleep(0.01)
+    EmbeddingCache(root, max_bytes=3 << 20).save_limit()  # the next start: unchanged
+    assert limit.stat().st_mtime_ns == stamp  # not rewritten
     (root / "limit.json").write_text("{not json")
     assert EmbeddingCache(root).max_bytes == DEFAULT_MAX_BYTES  # damaged: the default
     assert EmbeddingCache(root).keys() == []  # the limit file is not an entry

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from unprivileged import unprivileged_prefix
 
 from samstudio.core import schema
 from samstudio.core.document import (
@@ -265,16 +266,8 @@ READ_ONLY_SCRIPT = """
 
 @pytest.mark.parametrize("what", ["folder", "file"])
 def test_read_only_folders_and_files_give_clear_errors(what: str) -> None:
-    # Root ignores permission bits, so as root the check runs without the capabilities
-    # that let it (CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH), like an ordinary user.
-    if sys.platform == "win32":
-        pytest.skip("POSIX permission bits")
-    prefix: tuple[str, ...] = ()
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv to drop CAP_DAC_OVERRIDE")
-        prefix = (setpriv, "--bounding-set=-dac_override,-dac_read_search", "--")
+    # Root ignores permission bits: the child runs like an ordinary user.
+    prefix = unprivileged_prefix()
     base = Path(tempfile.mkdtemp(prefix="samstudio-ro-"))
     try:
         os.chmod(base, 0o755)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from unprivileged import unprivileged_prefix
 
 from samstudio.core.document import Project
 
@@ -174,14 +175,8 @@ READER = """
 
 def test_a_read_only_folder_for_real_sees_the_changes_in_the_wal(images: Path) -> None:
     """The real thing: a folder with permissions 0555, read by a user who cannot write it."""
-    if sys.platform == "win32":
-        pytest.skip("POSIX permission bits")
-    prefix: tuple[str, ...] = ()
-    if os.geteuid() == 0:  # root writes anywhere; drop the capabilities that allow it
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv to drop CAP_DAC_OVERRIDE")
-        prefix = (setpriv, "--bounding-set=-dac_override,-dac_read_search", "--")
+    # Root ignores permission bits: the child runs like an ordinary user.
+    prefix = unprivileged_prefix()
     base = Path(tempfile.mkdtemp(prefix="samstudio-ro-wal-"))
     try:
         os.chmod(base, 0o755)
