@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 COMMAND_MODULES = [
@@ -54,9 +55,35 @@ def set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+# Options whose value is a list of coordinates, which may start with a minus sign: argparse
+# takes "--box -50,10,200,300" for an unknown option "-50,10,200,300" (found by review).
+COORDINATE_OPTIONS = frozenset({"--point", "--box"})
+_NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d)")
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """`--box -50,10,200,300` -> `--box=-50,10,200,300` (the same for --point), so a
+    coordinate list starting with a minus sign is read as the option's value."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if arg in COORDINATE_OPTIONS and nxt is not None and _NEGATIVE_NUMBER.match(nxt):
+            out.append(f"{arg}={nxt}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     if args.threads is not None:
         if args.threads < 1:
             parser.error("--threads must be at least 1")

@@ -159,6 +159,9 @@ def image_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["--box", "5000,5000,6000,6000"], "box 5000,5000,6000,6000 has no part on the image"),
         (["--point", "5000,10"], "point 5000,10 is outside the image"),
         (["--point", "10,10", "--point", "10,-3"], "point 10,-3 is outside the image"),
+        # a value starting with a minus sign, written with a space (argparse took it for
+        # an unknown option and exited 2 with "expected one argument")
+        (["--point", "-3,10"], "point -3,10 is outside the image"),
     ],
 )
 def test_predict_reports_prompts_off_the_image_in_one_line(
@@ -189,3 +192,10 @@ def test_predict_accepts_a_box_partly_outside(
     assert code == 0, err
     with np.load(out) as result:
         assert result["masks"].shape == (1, H, W)
+        with_equals = result["masks"].copy()
+    # the same box written as two words, the way a shell user types it
+    code = main([*argv, "--box", "-50,-50,300,200", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    with np.load(out) as result:
+        assert np.array_equal(result["masks"], with_equals)
