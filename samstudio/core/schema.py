@@ -5,7 +5,7 @@ version-1 DDL and then every migration in order, so the migration path is exerci
 every time a project is created. Migrations only ever go forward; a file with a
 version newer than `SCHEMA_VERSION` is refused (see `store.ProjectVersionError`).
 
-Tables (version 3):
+Tables (version 4):
 - images: one row per image file; `path` is relative to the project root (POSIX
   separators); `width`/`height` are the displayed frame (EXIF orientation applied);
   `error` is set when the file could not be read.
@@ -14,7 +14,8 @@ Tables (version 3):
   second annotation of the project, even after the one holding it is purged (ids are
   exported, and the window keeps them). `counts` holds the COCO compressed RLE counts
   (ASCII bytes) of the full (height, width) mask, column-major as pycocotools writes
-  them; bbox is XYWH pixels;
+  them; bbox is XYWH pixels; `iscrowd` (added in version 4) = 1 marks a COCO crowd
+  region (exported as RLE with iscrowd 1; 0 for every annotation of an older file);
   `alive` = 0 marks an annotation removed by an operation that may still be undone.
   Index (image_id, alive) serves "list one image's annotations".
 - history: one row per undoable operation, per image, ordered by `seq`; `undone` = 1
@@ -30,7 +31,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x53414D53  # "SAMS": marks the file as a SAM Studio project
 
 _V1 = """
@@ -185,6 +186,17 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('annotations', ?)", (top,))
 
 
+def _v3_to_v4(conn: sqlite3.Connection) -> None:
+    """Add `annotations.iscrowd` (COCO's crowd flag), 0 for every existing annotation.
+
+    `ADD COLUMN` changes only the table's schema entry: rows written before keep their
+    bytes and read the default, so this costs no pass over the table and works on a
+    damaged file too (a read-only open runs it on its in-memory copy, where the column
+    must exist for reading).
+    """
+    conn.execute("ALTER TABLE annotations ADD COLUMN iscrowd INTEGER NOT NULL DEFAULT 0")
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     for statement in _V1.split(";"):
         if statement.strip():
@@ -192,10 +204,15 @@ def _create_v1(conn: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[n] turns a version-n file into a version-(n + 1) file.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 # Migrations that change only how later writes behave, not what is read (2 -> 3: ids).
 # A read-only open migrates a copy in memory and skips these: they cost a pass over
 # the table and would fail on a damaged file that can still be read and exported.
+# (3 -> 4 adds a column that reads need, so it runs on the copy too.)
 FOR_WRITING_ONLY = frozenset({2})
 
 

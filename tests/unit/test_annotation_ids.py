@@ -131,7 +131,10 @@ def test_a_version_2_file_migrates_and_keeps_its_annotations_and_history(
     with Project.open(path) as project:
         conn = project.store.conn
         assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
-        assert conn.execute("SELECT * FROM annotations ORDER BY id").fetchall() == rows
+        # every cell kept; version 4 added iscrowd (0) after them
+        assert conn.execute("SELECT * FROM annotations ORDER BY id").fetchall() == [
+            (*row, 0) for row in rows
+        ]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         indexes = {r[1] for r in conn.execute("PRAGMA index_list(annotations)")}
         assert "annotations_image" in indexes

@@ -70,7 +70,8 @@ def test_sa1b_export_keeps_category_names_and_one_file_per_image(tmp_path: Path)
 
 def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> None:
     """Found by review: importing a COCO file dropped iscrowd, score and extra fields
-    with 'conflicts: 0', so a crowd region came back as an ordinary instance."""
+    with 'conflicts: 0', so a crowd region came back as an ordinary instance. Since
+    schema version 4 the project keeps iscrowd, so only the others are reported."""
     from pycocotools import mask as mask_utils
 
     from samstudio.core.document.exchange import import_file
@@ -106,7 +107,66 @@ def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> Non
         summary = import_file(project, file)
     assert summary.annotations_added == 3
     text = "\n".join(summary.conflicts)
-    assert "1 annotation(s) (ids 2) marked iscrowd" in text
+    assert "iscrowd" not in text and "crowd" not in text  # kept, so not reported
     assert "(ids 3) with the field 'attributes'" in text
     assert "'height'" not in text and "'width'" not in text  # the mask keeps those
-    assert len(summary.conflicts) == 2
+    assert len(summary.conflicts) == 1
+
+
+def test_import_brings_the_files_whole_label_set(tmp_path: Path) -> None:
+    """Found by review: only categories that an imported annotation used were added, so
+    COCO's unused categories (a label set to annotate with) were lost. They come in
+    the file's order; a name the project has is reused; a file that matches none of
+    the project's images adds nothing."""
+    from pycocotools import mask as mask_utils
+
+    from samstudio.core.document.exchange import import_file
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(folder / "a.png")
+    mask = np.zeros((40, 60), bool)
+    mask[5:20, 10:30] = True
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    seg = {"size": [40, 60], "counts": rle["counts"].decode("ascii")}
+    categories = [
+        {"id": 7, "name": "zebra", "supercategory": "animal"},
+        {"id": 3, "name": "person", "supercategory": "person"},
+        {"id": 9, "name": "kite", "supercategory": "sports"},
+    ]
+    doc = {
+        "images": [{"id": 1, "file_name": "a.png", "height": 40, "width": 60}],
+        "categories": categories,
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 3,
+                "segmentation": seg,
+                "iscrowd": 0,
+                "area": 300,
+                "bbox": [10, 5, 20, 15],
+            },
+        ],
+    }
+    file = tmp_path / "gt.json"
+    file.write_text(json.dumps(doc))
+    elsewhere = tmp_path / "other.json"
+    elsewhere.write_text(
+        json.dumps({**doc, "images": [{**doc["images"][0], "file_name": "b.png"}]})
+    )
+    with Project.create(folder) as project:
+        project.add_category("kite")
+        summary = import_file(project, elsewhere)
+        assert [c.name for c in project.categories()] == ["kite"]
+        assert summary.categories_added == [] and summary.annotations_added == 0
+        summary = import_file(project, file)
+        assert summary.annotations_added == 1
+        assert summary.categories_added == ["zebra", "person"]
+        assert summary.categories_merged == ["kite"]
+        cats = {c.name: c for c in project.categories()}
+        assert list(cats) == ["kite", "zebra", "person"]
+        assert cats["zebra"].supercategory == "animal"
+        assert len({c.color for c in cats.values()}) == 3
+        (ann,) = project.annotations(project.images()[0].id)
+        assert ann.category_id == cats["person"].id

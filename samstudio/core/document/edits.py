@@ -213,7 +213,8 @@ class AnnotationEditing:
             self._commit_op(conn, row[1], op)
 
     def merge(self, annotation_ids: list[int]) -> Annotation:
-        """Merge annotations of one image into a new one (union of masks, first one's category)."""
+        """Merge annotations of one image into a new one (union of masks, first one's
+        category and crowd flag)."""
         if len(set(annotation_ids)) < 2:
             raise EditError(self.path, "merging needs at least two different annotations")
         with self.store.transaction("merging annotations") as conn:
@@ -233,7 +234,8 @@ class AnnotationEditing:
             return self._annotation_of(self._alive_row(conn, new_id))
 
     def split(self, annotation_id: int) -> list[Annotation]:
-        """Split an annotation into one per connected component (8-connected).
+        """Split an annotation into one per connected component (8-connected), each with
+        its category and crowd flag.
 
         A mask with one component is returned unchanged and records nothing.
         """
@@ -362,13 +364,28 @@ class AnnotationEditing:
     def _insert_derived(
         self, conn: sqlite3.Connection, row: tuple, mask: np.ndarray, source: str
     ) -> int:
+        """A new (not yet alive) annotation of `mask` with `row`'s image, category and
+        crowd flag."""
         counts, bbox, area = history.encode_mask_columns(mask)
         now = time.time()
         cur = conn.execute(
             "INSERT INTO annotations (image_id, category_id, height, width, counts, bbox_x, bbox_y, "
-            "bbox_w, bbox_h, area, source, author, created, modified, alive) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-            (row[1], row[2], row[3], row[4], counts, *bbox, area, source, self.author, now, now),
+            "bbox_w, bbox_h, area, source, author, created, modified, iscrowd, alive) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                counts,
+                *bbox,
+                area,
+                source,
+                self.author,
+                now,
+                now,
+                row[18],
+            ),
         )
         return int(cur.lastrowid or 0)
 

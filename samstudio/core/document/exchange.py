@@ -1,19 +1,21 @@
 """Export a project through the exchange formats, and import annotation files into it.
 
 Export builds a `formats.records.Dataset` from the project (image paths relative to the
-project root as `file_name`, masks as the stored compressed RLE, SAM fields kept) and
+project root as `file_name`, masks as the stored compressed RLE, SAM fields and COCO's
+`iscrowd` kept; crowd regions are written as RLE even in a polygon export) and
 writes it with `formats.detect.export_annotations`: COCO with RLE or polygons, or one
 SA-1B JSON per image. From a damaged file opened read-only, `salvage=True` exports every
 annotation that can still be read and lists what could not.
 
 Import reads any file the formats layer reads (COCO, COCO results, SA-1B, labelme,
-SA-V) and adds its masks as `source="imported"` annotations, in one transaction, one
-undo step per image:
+SA-V) and adds its masks as `source="imported"` annotations (crowd regions keep
+`iscrowd`), in one transaction, one undo step per image:
 
 - images are matched by relative path, then by a unique base name, then (when the
   importer found the file under `images_dir`) by content hash;
 - categories are merged by name: an existing category of the same name is reused,
-  others are created;
+  others are created, in the file's order, also those no annotation uses (the file's
+  label set), unless the file matched none of the project's images;
 - conflicts are reported, never silently dropped: images not in the project, masks
   whose size differs from the project's image, box-only annotations (no mask),
   categories whose supercategory differs from the project's.
@@ -122,6 +124,7 @@ def _record(ann: Annotation) -> FormatAnnotation:
         predicted_iou=ann.predicted_iou,
         stability_score=ann.stability_score,
         point_coords=_points(ann),
+        iscrowd=ann.iscrowd,
         extra={"samstudio_source": ann.source},
     )
 
@@ -243,13 +246,17 @@ def _import_dataset(
             (
                 ann.segmentation,
                 known.name if known else None,
-                known.supercategory if known else "",
                 ann.predicted_iou,
                 ann.stability_score,
                 prompts,
+                bool(ann.iscrowd),
             )
         )
-    _write_imports(project, groups, summary, existing)
+    # the file's whole label set comes along, also categories no imported annotation uses
+    # (found by review: only used ones were added, so a COCO file's unused categories were
+    # lost); not when the file matched none of the project's images (the wrong file)
+    labels = ds.categories if targets or not ds.images else []
+    _write_imports(project, groups, summary, existing, labels)
     for what, ids in dropped.items():
         shown = ", ".join(str(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
         summary.conflicts.append(
@@ -260,9 +267,7 @@ def _import_dataset(
 
 def _note_dropped(ann: Any, dropped: dict[str, list[int]]) -> None:
     """Record which of the annotation's fields a project cannot keep (found by review:
-    they were dropped silently, so a crowd region came back as an ordinary instance)."""
-    if ann.iscrowd:
-        dropped.setdefault("marked iscrowd (crowd regions)", []).append(ann.id)
+    they were dropped silently). iscrowd is kept (schema version 4)."""
     if ann.score is not None:
         dropped.setdefault("with a detection score", []).append(ann.id)
     if ann.crop_box is not None:
@@ -317,32 +322,31 @@ def _write_imports(
     groups: dict[int, list[tuple[Any, ...]]],
     summary: ImportSummary,
     existing: dict[str, Any],
+    labels: list[Any],
 ) -> None:
     from samstudio.core.document.project import PALETTE
 
-    if not groups:
+    if not groups and not labels:
         return
     now = time.time()
     with project.store.transaction("importing annotations") as conn:
         cat_ids = {name: c.id for name, c in existing.items()}
         n_cats = conn.execute("SELECT count(*) FROM categories").fetchone()[0]
+        for cat in labels:  # in the file's order, so colours follow it
+            if cat.name in cat_ids:
+                if cat.name not in summary.categories_merged:
+                    summary.categories_merged.append(cat.name)
+                continue
+            cur = conn.execute(
+                "INSERT INTO categories (name, color, supercategory) VALUES (?, ?, ?)",
+                (cat.name, PALETTE[n_cats % len(PALETTE)], cat.supercategory),
+            )
+            n_cats += 1
+            cat_ids[cat.name] = int(cur.lastrowid or 0)
+            summary.categories_added.append(cat.name)
         for image_id, items in groups.items():
             op = history.Operation(f"Import {len(items)} annotation{'s' if len(items) > 1 else ''}")
-            for rle, cat_name, supercategory, iou, stab, prompts in items:
-                if cat_name is not None and cat_name not in cat_ids:
-                    cur = conn.execute(
-                        "INSERT INTO categories (name, color, supercategory) VALUES (?, ?, ?)",
-                        (cat_name, PALETTE[n_cats % len(PALETTE)], supercategory),
-                    )
-                    n_cats += 1
-                    cat_ids[cat_name] = int(cur.lastrowid or 0)
-                    summary.categories_added.append(cat_name)
-                elif (
-                    cat_name is not None
-                    and cat_name in existing
-                    and cat_name not in summary.categories_merged
-                ):
-                    summary.categories_merged.append(cat_name)
+            for rle, cat_name, iou, stab, prompts, iscrowd in items:
                 counts = (
                     rle["counts"].encode("ascii")
                     if isinstance(rle["counts"], str)
@@ -353,7 +357,8 @@ def _write_imports(
                 cur = conn.execute(
                     "INSERT INTO annotations (image_id, category_id, height, width, counts, bbox_x, "
                     "bbox_y, bbox_w, bbox_h, area, source, predicted_iou, stability_score, prompts, "
-                    "author, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?, ?, ?, ?, ?)",
+                    "author, created, modified, iscrowd) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'imported', ?, ?, ?, ?, ?, ?, ?)",
                     (
                         image_id,
                         cat_ids.get(cat_name) if cat_name else None,
@@ -371,6 +376,7 @@ def _write_imports(
                         project.author,
                         now,
                         now,
+                        int(iscrowd),
                     ),
                 )
                 op.alive(int(cur.lastrowid or 0), True)

@@ -87,13 +87,15 @@ def scan_images(folder: Path, skip: Sequence[Path] = ()) -> list[Path]:
 ImageRow = tuple[str, int, int, str, str | None]
 
 # Annotations whose cells cannot be what `annotation_from_row` expects: a mask that is
-# not ASCII bytes, a size, box or area that is not an integer, prompts that are not JSON.
+# not ASCII bytes, a size, box or area that is not an integer, prompts that are not JSON,
+# an iscrowd that is not 0 or 1.
 _SUSPECT_ANNOTATIONS = (
     "SELECT id FROM annotations WHERE typeof(counts) != 'blob' OR NOT samstudio_ascii(counts)"
     " OR typeof(height) != 'integer' OR typeof(width) != 'integer'"
     " OR typeof(bbox_x) != 'integer' OR typeof(bbox_y) != 'integer'"
     " OR typeof(bbox_w) != 'integer' OR typeof(bbox_h) != 'integer'"
     " OR typeof(area) != 'integer' OR (prompts IS NOT NULL AND json_valid(prompts) = 0)"
+    " OR iscrowd NOT IN (0, 1)"
 )
 
 

@@ -50,7 +50,8 @@ class Annotation:
     {"size": [H, W], "counts": str}. `bbox` is (x, y, w, h) in pixels (XYWH, integer
     edges), `area` the number of mask pixels. `created` and `modified` are Unix times.
     `source` is one of SOURCES; `prompts` is the JSON-able dict of the prompts that
-    produced the mask (or None).
+    produced the mask (or None). `iscrowd` marks a COCO crowd region (one mask over a
+    group of objects), kept from an import and written back on export.
     """
 
     id: int
@@ -66,3 +67,4 @@ class Annotation:
     author: str
     created: float
     modified: float
+    iscrowd: bool = False

@@ -18,7 +18,7 @@ from samstudio.core.store import CorruptProjectError, ProjectError
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 ANNOTATION_COLUMNS = (
     "id, image_id, category_id, height, width, counts, bbox_x, bbox_y, bbox_w, bbox_h, area, "
-    "source, predicted_iou, stability_score, prompts, author, created, modified"
+    "source, predicted_iou, stability_score, prompts, author, created, modified, iscrowd"
 )
 
 
@@ -67,11 +67,14 @@ def _annotation(row: Sequence[Any]) -> Annotation:
         author,
         created,
         modified,
+        iscrowd,
     ) = row
     if not isinstance(counts, bytes):
         raise ValueError(f"its mask is {type(counts).__name__}, not RLE bytes")
     if not all(isinstance(v, int) for v in (height, width, bx, by, bw, bh, area)):
         raise ValueError("its size, bbox or area is not a whole number")
+    if iscrowd not in (0, 1):
+        raise ValueError(f"its iscrowd is {iscrowd!r}, not 0 or 1")
     return Annotation(
         id=aid,
         image_id=image_id,
@@ -86,6 +89,7 @@ def _annotation(row: Sequence[Any]) -> Annotation:
         author=author,
         created=created,
         modified=modified,
+        iscrowd=bool(iscrowd),
     )
 
 
