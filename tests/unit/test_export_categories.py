@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -68,13 +69,9 @@ def test_sa1b_export_keeps_category_names_and_one_file_per_image(tmp_path: Path)
     assert len(back.images) == 3 and [c.name for c in back.categories] == ["fraise 🍓"]
 
 
-def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> None:
-    """Found by review: importing a COCO file dropped iscrowd, score and extra fields
-    with 'conflicts: 0', so a crowd region came back as an ordinary instance. Since
-    schema version 4 the project keeps iscrowd, so only the others are reported."""
+def _one_image_and_its_rle(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A folder with one 60 x 40 image a.png, and a COCO RLE segmentation on it."""
     from pycocotools import mask as mask_utils
-
-    from samstudio.core.document.exchange import import_file
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -82,7 +79,16 @@ def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> Non
     mask = np.zeros((40, 60), bool)
     mask[5:20, 10:30] = True
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    seg = {"size": [40, 60], "counts": rle["counts"].decode("ascii")}
+    return folder, {"size": [40, 60], "counts": rle["counts"].decode("ascii")}
+
+
+def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> None:
+    """Found by review: importing a COCO file dropped iscrowd, score and extra fields
+    with 'conflicts: 0', so a crowd region came back as an ordinary instance. Since
+    schema version 4 the project keeps iscrowd, so only the others are reported."""
+    from samstudio.core.document.exchange import import_file
+
+    folder, seg = _one_image_and_its_rle(tmp_path)
     base = {
         "image_id": 1,
         "category_id": 1,
@@ -118,17 +124,9 @@ def test_import_brings_the_files_whole_label_set(tmp_path: Path) -> None:
     COCO's unused categories (a label set to annotate with) were lost. They come in
     the file's order; a name the project has is reused; a file that matches none of
     the project's images adds nothing."""
-    from pycocotools import mask as mask_utils
-
     from samstudio.core.document.exchange import import_file
 
-    folder = tmp_path / "images"
-    folder.mkdir()
-    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(folder / "a.png")
-    mask = np.zeros((40, 60), bool)
-    mask[5:20, 10:30] = True
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    seg = {"size": [40, 60], "counts": rle["counts"].decode("ascii")}
+    folder, seg = _one_image_and_its_rle(tmp_path)
     categories = [
         {"id": 7, "name": "zebra", "supercategory": "animal"},
         {"id": 3, "name": "person", "supercategory": "person"},
