@@ -28,6 +28,7 @@ class InstanceRow:
     source: str  # manual / auto / imported / edited
     area: int
     predicted_iou: float | None = None
+    crowd: bool = False  # a COCO crowd region (iscrowd 1, from an imported file)
 
 
 def swatch(color: str, size: int = 14) -> QIcon:
@@ -74,9 +75,11 @@ class InstancesPanel(QWidget):
             self.list.clear()
             for row in rows:
                 iou = "" if row.predicted_iou is None else f" · IoU {row.predicted_iou:.2f}"
+                crowd = " · crowd" if row.crowd else ""
                 item = QListWidgetItem(
                     swatch(row.color),
-                    f"#{row.annotation_id} {row.category} · {row.source} · {row.area:,} px{iou}",
+                    f"#{row.annotation_id} {row.category}{crowd} · {row.source} · "
+                    f"{row.area:,} px{iou}",
                 )
                 item.setData(Qt.ItemDataRole.UserRole, row.annotation_id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)

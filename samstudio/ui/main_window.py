@@ -512,6 +512,7 @@ class MainWindow(QMainWindow):
                     rec.source,
                     int(rec.area),
                     rec.predicted_iou,
+                    rec.iscrowd,
                 )
             )
         self.instances_panel.set_rows(rows, a.selected, a.hidden)

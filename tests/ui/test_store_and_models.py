@@ -66,18 +66,30 @@ def test_import_coco_adds_instances(qtbot, window, image_folder, tmp_path, dialo
                 "area": int(m.sum()),
                 "bbox": [30, 20, 60, 40],
                 "iscrowd": 0,
-            }
+            },
+            {  # a COCO crowd region: the panel says so
+                "id": 2,
+                "image_id": 7,
+                "category_id": 3,
+                "segmentation": encode_rle(~m),
+                "area": int((~m).sum()),
+                "bbox": [0, 0, 320, 240],
+                "iscrowd": 1,
+            },
         ],
     }
     path = tmp_path / "in.json"
     path.write_text(json.dumps(coco))
     summary = run_import(window, path)
-    assert summary is not None and summary.annotations_added == 1
+    assert summary is not None and summary.annotations_added == 2
     image_id = window.annotator.image_id
-    (ann,) = window.project.annotations(image_id)
+    ann, crowd = window.project.annotations(image_id)
     np.testing.assert_array_equal(window.project.mask(ann.id), m)
     assert ann.source == "imported"
-    assert window.instances_panel.row_ids() == [ann.id]
+    assert (ann.iscrowd, crowd.iscrowd) == (False, True)
+    assert window.instances_panel.row_ids() == [ann.id, crowd.id]
+    texts = [window.instances_panel.list.item(i).text() for i in range(2)]
+    assert "crowd" not in texts[0] and "· crowd" in texts[1]
     assert "tree" in [r.name for r in window.categories_panel.rows]
     # A file that is not an annotation file: a dialog naming it, nothing changes.
     bad = tmp_path / "bad.json"
