@@ -12,7 +12,8 @@ Prints JSON: bytes per batch, and the training process's CPU time per batch
 (the pool's result thread unpickling) and finishing (wrapping the arrays, or
 `finish_batch`: normalising and unpacking, on `--device`), with the ratios. On a CPU-only
 machine the compact way's finishing is the float conversion that a GPU run does on the
-device (`--device cuda`). The batches of both ways are checked to be identical.
+device (`--device cuda`). The batches of both ways are checked to be identical (the
+reference is the previous code, kept here).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_batch_transfer.py [--batches 12]
         [--workers 1] [--device cpu|cuda] [--config resources/models/samstudio-demo/train_stage3.yaml]
@@ -39,10 +40,24 @@ sys.path.insert(0, str(REPO))
 
 
 def float_arrays(config: dict[str, Any], step: int) -> tuple[np.ndarray, ...]:
-    """The reference: the finished float32 tensors as numpy arrays."""
-    from samstudio.training.train import make_batch
+    """The reference: the float32 tensors as the previous code made and sent them from
+    the same scenes (per scene `prepare_input`, targets filled in float32), without
+    `make_raw_batch` / `finish_batch`, so that the comparison of batches can fail."""
+    from samstudio.inference.preprocess import Preprocessing, prepare_input
+    from samstudio.training.train import batch_scenes
 
-    return tuple(t.numpy() for t in make_batch(config, step))
+    data, train, model = config["data"], config["train"], config["model"]
+    b, k, s = int(train["batch_images"]), int(train["masks_per_image"]), int(data["size"])
+    prep = Preprocessing(s, tuple(model["pixel_mean"]), tuple(model["pixel_std"]))
+    images = np.zeros((b, 3, s, s), np.float32)
+    targets = np.zeros((b, k, s, s), np.float32)
+    valid = np.zeros((b, 2), np.int64)
+    for i, (image, masks) in enumerate(batch_scenes(config, step)):
+        x, (h, w) = prepare_input(image, prep)
+        images[i] = x[0]
+        targets[i, :, :h, :w] = masks.astype(np.float32)
+        valid[i] = (h, w)
+    return images, targets, valid
 
 
 def measure(

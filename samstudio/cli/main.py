@@ -61,9 +61,15 @@ COORDINATE_OPTIONS = frozenset({"--point", "--box"})
 _NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d)")
 
 
+def _coordinate_option(arg: str) -> bool:
+    """`arg` is --point or --box, or an abbreviation argparse accepts for one (--bo)."""
+    return len(arg) > 2 and any(name.startswith(arg) for name in COORDINATE_OPTIONS)
+
+
 def join_negative_values(argv: list[str]) -> list[str]:
-    """`--box -50,10,200,300` -> `--box=-50,10,200,300` (the same for --point), so a
-    coordinate list starting with a minus sign is read as the option's value."""
+    """`--box -50,10,200,300` -> `--box=-50,10,200,300` (the same for --point and the
+    abbreviations argparse accepts), so a coordinate list starting with a minus sign is
+    read as the option's value."""
     out: list[str] = []
     i = 0
     while i < len(argv):
@@ -72,7 +78,7 @@ def join_negative_values(argv: list[str]) -> list[str]:
             out.extend(argv[i:])
             break
         nxt = argv[i + 1] if i + 1 < len(argv) else None
-        if arg in COORDINATE_OPTIONS and nxt is not None and _NEGATIVE_NUMBER.match(nxt):
+        if _coordinate_option(arg) and nxt is not None and _NEGATIVE_NUMBER.match(nxt):
             out.append(f"{arg}={nxt}")
             i += 2
             continue

@@ -40,26 +40,27 @@ class RawBatch:
     """A batch as the scene maker leaves it, compact enough to send between processes:
     images (B, S, S, 3) uint8, the scenes zero-padded bottom/right; valid_hw (B, 2)
     int64, each scene's (h, w); packed_masks (B, K, S, ceil(S / 8)) uint8, the padded
-    target masks as `np.packbits` along the last axis. About 3 MB for 16 images x 8
-    masks, where `make_batch`'s float32 tensors are 46 MB: a GPU run with scene-making
-    processes spent much of each step receiving those (stage 3 of the demo model:
-    0.30-0.43 s per step with 14 such processes). `finish_batch` turns it into the
-    model's tensors on the training device."""
+    target masks as `np.packbits` along the last axis. 4.2 MB for 16 images x 8 masks
+    at 256 px, where `make_batch`'s float32 tensors are 46 MB, whose unpickling cost the
+    training process about 0.15 s a batch on the 2-core machine (BENCHMARKS.md; stage 3
+    of the demo model ran at 0.30-0.43 s per step on a GPU with 14 scene-making
+    processes, possibly paced by that). `finish_batch` turns it into the model's
+    tensors on the training device."""
 
     images: np.ndarray
     valid_hw: np.ndarray
     packed_masks: np.ndarray
 
 
-def make_raw_batch(config: dict[str, Any], step: int) -> RawBatch:
-    """The scenes and target masks of batch `step` (deterministic in (config, step))."""
+def batch_scenes(config: dict[str, Any], step: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each image of batch `step`: (the scene's (h, w, 3) uint8 image, its K target
+    masks (K, h, w) bool). Deterministic in (config, step): image i is the i-th scene
+    with a mask from seed train_seed_base + 4 * batch_images * step on, its targets
+    picked by the scene's own seed."""
     data, train = config["data"], config["train"]
     b, k, s = int(train["batch_images"]), int(train["masks_per_image"]), int(data["size"])
-    images = np.zeros((b, s, s, 3), np.uint8)
-    masks = np.zeros((b, k, s, s), bool)
-    valid = np.zeros((b, 2), np.int64)
     seed = int(data["train_seed_base"]) + step * b * 4
-    for i in range(b):
+    for _ in range(b):
         while True:
             scene = make_scene(
                 seed,
@@ -71,14 +72,25 @@ def make_raw_batch(config: dict[str, Any], step: int) -> RawBatch:
             seed += 1
             if len(scene.masks):
                 break
-        h, w = scene.image.shape[:2]
-        if max(h, w) != s:  # the model's resize would change the scene: not a batch of it
-            raise ValueError(f"scene {scene.seed} is {w}x{h}, not {s} pixels on its long side")
         pick = np.random.default_rng(scene.seed).choice(
             len(scene.masks), size=k, replace=len(scene.masks) < k
         )
-        images[i, :h, :w] = scene.image
-        masks[i, :, :h, :w] = scene.masks[pick]
+        yield scene.image, scene.masks[pick].astype(bool)
+
+
+def make_raw_batch(config: dict[str, Any], step: int) -> RawBatch:
+    """The scenes and target masks of batch `step` (deterministic in (config, step))."""
+    data, train = config["data"], config["train"]
+    b, k, s = int(train["batch_images"]), int(train["masks_per_image"]), int(data["size"])
+    images = np.zeros((b, s, s, 3), np.uint8)
+    masks = np.zeros((b, k, s, s), bool)
+    valid = np.zeros((b, 2), np.int64)
+    for i, (image, targets) in enumerate(batch_scenes(config, step)):
+        h, w = image.shape[:2]
+        if max(h, w) != s:  # the model's resize would change the scene: not a batch of it
+            raise ValueError(f"a scene of batch {step} is {w}x{h}, not {s} px on its long side")
+        images[i, :h, :w] = image
+        masks[i, :, :h, :w] = targets
         valid[i] = (h, w)
     return RawBatch(images, valid, np.packbits(masks, axis=-1))
 

@@ -122,8 +122,10 @@ def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> Non
 def test_import_brings_the_files_whole_label_set(tmp_path: Path) -> None:
     """Found by review: only categories that an imported annotation used were added, so
     COCO's unused categories (a label set to annotate with) were lost. They come in
-    the file's order; a name the project has is reused; a file that matches none of
-    the project's images adds nothing."""
+    the file's order, each name once; a name the project has is reused; not blank or
+    labelme-reserved names, nor a category used only on an image not in the project
+    (also not the one the reader makes up for an unknown category_id); a file that
+    matches none of the project's images adds nothing."""
     from samstudio.core.document.exchange import import_file
 
     folder, seg = _one_image_and_its_rle(tmp_path)
@@ -131,28 +133,28 @@ def test_import_brings_the_files_whole_label_set(tmp_path: Path) -> None:
         {"id": 7, "name": "zebra", "supercategory": "animal"},
         {"id": 3, "name": "person", "supercategory": "person"},
         {"id": 9, "name": "kite", "supercategory": "sports"},
+        {"id": 10, "name": "zebra", "supercategory": "animal"},
+        {"id": 11, "name": "  "},
+        {"id": 0, "name": "_background_"},
+        {"id": 12, "name": "boat"},  # used only on the image the project lacks
     ]
+    ann = {"segmentation": seg, "iscrowd": 0, "area": 300, "bbox": [10, 5, 20, 15]}
     doc = {
-        "images": [{"id": 1, "file_name": "a.png", "height": 40, "width": 60}],
+        "images": [
+            {"id": 1, "file_name": "a.png", "height": 40, "width": 60},
+            {"id": 2, "file_name": "elsewhere.png", "height": 40, "width": 60},
+        ],
         "categories": categories,
         "annotations": [
-            {
-                "id": 1,
-                "image_id": 1,
-                "category_id": 3,
-                "segmentation": seg,
-                "iscrowd": 0,
-                "area": 300,
-                "bbox": [10, 5, 20, 15],
-            },
+            {**ann, "id": 1, "image_id": 1, "category_id": 3},
+            {**ann, "id": 2, "image_id": 2, "category_id": 12},
+            {**ann, "id": 3, "image_id": 2, "category_id": 42},  # not in categories
         ],
     }
     file = tmp_path / "gt.json"
     file.write_text(json.dumps(doc))
     elsewhere = tmp_path / "other.json"
-    elsewhere.write_text(
-        json.dumps({**doc, "images": [{**doc["images"][0], "file_name": "b.png"}]})
-    )
+    elsewhere.write_text(json.dumps({**doc, "images": doc["images"][1:]}))
     with Project.create(folder) as project:
         project.add_category("kite")
         summary = import_file(project, elsewhere)
@@ -166,5 +168,5 @@ def test_import_brings_the_files_whole_label_set(tmp_path: Path) -> None:
         assert list(cats) == ["kite", "zebra", "person"]
         assert cats["zebra"].supercategory == "animal"
         assert len({c.color for c in cats.values()}) == 3
-        (ann,) = project.annotations(project.images()[0].id)
-        assert ann.category_id == cats["person"].id
+        (imported,) = project.annotations(project.images()[0].id)
+        assert imported.category_id == cats["person"].id

@@ -162,6 +162,7 @@ def image_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # a value starting with a minus sign, written with a space (argparse took it for
         # an unknown option and exited 2 with "expected one argument")
         (["--point", "-3,10"], "point -3,10 is outside the image"),
+        (["--poi", "-3,10"], "point -3,10 is outside the image"),  # argparse's abbreviation
     ],
 )
 def test_predict_reports_prompts_off_the_image_in_one_line(

@@ -325,21 +325,25 @@ def test_scene_makers_send_compact_batches_that_finish_to_the_same_tensors(
     assert len(pickle.dumps(raw, protocol=pickle.HIGHEST_PROTOCOL)) * 6 < floats
     assert images.shape == (3, 3, 64, 64) and targets.shape == (3, 4, 64, 64)
     assert set(torch.unique(targets).tolist()) <= {0.0, 1.0}
-    # the first image of batch 2 is the first non-empty scene from its seed on
-    seed = cfg["data"]["train_seed_base"] + 2 * 3 * 4
-    scene = make_scene(seed, size=64, min_objects=2)
-    while not len(scene.masks):
-        seed += 1
-        scene = make_scene(seed, size=64, min_objects=2)
+    # image i of batch 2 is the i-th non-empty scene from the batch's first seed on, and
+    # its targets are the scene's masks picked by the scene's seed, in that order
     model = cfg["model"]
     prep = Preprocessing(64, tuple(model["pixel_mean"]), tuple(model["pixel_std"]))
-    expected, (h, w) = prepare_input(scene.image, prep)
-    assert tuple(valid[0].tolist()) == (h, w)
-    assert torch.equal(images[0], torch.from_numpy(expected[0]))
-    assert targets[0, :, h:, :].sum() == 0 and targets[0, :, :, w:].sum() == 0
-    for k in range(4):  # each target is one of the scene's masks
-        got = targets[0, k, :h, :w].numpy().astype(bool)
-        assert any(np.array_equal(got, m) for m in scene.masks)
+    seed = cfg["data"]["train_seed_base"] + 2 * 3 * 4
+    for i in range(3):
+        scene = make_scene(seed, size=64, min_objects=2)
+        seed += 1
+        while not len(scene.masks):
+            scene = make_scene(seed, size=64, min_objects=2)
+            seed += 1
+        expected, (h, w) = prepare_input(scene.image, prep)
+        assert tuple(valid[i].tolist()) == (h, w)
+        assert torch.equal(images[i], torch.from_numpy(expected[0]))
+        pick = np.random.default_rng(scene.seed).choice(
+            len(scene.masks), size=4, replace=len(scene.masks) < 4
+        )
+        assert targets[i, :, h:, :].sum() == 0 and targets[i, :, :, w:].sum() == 0
+        assert np.array_equal(targets[i, :, :h, :w].numpy().astype(bool), scene.masks[pick])
 
 
 def test_a_cuda_run_on_a_machine_without_cuda_is_refused(

@@ -14,8 +14,8 @@ SA-V) and adds its masks as `source="imported"` annotations (crowd regions keep
 - images are matched by relative path, then by a unique base name, then (when the
   importer found the file under `images_dir`) by content hash;
 - categories are merged by name: an existing category of the same name is reused,
-  others are created, in the file's order, also those no annotation uses (the file's
-  label set), unless the file matched none of the project's images;
+  others are created, in the file's order, also those no annotation of the file uses
+  (its label set), unless the file has images and matched none of them;
 - conflicts are reported, never silently dropped: images not in the project, masks
   whose size differs from the project's image, box-only annotations (no mask),
   categories whose supercategory differs from the project's.
@@ -252,10 +252,7 @@ def _import_dataset(
                 bool(ann.iscrowd),
             )
         )
-    # the file's whole label set comes along, also categories no imported annotation uses
-    # (found by review: only used ones were added, so a COCO file's unused categories were
-    # lost); not when the file matched none of the project's images (the wrong file)
-    labels = ds.categories if targets or not ds.images else []
+    labels = _label_set(ds, {item[1] for items in groups.values() for item in items}, targets)
     _write_imports(project, groups, summary, existing, labels)
     for what, ids in dropped.items():
         shown = ", ".join(str(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
@@ -263,6 +260,30 @@ def _import_dataset(
             f"{source}: {len(ids)} annotation(s) (ids {shown}) {what}: a project does not "
             "keep it; imported without it"
         )
+
+
+# labelme's reserved labels (labelme2coco writes "_background_" as a category)
+_NOT_LABELS = frozenset({"_background_", "__ignore__"})
+
+
+def _label_set(ds: Dataset, used: set[str | None], targets: dict[int, int]) -> list[Any]:
+    """The categories an import creates or merges, in the file's order, each name once:
+    those its imported annotations use, and (found by review: they were lost) those the
+    file declares and no annotation of it uses, its label set to annotate with - unless
+    the file has images and matched none of them (the wrong file). Not categories used
+    only by annotations that are not imported (among them those the reader made up for
+    an unknown category_id), nor unused ones with a blank or reserved name."""
+    referenced = {a.category_id for a in ds.annotations}
+    spare = bool(targets) or not ds.images
+    out: list[Any] = []
+    names: set[str] = set()
+    for cat in ds.categories:
+        unused = cat.id not in referenced and cat.name.strip() and cat.name not in _NOT_LABELS
+        if cat.name in names or not (cat.name in used or (spare and unused)):
+            continue
+        names.add(cat.name)
+        out.append(cat)
+    return out
 
 
 def _note_dropped(ann: Any, dropped: dict[str, list[int]]) -> None:
@@ -334,8 +355,7 @@ def _write_imports(
         n_cats = conn.execute("SELECT count(*) FROM categories").fetchone()[0]
         for cat in labels:  # in the file's order, so colours follow it
             if cat.name in cat_ids:
-                if cat.name not in summary.categories_merged:
-                    summary.categories_merged.append(cat.name)
+                summary.categories_merged.append(cat.name)
                 continue
             cur = conn.execute(
                 "INSERT INTO categories (name, color, supercategory) VALUES (?, ?, ?)",
