@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from pycocotools.coco import COCO
+from rle_runs import uncompressed_counts
 
 from samstudio.core import schema
 from samstudio.core.document import Project
@@ -45,14 +46,7 @@ def folder(tmp_path: Path) -> Path:
 def _coco_file(path: Path) -> Path:
     """A COCO instances file as COCO itself writes one: the crowd region as uncompressed
     RLE (column-major run lengths) with iscrowd 1, the person as a polygon."""
-    flat = CROWD.flatten(order="F").astype(np.uint8)
-    runs, value, count = [], 0, 0
-    for pixel in flat:
-        if pixel != value:
-            runs.append(count)
-            value, count = pixel, 0
-        count += 1
-    runs.append(count)
+    runs = uncompressed_counts(CROWD)
     doc = {
         "images": [{"id": 1, "file_name": "a.png", "height": H, "width": W}],
         "categories": [{"id": 1, "name": "person", "supercategory": "human"}],

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as mask_utils
+from rle_runs import uncompressed_counts
 
 from samstudio.core.masks import (
     RLEError,
@@ -80,15 +81,7 @@ def test_rle_round_trip_is_exact_and_agrees_with_pycocotools(mask: np.ndarray) -
 def test_uncompressed_rle_and_batch_encode() -> None:
     m = np.zeros((4, 5), bool)
     m[1:3, 2:4] = True
-    flat = m.flatten(order="F")
-    counts, current, run = [], False, 0
-    for v in flat:
-        if v != current:
-            counts.append(run)
-            current, run = v, 0
-        run += 1
-    counts.append(run)
-    unc = {"size": [4, 5], "counts": counts}
+    unc = {"size": [4, 5], "counts": uncompressed_counts(m)}
     np.testing.assert_array_equal(decode_rle(unc), m)
     assert compress_rle(unc) == encode_rle(m)
     rles = encode_rles(np.stack([m, ~m]))
