@@ -322,12 +322,20 @@ def _process_crop(
         (crop.x0, crop.y0),
     )
     # Each pass's last, partial batch waits for the next pass's points, so that a few
-    # stragglers do not cost a decoder call of their own; it is decoded alone only when
-    # nothing else is left.
+    # stragglers do not cost a decoder call of their own; when nothing else is left, a
+    # refinement batch is filled with the points the next passes would most likely ask
+    # about (`RefinementPlan.fill`; the coarse grid is never padded with guesses).
     queue = plan.first()
+    refining = False
     while len(queue):
         full = len(queue) - len(queue) % params.points_per_batch
-        now, tail = (queue[:full], queue[full:]) if full else (queue, queue[:0])
+        if full:
+            now, tail = queue[:full], queue[full:]
+        else:
+            extra = plan.fill(queue, params.points_per_batch - len(queue) if refining else 0)
+            run.points_total += len(extra)
+            now, tail = np.concatenate([queue, extra]), queue[:0]
+        refining = True
         for step in _decode_points(
             run,
             segmenter,

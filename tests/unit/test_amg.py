@@ -217,9 +217,36 @@ def test_adaptive_mode_decodes_fewer_points_and_finds_the_same_objects(scene):
     adaptive = generate_masks(
         adaptive_seg, scene.image, AmgParams(points_per_side=16, adaptive=True)
     )
-    assert adaptive_seg.decoded_points < full_seg.decoded_points / 2
+    assert adaptive_seg.decoded_points <= full_seg.decoded_points / 2
+    assert adaptive_seg.decode_calls <= full_seg.decode_calls / 2
     ious = best_ious(np.array([r.mask() for r in full]), [r.mask() for r in adaptive])
     assert min(ious) >= 0.95
+
+
+def test_adaptive_plan_fills_a_partly_empty_batch_with_the_nearest_undecoded_points():
+    """A pass that would send a batch out partly empty takes the undecoded points
+    nearest to its points (at most FILL_REACH fine cells away), so the next passes,
+    which would ask about them, need no decoder call of their own."""
+    from samstudio.core.amg_adaptive import FILL_REACH, RefinementPlan
+    from samstudio.core.amg_grid import point_grid
+
+    n = 8
+    points = point_grid(n) * 80  # an 80 x 80 crop: fine cells of 10 px
+    plan = RefinementPlan(points, n, 4, (80, 80), (0, 0))
+    coarse = plan.first()
+    assert len(coarse) == 16
+    corner = int(np.flatnonzero((np.floor(points) == [15, 15]).all(axis=1))[0])
+    assert plan.decoded[corner]  # a coarse point: row 1, column 1
+    queue = np.array([corner])
+    filled = plan.fill(queue, 5)
+    assert len(filled) == 5 and plan.decoded[filled].all()
+    steps = np.abs(points[filled] - points[corner]).max(axis=1) / 10
+    assert np.all(np.diff(steps) >= 0) and steps[0] == 1  # nearest first
+    everything = plan.fill(queue, 100)  # no more than FILL_REACH cells away
+    steps = np.abs(points[everything] - points[corner]).max(axis=1) / 10
+    assert len(everything) and steps.max() <= FILL_REACH
+    assert len(np.intersect1d(everything, filled)) == 0  # decoded points are not taken again
+    assert len(plan.fill(queue, 0)) == 0 and len(plan.fill(queue[:0], 10)) == 0
 
 
 class NestedSegmenter(ShapeSegmenter):

@@ -203,7 +203,7 @@ def test_adaptive_flag_decodes_fewer_points(fake_model, images, tmp_path):
         )
         == 0
     )
-    assert fake_model.decoded_points - full < full / 2
+    assert fake_model.decoded_points - full <= full / 2  # at most half the grid
     a = json.loads((tmp_path / "a" / "scene0.png.json").read_text())["annotations"]
     b = json.loads((tmp_path / "b" / "scene0.png.json").read_text())["annotations"]
     assert len(a) == len(b)
