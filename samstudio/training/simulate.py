@@ -27,6 +27,9 @@ from samstudio.training.losses import round_loss
 
 N_POINT_ROUNDS = 8
 N_ROUNDS = 1 + N_POINT_ROUNDS + 2
+# upsampled logits in the padding (cropped away by the app) are replaced by this
+# constant: no loss or gradient there, never counted as foreground
+PADDING_LOGIT = -20.0
 
 
 def round_schedule(rng: np.random.Generator) -> list[bool]:
@@ -159,6 +162,7 @@ def simulate(
     gen: torch.Generator,
     schedule: list[bool],
     box_prob: float = 0.5,
+    loss_size: int | None = None,
 ) -> SimulationResult:
     """Run the 11-round simulation and return the loss to back-propagate.
 
@@ -166,6 +170,10 @@ def simulate(
     targets: (B, K, S, S) float 0/1 ground-truth masks in the padded input frame;
     valid_hw: (B, 2) long, the unpadded (h, w) of each image; schedule: from
     `round_schedule` (10 entries). Point coordinates are in the input frame.
+    The mask loss and the IoU head's target are computed on the low-res logits
+    against the area-averaged masks, or with `loss_size` on the logits upsampled
+    (bilinear, as the app shows them) to a square of that side, the padding left
+    out, against the masks area-averaged to it (exact at the input size).
     Runs on the device of `images` (model and targets there too); `gen` is a
     generator on that device.
     """
@@ -176,15 +184,18 @@ def simulate(
     emb = emb.repeat_interleave(k, dim=0)
     gt_bool = targets.reshape(b * k, s, s) > 0.5
     low_size = 4 * emb.shape[-1]
-    # losses are computed on the low-res logits against the area-averaged ground
-    # truth (a soft target at mask borders): 16x fewer pixels than the input frame
-    gt_low = F.interpolate(targets.reshape(b * k, 1, s, s), (low_size, low_size), mode="area")[:, 0]
     hw = valid_hw.repeat_interleave(k, dim=0)
     m = b * k
     dev = images.device
     ys = torch.arange(s, device=dev)[None, :, None]
     xs = torch.arange(s, device=dev)[None, None, :]
     valid = (ys < hw[:, 0, None, None]) & (xs < hw[:, 1, None, None])
+    # the loss frame: the low-res logits against the area-averaged ground truth (a
+    # soft target at mask borders, 16x fewer pixels than the input frame), or the
+    # upsampled logits in a loss_size frame
+    size = low_size if loss_size is None else int(loss_size)
+    gt_loss = F.interpolate(targets.reshape(m, 1, s, s), (size, size), mode="area")[:, 0]
+    valid_loss = F.interpolate(valid[:, None].float(), (size, size), mode="area")[:, 0] > 0.5
     pe = sam.prompt_encoder.get_dense_pe()
     penc = sam.prompt_encoder
 
@@ -228,7 +239,12 @@ def simulate(
             low, iou_pred = low[:, 1:], iou_pred[:, 1:]
         else:
             low, iou_pred = low[:, :1], iou_pred[:, :1]
-        loss, _best, cand_iou = round_loss(low, iou_pred, gt_low)
+        if size == low_size:  # stages 1-5: the padding counts, as before
+            loss, _best, cand_iou = round_loss(low, iou_pred, gt_loss)
+        else:
+            up = F.interpolate(low, (size, size), mode="bilinear", align_corners=False)
+            up = torch.where(valid_loss[:, None], up, torch.full_like(up, PADDING_LOGIT))
+            loss, _best, cand_iou = round_loss(up, iou_pred, gt_loss)
         total = total + loss
         chosen = (
             iou_pred.argmax(dim=1) if multimask else torch.zeros(m, dtype=torch.long, device=dev)

@@ -259,7 +259,16 @@ def train(
     for images, targets, valid in batches(config, step, last, int(tc["workers"]), device):
         gen = torch.Generator(device=device).manual_seed(int(tc["seed"]) * 1_000_003 + step)
         schedule = round_schedule(np.random.default_rng([int(tc["seed"]), step]))
-        result = simulate(sam, images, targets, valid, gen, schedule, float(tc["box_prob"]))
+        result = simulate(
+            sam,
+            images,
+            targets,
+            valid,
+            gen,
+            schedule,
+            float(tc["box_prob"]),
+            loss_size=tc["loss_size"],
+        )
         opt.zero_grad(set_to_none=True)
         result.loss.backward()
         if float(tc["grad_clip"]) > 0:

@@ -190,8 +190,58 @@ def test_make_batch_is_deterministic_and_padded(tmp_path: Path) -> None:
         assert (targets[i].flatten(1).sum(1) > 0).all()
 
 
+def test_the_loss_frame_of_the_input_size_scores_the_mask_the_app_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decoder answering with the area-averaged ground truth (the soft low-res
+    target itself) looks perfect in the low-res frame, but the mask the app shows
+    (logits upsampled to the input, thresholded at 0) is not: with loss_size equal
+    to the input size, the IoU the loss and the IoU head see is the app's."""
+    import torch.nn.functional as F
+
+    cfg = tiny_config(tmp_path)
+    sam = build_demo_sam(cfg["model"])
+    images, targets, valid = make_batch(cfg, 0)
+    b, k, s, _ = targets.shape
+    low = F.interpolate(targets.reshape(b * k, 1, s, s), (16, 16), mode="area") - 0.5
+
+    def answer(decoder, embeddings, pe, sparse, dense):  # noqa: ANN001, ANN202
+        return low.expand(-1, 4, -1, -1).clone(), torch.full((b * k, 4), 0.5)
+
+    monkeypatch.setattr(sim, "decode_all", answer)
+    schedule = sim.round_schedule(np.random.default_rng(0))
+
+    def first_round_iou(loss_size: int | None) -> float:
+        gen = torch.Generator().manual_seed(0)
+        res = sim.simulate(sam, images, targets, valid, gen, schedule, loss_size=loss_size)
+        return res.ious[0]
+
+    shown = F.interpolate(low, (s, s), mode="bilinear", align_corners=False)[:, 0] > 0
+    gt = targets.reshape(b * k, s, s) > 0.5
+    in_image = torch.zeros_like(gt)
+    for i, (h, w) in enumerate(valid.repeat_interleave(k, 0).tolist()):
+        in_image[i, :h, :w] = True
+    shown &= in_image
+    app = ((shown & gt).flatten(1).sum(1) / (shown | gt).flatten(1).sum(1)).mean()
+    assert first_round_iou(None) == pytest.approx(1.0)
+    assert first_round_iou(64) == pytest.approx(float(app), abs=1e-6)
+    assert float(app) < 0.97  # the soft target's answer loses pixels at the borders
+
+
+def test_loss_size_is_checked(tmp_path: Path) -> None:
+    for bad in (0, 65, "full", 1.5):
+        path = tmp_path / "loss.yaml"
+        path.write_text(
+            f"model: {{img_size: 64}}\ndata: {{size: 64}}\ntrain: {{loss_size: {bad}}}\n"
+        )
+        with pytest.raises(ValueError, match="loss.yaml.*loss_size"):
+            load_config(path)
+    assert tiny_config(tmp_path, loss_size=64)["train"]["loss_size"] == 64
+
+
 @pytest.mark.slow
-def test_training_steps_reduce_the_loss_on_a_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("loss_size", [None, 64])
+def test_training_steps_reduce_the_loss_on_a_batch(tmp_path: Path, loss_size: int | None) -> None:
     cfg = tiny_config(tmp_path)
     torch.manual_seed(0)
     sam = build_demo_sam(cfg["model"]).train()
@@ -200,7 +250,8 @@ def test_training_steps_reduce_the_loss_on_a_batch(tmp_path: Path) -> None:
     schedule = sim.round_schedule(np.random.default_rng(0))
 
     def loss() -> Any:
-        return sim.simulate(sam, *batch, torch.Generator().manual_seed(0), schedule).loss
+        gen = torch.Generator().manual_seed(0)
+        return sim.simulate(sam, *batch, gen, schedule, loss_size=loss_size).loss
 
     first = float(loss().detach())
     for _ in range(8):
