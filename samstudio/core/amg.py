@@ -326,16 +326,15 @@ def _process_crop(
     # refinement batch is filled with the points the next passes would most likely ask
     # about (`RefinementPlan.fill`; the coarse grid is never padded with guesses).
     queue = plan.first()
-    refining = False
     while len(queue):
         full = len(queue) - len(queue) % params.points_per_batch
         if full:
             now, tail = queue[:full], queue[full:]
         else:
-            extra = plan.fill(queue, params.points_per_batch - len(queue) if refining else 0)
+            coarse_left = np.isin(queue, plan.coarse).any()
+            extra = plan.fill(queue, 0 if coarse_left else params.points_per_batch - len(queue))
             run.points_total += len(extra)
             now, tail = np.concatenate([queue, extra]), queue[:0]
-        refining = True
         for step in _decode_points(
             run,
             segmenter,
@@ -353,6 +352,8 @@ def _process_crop(
             if step.stage == "cancelled":
                 return
         added = plan.next()
+        while not len(added) and not len(tail) and plan.promoted:
+            added = plan.next()  # points decoded ahead were asked about: they ask now
         run.points_total += len(added)
         queue = np.concatenate([tail, added])
     kept.extend(_nms_in_crop(candidates, params))

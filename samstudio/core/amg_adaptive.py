@@ -96,12 +96,15 @@ class RefinementPlan:
         height, width = crop_size
         self.points = np.asarray(points, dtype=np.float64)
         self.pixels = np.floor(self.points).astype(np.int64) + np.array(origin, dtype=np.int64)
+        self.full_n = full_n
         self.coarse = coarse_subset(full_n, coarse_n)
         self.fine_cell = np.array([width / full_n, height / full_n])
         self.coarse_cell = np.array([width / coarse_n, height / coarse_n])
         n = len(self.points)
         self.decoded = np.zeros(n, dtype=bool)
         self.asks = np.zeros(n, dtype=bool)
+        self.ahead = np.zeros(n, dtype=bool)  # decoded by `fill`, not asked about yet
+        self.promoted = 0  # points decoded ahead that the last `next` asked about
         self.reach = np.zeros((n, 2))
         self.finest: dict[int, FinestMask] = {}
         self.inside: dict[int, np.ndarray] = {}  # point -> grid points in its finest mask
@@ -130,16 +133,25 @@ class RefinementPlan:
         self.inside[index] = near[win[rows[near] - finest.y0, cols[near] - finest.x0]]
 
     def next(self) -> np.ndarray:
-        """Indices of the next pass (empty when the plan is complete); marks them decoded."""
-        decoded = np.flatnonzero(self.decoded)
+        """Indices of the next pass (empty when the plan is complete); marks them decoded.
+
+        A point decoded ahead by `fill` is not decoded again when a pass asks about it:
+        it is *promoted* (counted in `promoted`) and asks about its own neighbours from
+        the next pass on, as if this pass had decoded it. Until then it asks about no one,
+        so filling never changes which points the refinement asks about."""
+        decoded = np.flatnonzero(self.decoded & ~self.ahead)
         askers = decoded[self.asks[decoded]]
         todo: list[int] = []
+        promoted: list[int] = []
         if len(askers):
-            for point in np.flatnonzero(~self.decoded):
+            for point in np.flatnonzero(~self.decoded | self.ahead):
                 gap = np.abs(self.points[askers] - self.points[point])
                 near = askers[(gap <= self.reach[askers] + 1e-6).all(axis=1)]
                 if len(near) and not self._settled(int(point), near):
-                    todo.append(int(point))
+                    (promoted if self.ahead[point] else todo).append(int(point))
+        self.ahead[promoted] = False
+        self.reach[promoted] = self.fine_cell
+        self.promoted = len(promoted)
         out = np.array(todo, dtype=np.int64)
         self.decoded[out] = True
         self.reach[out] = self.fine_cell
@@ -148,19 +160,26 @@ class RefinementPlan:
     def fill(self, queue: np.ndarray, room: int) -> np.ndarray:
         """Up to `room` undecoded points to decode beside `queue` (a batch that would
         otherwise go out partly empty): the points nearest to the queued ones, at most
-        two fine cells away, the nearest first. They are what the next passes would
-        most likely ask about; decoding them now saves those passes' calls. Marks
-        them decoded."""
-        undecoded = np.flatnonzero(~self.decoded)
-        if room <= 0 or not len(queue) or not len(undecoded):
+        FILL_REACH fine cells away (in grid steps, diagonals counting one), the nearest
+        first. They are what the next passes would most likely ask about; decoding
+        them now saves those passes' calls. Marks them decoded *ahead*: they ask about
+        no one until a pass asks about them (`next`)."""
+        if room <= 0 or not len(queue):
             return np.zeros(0, dtype=np.int64)
-        gap = np.abs(self.points[undecoded][:, None] - self.points[queue][None]) / self.fine_cell
-        steps = np.rint(gap.max(axis=2)).min(axis=1)  # in fine cells, to the nearest
-        order = np.argsort(steps, kind="stable")
-        near = order[steps[order] <= FILL_REACH][:room]
-        out = undecoded[near]
+        n = self.full_n
+        rows, cols = np.divmod(np.asarray(queue, dtype=np.int64), n)
+        steps = np.full(n * n, FILL_REACH + 1, dtype=np.int64)
+        for dr in range(-FILL_REACH, FILL_REACH + 1):
+            for dc in range(-FILL_REACH, FILL_REACH + 1):
+                r, c = rows + dr, cols + dc
+                inside = (r >= 0) & (r < n) & (c >= 0) & (c < n)
+                near = r[inside] * n + c[inside]
+                np.minimum.at(steps, near, max(abs(dr), abs(dc)))
+        steps[self.decoded] = FILL_REACH + 1
+        candidates = np.flatnonzero(steps <= FILL_REACH)
+        out = candidates[np.argsort(steps[candidates], kind="stable")][:room]
         self.decoded[out] = True
-        self.reach[out] = self.fine_cell
+        self.ahead[out] = True
         return out
 
     def _settled(self, point: int, near: np.ndarray) -> bool:

@@ -72,17 +72,16 @@ def resolve(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
             raise ValueError(f"{source}: unknown keys in {section!r}: {sorted(unknown)}")
         out[section].update(values)
     loss_size = out["train"]["loss_size"]
+    model = out["model"]
+    low = 4 * int(model["img_size"]) // 2 ** (1 + len(model["stage_channels"]))
     if loss_size is not None and (
-        not isinstance(loss_size, int) or not 0 < loss_size <= out["model"]["img_size"]
+        isinstance(loss_size, bool)
+        or not isinstance(loss_size, int)
+        or not low <= loss_size <= model["img_size"]
     ):
         raise ValueError(
-            f"{source}: train.loss_size must be null or a whole number from 1 to "
-            f"model.img_size ({out['model']['img_size']}), got {loss_size!r}"
-        )
-    if out["data"]["size"] != out["model"]["img_size"]:
-        raise ValueError(
-            f"{source}: data.size ({out['data']['size']}) must equal model.img_size "
-            f"({out['model']['img_size']})"
+            f"{source}: train.loss_size must be null or a whole number from the low-res "
+            f"logits' side ({low}) to model.img_size ({model['img_size']}), got {loss_size!r}"
         )
     return out
 

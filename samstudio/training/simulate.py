@@ -239,7 +239,7 @@ def simulate(
             low, iou_pred = low[:, 1:], iou_pred[:, 1:]
         else:
             low, iou_pred = low[:, :1], iou_pred[:, :1]
-        if size == low_size:  # stages 1-5: the padding counts, as before
+        if loss_size is None:  # stages 1-5: the padding counts, as before
             loss, _best, cand_iou = round_loss(low, iou_pred, gt_loss)
         else:
             up = F.interpolate(low, (size, size), mode="bilinear", align_corners=False)

@@ -223,6 +223,10 @@ def test_adaptive_mode_decodes_fewer_points_and_finds_the_same_objects(scene):
     assert min(ious) >= 0.95
 
 
+def _grid_index(points: np.ndarray, x: float, y: float) -> int:
+    return int(np.flatnonzero((np.floor(points) == [x, y]).all(axis=1))[0])
+
+
 def test_adaptive_plan_fills_a_partly_empty_batch_with_the_nearest_undecoded_points():
     """A pass that would send a batch out partly empty takes the undecoded points
     nearest to its points (at most FILL_REACH fine cells away), so the next passes,
@@ -235,18 +239,59 @@ def test_adaptive_plan_fills_a_partly_empty_batch_with_the_nearest_undecoded_poi
     plan = RefinementPlan(points, n, 4, (80, 80), (0, 0))
     coarse = plan.first()
     assert len(coarse) == 16
-    corner = int(np.flatnonzero((np.floor(points) == [15, 15]).all(axis=1))[0])
+    corner = _grid_index(points, 15, 15)
     assert plan.decoded[corner]  # a coarse point: row 1, column 1
     queue = np.array([corner])
     filled = plan.fill(queue, 5)
-    assert len(filled) == 5 and plan.decoded[filled].all()
+    assert len(filled) == 5 and plan.decoded[filled].all() and plan.ahead[filled].all()
     steps = np.abs(points[filled] - points[corner]).max(axis=1) / 10
     assert np.all(np.diff(steps) >= 0) and steps[0] == 1  # nearest first
     everything = plan.fill(queue, 100)  # no more than FILL_REACH cells away
     steps = np.abs(points[everything] - points[corner]).max(axis=1) / 10
     assert len(everything) and steps.max() <= FILL_REACH
     assert len(np.intersect1d(everything, filled)) == 0  # decoded points are not taken again
+    assert len(np.intersect1d(everything, coarse)) == 0
     assert len(plan.fill(queue, 0)) == 0 and len(plan.fill(queue[:0], 10)) == 0
+
+
+def test_points_decoded_ahead_ask_about_no_one_until_a_pass_asks_about_them():
+    """Filling never changes which points the refinement asks about: a point decoded
+    ahead is promoted (not decoded again) when a pass asks about it, and only then
+    asks about its own neighbours."""
+    from samstudio.core.amg_adaptive import RefinementPlan
+    from samstudio.core.amg_grid import point_grid
+
+    n = 8
+    points = point_grid(n) * 80
+    plan = RefinementPlan(points, n, 4, (80, 80), (0, 0))
+    asker = _grid_index(points, 15, 15)
+    for index in plan.first():
+        plan.record(int(index), asks=int(index) == asker, finest=None)
+    ahead = plan.fill(np.array([asker]), 3)  # (5, 5), (15, 5), (25, 5): row 0
+    assert sorted(points[ahead][:, 0].tolist()) == [5, 15, 25]
+    assert set(points[ahead][:, 1].tolist()) == {5}
+    for index in ahead:
+        plan.record(int(index), asks=True, finest=None)
+    first_pass = plan.next()
+    # the asker's 8 neighbours, less the 3 decoded ahead, which are promoted instead
+    assert len(first_pass) == 5 and plan.promoted == 3
+    assert len(np.intersect1d(first_pass, ahead)) == 0 and not plan.ahead[ahead].any()
+    for index in first_pass:
+        plan.record(int(index), asks=False, finest=None)
+    second_pass = plan.next()
+    # now the promoted points ask: their undecoded neighbours, (35, 5) beside (25, 5)
+    assert points[second_pass].tolist() == [[35.0, 5.0]] and plan.promoted == 0
+
+
+def test_filling_never_pads_the_coarse_grid():
+    """With a batch size that does not divide the coarse grid and nothing confident
+    anywhere, adaptive mode still decodes the coarse grid alone."""
+    seg = small_segmenter()
+    seg.IOUS = (0.5, 0.5, 0.5)
+    scene = make_scene(height=150, width=200, n_objects=5, seed=3)
+    params = AmgParams(points_per_side=16, points_per_batch=40, adaptive=True)
+    assert generate_masks(seg, scene.image, params) == []
+    assert seg.decoded_points == 64 and seg.decode_calls == 2
 
 
 class NestedSegmenter(ShapeSegmenter):
@@ -450,6 +495,47 @@ def test_demo_model_finds_the_objects_of_generated_scenes(demo_model):
         found += sum(iou >= 0.8 for iou in ious)
         total += len(ious)
     assert found / total >= 0.9, f"found {found} of {total} objects ({found / total:.1%})"
+
+
+class _CallCounter:
+    """A Segmenter wrapper that counts batched decoder calls."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def decode_points_batch(self, embedding, points, multimask=True):
+        self.calls += 1
+        return self.inner.decode_points_batch(embedding, points, multimask=multimask)
+
+
+@pytest.mark.slow
+def test_filling_refinement_batches_saves_calls_with_the_demo_model(demo_model, monkeypatch):
+    """Adaptive mode with the shipped model, whose late refinement passes ask about a
+    few points each: filling those batches costs fewer decoder calls, loses none of
+    the masks found without it, and the progress counts stay exact."""
+    import samstudio.core.amg_adaptive as adaptive
+    from samstudio.training.synthetic import make_scene
+
+    params = AmgParams(adaptive=True, pred_iou_thresh=0.5, stability_score_thresh=0.8)
+    default = adaptive.FILL_REACH
+    calls: dict[int, int] = {}
+    masks: dict[int, list] = {}
+    for reach in (0, default):  # 0: no point is near enough to fill with
+        monkeypatch.setattr(adaptive, "FILL_REACH", reach)
+        counter = _CallCounter(demo_model)
+        calls[reach], masks[reach] = 0, []
+        for seed in range(10_000_508, 10_000_512):  # held-out seeds
+            image = make_scene(seed).image
+            events = list(iter_masks(counter, image, params))
+            assert events[-1].points_done == events[-1].points_total
+            masks[reach].append([r.mask() for r in events[-1].masks])
+        calls[reach] = counter.calls
+    assert calls[default] < calls[0], calls
+    for without, filled in zip(masks[0], masks[default], strict=True):
+        assert min(best_ious(np.array(without), filled), default=1.0) >= 0.95
 
 
 def test_count_and_stability_bounds_hold():
