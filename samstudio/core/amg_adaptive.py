@@ -20,8 +20,8 @@ finest mask does not hold the point (another object across an edge) do not count
 Passes late in the refinement ask about a few points each, and each would cost a
 decoder call of its own: a refinement batch that would go out partly empty is filled
 with the undecoded points nearest to its points (`RefinementPlan.fill`), which the next
-passes would most likely ask about (measured: 7% fewer calls, 9% more points, CPU time
-4% lower; BENCHMARKS.md, adaptive mode).
+passes would most likely ask about (measured with the stage-5 demo model: 10% fewer
+calls, 8% more points; BENCHMARKS.md, adaptive mode).
 
 Memory: for each decoded point only the indices of the grid points inside its finest
 mask are kept (the masks themselves are the candidates the generator keeps anyway).
