@@ -51,6 +51,11 @@ def full_config(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def encoder_stride(stage_channels: list[int]) -> int:
+    """Pixels per embedding cell: the stem and every stage halve the resolution."""
+    return 2 ** (1 + len(stage_channels))
+
+
 class ConvBNAct(nn.Sequential):
     """3x3 (or k x k) convolution, batch norm, GELU."""
 
@@ -116,7 +121,7 @@ class DemoImageEncoder(nn.Module):
         if len(stage_channels) != len(stage_blocks):
             raise ValueError("stage_channels and stage_blocks must have the same length")
         self.img_size = img_size
-        self.stride = 2 ** (1 + len(stage_channels))
+        self.stride = encoder_stride(stage_channels)
         if img_size % self.stride:
             raise ValueError(f"img_size {img_size} is not a multiple of the stride {self.stride}")
         self.grid = img_size // self.stride

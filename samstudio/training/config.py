@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from samstudio.inference.demo_arch import DEFAULT_CONFIG as MODEL_DEFAULTS
+from samstudio.inference.demo_arch import encoder_stride
 
 DATA_DEFAULTS: dict[str, Any] = {
     "size": 256,  # long side of the synthetic scenes (= model input size)
@@ -71,9 +72,14 @@ def resolve(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
         if unknown:
             raise ValueError(f"{source}: unknown keys in {section!r}: {sorted(unknown)}")
         out[section].update(values)
+    if out["data"]["size"] != out["model"]["img_size"]:
+        raise ValueError(
+            f"{source}: data.size ({out['data']['size']}) must equal model.img_size "
+            f"({out['model']['img_size']})"
+        )
     loss_size = out["train"]["loss_size"]
     model = out["model"]
-    low = 4 * int(model["img_size"]) // 2 ** (1 + len(model["stage_channels"]))
+    low = 4 * int(model["img_size"]) // encoder_stride(model["stage_channels"])
     if loss_size is not None and (
         isinstance(loss_size, bool)
         or not isinstance(loss_size, int)

@@ -245,6 +245,13 @@ def test_loss_size_is_checked(tmp_path: Path) -> None:
     assert tiny_config(tmp_path, loss_size=16)["train"]["loss_size"] == 16
 
 
+def test_scene_size_must_equal_the_model_input(tmp_path: Path) -> None:
+    path = tmp_path / "sizes.yaml"
+    path.write_text("model: {img_size: 64}\ndata: {size: 128}\n")
+    with pytest.raises(ValueError, match=r"sizes.yaml: data.size \(128\) must equal"):
+        load_config(path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("loss_size", [None, 64])
 def test_training_steps_reduce_the_loss_on_a_batch(tmp_path: Path, loss_size: int | None) -> None:
