@@ -17,7 +17,10 @@ from samstudio.inference.demo_arch import DEFAULT_CONFIG as MODEL_DEFAULTS
 from samstudio.inference.demo_arch import encoder_stride
 
 DATA_DEFAULTS: dict[str, Any] = {
-    "size": 256,  # long side of the synthetic scenes (= model input size)
+    # long side of the synthetic scenes; model.img_size must be a whole multiple of it.
+    # Smaller than the input, a scene is enlarged the app's way (PIL bilinear) and its
+    # masks by pixel repetition, so the model trains on what it sees of such a picture
+    "size": 256,
     "min_objects": 3,
     "max_objects": 9,
     "composite_prob": 0.45,
@@ -72,10 +75,17 @@ def resolve(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
         if unknown:
             raise ValueError(f"{source}: unknown keys in {section!r}: {sorted(unknown)}")
         out[section].update(values)
-    if out["data"]["size"] != out["model"]["img_size"]:
+    size, img_size = out["data"]["size"], out["model"]["img_size"]
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, int)
+        or size < 1
+        or not isinstance(img_size, int)
+        or img_size % size
+    ):
         raise ValueError(
-            f"{source}: data.size ({out['data']['size']}) must equal model.img_size "
-            f"({out['model']['img_size']})"
+            f"{source}: data.size ({size!r}) must be model.img_size ({img_size!r}) or a "
+            "whole divisor of it"
         )
     loss_size = out["train"]["loss_size"]
     model = out["model"]

@@ -30,6 +30,7 @@ import torch
 
 from samstudio.core.atomic import atomic_write, atomic_write_text
 from samstudio.inference.demo_arch import build_demo_sam
+from samstudio.inference.preprocess import resize_image
 from samstudio.training.config import dump_config
 from samstudio.training.simulate import round_schedule, simulate
 from samstudio.training.synthetic import make_scene
@@ -82,13 +83,19 @@ def make_raw_batch(config: dict[str, Any], step: int) -> RawBatch:
     """The scenes and target masks of batch `step` (deterministic in (config, step))."""
     data, train = config["data"], config["train"]
     b, k, s = int(train["batch_images"]), int(train["masks_per_image"]), int(data["size"])
-    images = np.zeros((b, s, s, 3), np.uint8)
-    masks = np.zeros((b, k, s, s), bool)
+    side = int(config["model"]["img_size"])
+    factor = side // s
+    images = np.zeros((b, side, side, 3), np.uint8)
+    masks = np.zeros((b, k, side, side), bool)
     valid = np.zeros((b, 2), np.int64)
     for i, (image, targets) in enumerate(batch_scenes(config, step)):
         h, w = image.shape[:2]
         if max(h, w) != s:  # the model's resize would change the scene: not a batch of it
             raise ValueError(f"a scene of batch {step} is {w}x{h}, not {s} px on its long side")
+        if factor > 1:  # what the app feeds the model for this picture; exact masks
+            image = resize_image(image, side)
+            targets = targets.repeat(factor, axis=1).repeat(factor, axis=2)
+            h, w = image.shape[:2]
         images[i, :h, :w] = image
         masks[i, :, :h, :w] = targets
         valid[i] = (h, w)
@@ -186,18 +193,39 @@ def lr_factor(step: int, train: dict[str, Any]) -> float:
 def init_weights(sam: torch.nn.Module, model_config: dict[str, Any], path: Path) -> None:
     """Load the weights of an earlier stage (`save_weights` format) into `sam`.
     Raises ValueError naming the file when it is missing, not a demo checkpoint, or
-    of another architecture than `model_config`."""
+    of another architecture than `model_config`.
+
+    Weights of another input size (`img_size`, all else equal) are accepted: every
+    layer is size-free except the encoder's learned position embeddings, which are
+    resampled (bicubic) from the old embedding grid to the new one."""
     if not path.is_file():
         raise ValueError(f"{path}: init_from weights not found")
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or "samstudio_model" not in blob:
         raise ValueError(f"{path}: not a SAM Studio demo checkpoint")
-    theirs = {k: v for k, v in blob["samstudio_model"].items() if k != "name"}
-    ours = {k: v for k, v in model_config.items() if k != "name"}
+    theirs = {k: v for k, v in blob["samstudio_model"].items() if k not in ("name", "img_size")}
+    ours = {k: v for k, v in model_config.items() if k not in ("name", "img_size")}
     if theirs != ours:
         diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise ValueError(f"{path}: architecture differs from the config in {diff}")
-    sam.load_state_dict(blob["state_dict"])
+    state = dict(blob["state_dict"])
+    for name, target in sam.state_dict().items():
+        old = state.get(name)
+        if name.endswith(".pos") and old is not None and old.shape != target.shape:
+            state[name] = resample_position_embedding(old, target.shape[1])
+    sam.load_state_dict(state)
+
+
+def resample_position_embedding(pos: torch.Tensor, tokens: int) -> torch.Tensor:
+    """(1, g * g, C) learned grid position embedding -> (1, tokens, C), bicubic."""
+    old_side, new_side = round(pos.shape[1] ** 0.5), round(tokens**0.5)
+    if old_side**2 != pos.shape[1] or new_side**2 != tokens:
+        raise ValueError(f"not square grids: {pos.shape[1]} -> {tokens} positions")
+    grid = pos.reshape(1, old_side, old_side, -1).permute(0, 3, 1, 2)
+    grid = torch.nn.functional.interpolate(
+        grid.float(), size=(new_side, new_side), mode="bicubic", align_corners=False
+    )
+    return grid.permute(0, 2, 3, 1).reshape(1, tokens, -1).to(pos.dtype)
 
 
 def save_weights(sam: torch.nn.Module, model_config: dict[str, Any], path: Path) -> None:

@@ -245,11 +245,68 @@ def test_loss_size_is_checked(tmp_path: Path) -> None:
     assert tiny_config(tmp_path, loss_size=16)["train"]["loss_size"] == 16
 
 
-def test_scene_size_must_equal_the_model_input(tmp_path: Path) -> None:
+def test_scene_size_must_divide_the_model_input(tmp_path: Path) -> None:
     path = tmp_path / "sizes.yaml"
-    path.write_text("model: {img_size: 64}\ndata: {size: 128}\n")
-    with pytest.raises(ValueError, match=r"sizes.yaml: data.size \(128\) must equal"):
-        load_config(path)
+    for bad in ("128", "48", "true", "0", "32.0"):
+        path.write_text(f"model: {{img_size: 64}}\ndata: {{size: {bad}}}\n")
+        with pytest.raises(ValueError, match=r"sizes.yaml: data.size .* must be model.img_size"):
+            load_config(path)
+    path.write_text("model: {img_size: 64}\ndata: {size: 32}\n")
+    assert load_config(path)["data"]["size"] == 32
+
+
+def test_scenes_smaller_than_the_input_are_enlarged_as_the_app_does(tmp_path: Path) -> None:
+    from samstudio.inference.preprocess import resize_image
+    from samstudio.training.train import batch_scenes, make_raw_batch
+
+    cfg = resolve(
+        {
+            "model": TINY_MODEL,
+            "data": {"size": 32, "min_objects": 2},
+            "train": {"batch_images": 2, "masks_per_image": 2},
+        }
+    )
+    raw = make_raw_batch(cfg, 5)
+    assert raw.images.shape == (2, 64, 64, 3)
+    masks = np.unpackbits(raw.packed_masks, axis=-1)[..., :64].astype(bool)
+    for i, (image, targets) in enumerate(batch_scenes(cfg, 5)):
+        h, w = image.shape[:2]
+        assert max(h, w) == 32 and tuple(raw.valid_hw[i]) == (2 * h, 2 * w)
+        # the pixels the app would feed the model for this 32 px picture
+        assert np.array_equal(raw.images[i, : 2 * h, : 2 * w], resize_image(image, 64))
+        assert not raw.images[i, 2 * h :].any() and not raw.images[i, :, 2 * w :].any()
+        # each scene pixel's label covers its 2 x 2 block; nothing in the padding
+        assert np.array_equal(masks[i, :, : 2 * h : 2, : 2 * w : 2], targets)
+        assert np.array_equal(masks[i, :, 1 : 2 * h : 2, 1 : 2 * w : 2], targets)
+        assert masks[i].sum() == 4 * targets.sum()
+
+
+def test_a_stage_can_start_from_weights_of_another_input_size(tmp_path: Path) -> None:
+    from samstudio.training.train import init_weights, save_weights
+
+    small = dict(TINY_MODEL, img_size=64)  # 4 x 4 embedding grid
+    sam_small = build_demo_sam(small)
+    with torch.no_grad():  # a position embedding that is constant along rows
+        pos = sam_small.image_encoder.attn[0].pos
+        pos.copy_(torch.arange(4.0).repeat_interleave(4)[None, :, None].expand_as(pos))
+    path = tmp_path / "small.pt"
+    save_weights(sam_small, small, path)
+    big = dict(TINY_MODEL, img_size=128)  # 8 x 8 grid
+    sam_big = build_demo_sam(big)
+    init_weights(sam_big, big, path)
+    a, b = sam_small.state_dict(), sam_big.state_dict()
+    resampled = b["image_encoder.attn.0.pos"]
+    assert resampled.shape == (1, 64, a["image_encoder.attn.0.pos"].shape[-1])
+    rows = resampled[0, :, 0].reshape(8, 8)
+    assert torch.allclose(rows, rows[:, :1].expand(8, 8))  # still constant along rows
+    assert rows[0, 0] < rows[3, 0] < rows[7, 0]  # and increasing down the grid
+    for name, value in a.items():
+        if name != "image_encoder.attn.0.pos":
+            assert torch.equal(b[name], value), name
+    # anything else of another architecture is still refused
+    other = dict(big, embed_dim=2 * TINY_MODEL["embed_dim"])
+    with pytest.raises(ValueError, match="small.pt.*embed_dim"):
+        init_weights(build_demo_sam(other), other, path)
 
 
 @pytest.mark.slow
