@@ -81,11 +81,17 @@ def constant_graph(inputs: dict[str, list[int]], outputs: dict[str, list[int]]) 
     return model.SerializeToString()
 
 
+# the shipped export's sizes: embedding (C, h, w), low-res logits (r, r)
+_MANIFEST = json.loads((SHIPPED / "manifest.json").read_text())
+CHANNELS, GRID_H, GRID_W = _MANIFEST["embedding_shape"]
+TOKENS = GRID_H * GRID_W
+LOW_RES = _MANIFEST["mask_input_size"]
+
 PREPARE_OUTPUTS = {
-    "image_tokens": [1, 256, 64],
-    "t2i_keys": [1, 4, 8, 256],
-    "t2i_values": [1, 4, 256, 8],
-    "i2t_queries": [1, 256, 32],
+    "image_tokens": [1, TOKENS, CHANNELS],
+    "t2i_keys": [1, 4, CHANNELS // 8, TOKENS],
+    "t2i_values": [1, 4, TOKENS, CHANNELS // 8],
+    "i2t_queries": [1, TOKENS, CHANNELS // 2],
 }
 
 
@@ -127,17 +133,17 @@ def _unreadable(key: str) -> Callable[[Path], None]:
 
 
 def _other_export_prepare(folder: Path) -> None:
-    """prepare.onnx of a model with 32-channel embeddings (the manifest says 64)."""
-    replace_file(
-        folder, "prepare", constant_graph({"image_embeddings": [1, 32, 16, 16]}, PREPARE_OUTPUTS)
-    )
+    """prepare.onnx of a model with half as many embedding channels as the manifest's."""
+    inputs = {"image_embeddings": [1, CHANNELS // 2, GRID_H, GRID_W]}
+    replace_file(folder, "prepare", constant_graph(inputs, PREPARE_OUTPUTS))
 
 
 def _prepare_not_matching_decoder_prepared(folder: Path) -> None:
     """prepare.onnx takes the right embeddings but gives tokens of another width than
     decoder_prepared.onnx takes (the two halves come from different exports)."""
-    outputs = {**PREPARE_OUTPUTS, "image_tokens": [1, 256, 32]}
-    replace_file(folder, "prepare", constant_graph({"image_embeddings": [1, 64, 16, 16]}, outputs))
+    outputs = {**PREPARE_OUTPUTS, "image_tokens": [1, TOKENS, CHANNELS // 2]}
+    inputs = {"image_embeddings": [1, CHANNELS, GRID_H, GRID_W]}
+    replace_file(folder, "prepare", constant_graph(inputs, outputs))
 
 
 def _plain_decoder_as_decoder_prepared(folder: Path) -> None:
@@ -193,7 +199,7 @@ def test_a_damaged_prepared_pair_is_dropped_with_a_warning(
         np.testing.assert_allclose(ours.low_res_logits, theirs.low_res_logits, atol=1e-3, rtol=0)
         np.testing.assert_allclose(ours.iou_predictions, theirs.iou_predictions, atol=1e-4, rtol=0)
     batch = model.decode_points_batch(embedding, np.array([[60.0, 40.0], [150.0, 100.0]]))
-    assert batch.low_res_logits.shape == (2, 3, 64, 64)
+    assert batch.low_res_logits.shape == (2, 3, *LOW_RES)
 
 
 def test_half_a_pair_in_the_manifest_is_dropped_with_a_warning(tmp_path: Path) -> None:
