@@ -47,7 +47,9 @@ def float_arrays(config: dict[str, Any], step: int) -> tuple[np.ndarray, ...]:
     from samstudio.training.train import batch_scenes
 
     data, train, model = config["data"], config["train"], config["model"]
-    b, k, s = int(train["batch_images"]), int(train["masks_per_image"]), int(data["size"])
+    b, k = int(train["batch_images"]), int(train["masks_per_image"])
+    s = int(model["img_size"])  # scenes of data.size, enlarged to the input
+    factor = s // int(data["size"])
     prep = Preprocessing(s, tuple(model["pixel_mean"]), tuple(model["pixel_std"]))
     images = np.zeros((b, 3, s, s), np.float32)
     targets = np.zeros((b, k, s, s), np.float32)
@@ -55,7 +57,8 @@ def float_arrays(config: dict[str, Any], step: int) -> tuple[np.ndarray, ...]:
     for i, (image, masks) in enumerate(batch_scenes(config, step)):
         x, (h, w) = prepare_input(image, prep)
         images[i] = x[0]
-        targets[i, :, :h, :w] = masks.astype(np.float32)
+        big = masks.repeat(factor, axis=1).repeat(factor, axis=2)
+        targets[i, :, :h, :w] = big.astype(np.float32)
         valid[i] = (h, w)
     return images, targets, valid
 

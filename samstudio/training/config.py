@@ -76,13 +76,18 @@ def resolve(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
             raise ValueError(f"{source}: unknown keys in {section!r}: {sorted(unknown)}")
         out[section].update(values)
     size, img_size = out["data"]["size"], out["model"]["img_size"]
+    stride = encoder_stride(out["model"]["stage_channels"])
     if (
-        isinstance(size, bool)
-        or not isinstance(size, int)
-        or size < 1
+        isinstance(img_size, bool)
         or not isinstance(img_size, int)
-        or img_size % size
+        or img_size < stride
+        or img_size % stride
     ):
+        raise ValueError(
+            f"{source}: model.img_size must be a whole multiple of the encoder's stride "
+            f"({stride}), got {img_size!r}"
+        )
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1 or img_size % size:
         raise ValueError(
             f"{source}: data.size ({size!r}) must be model.img_size ({img_size!r}) or a "
             "whole divisor of it"

@@ -247,38 +247,54 @@ def test_loss_size_is_checked(tmp_path: Path) -> None:
 
 def test_scene_size_must_divide_the_model_input(tmp_path: Path) -> None:
     path = tmp_path / "sizes.yaml"
-    for bad in ("128", "48", "true", "0", "32.0"):
+    for bad in ("128", "48", "true", "0", "-32", "32.0"):
         path.write_text(f"model: {{img_size: 64}}\ndata: {{size: {bad}}}\n")
         with pytest.raises(ValueError, match=r"sizes.yaml: data.size .* must be model.img_size"):
+            load_config(path)
+    for bad in ("0", "-64", "true", "64.0", "72"):  # 72: not a multiple of the stride (16)
+        path.write_text(f"model: {{img_size: {bad}}}\ndata: {{size: 8}}\n")
+        with pytest.raises(ValueError, match=r"sizes.yaml: model.img_size must be a whole"):
             load_config(path)
     path.write_text("model: {img_size: 64}\ndata: {size: 32}\n")
     assert load_config(path)["data"]["size"] == 32
 
 
-def test_scenes_smaller_than_the_input_are_enlarged_as_the_app_does(tmp_path: Path) -> None:
-    from samstudio.inference.preprocess import resize_image
-    from samstudio.training.train import batch_scenes, make_raw_batch
+@pytest.mark.parametrize("factor", [2, 4])
+def test_scenes_smaller_than_the_input_are_enlarged_as_the_app_does(factor: int) -> None:
+    from samstudio.inference.preprocess import Preprocessing, prepare_input
+    from samstudio.training.train import batch_scenes, finish_batch, make_raw_batch
 
+    side = 64
     cfg = resolve(
         {
             "model": TINY_MODEL,
-            "data": {"size": 32, "min_objects": 2},
+            "data": {"size": side // factor, "min_objects": 2},
             "train": {"batch_images": 2, "masks_per_image": 2},
         }
     )
-    raw = make_raw_batch(cfg, 5)
-    assert raw.images.shape == (2, 64, 64, 3)
-    masks = np.unpackbits(raw.packed_masks, axis=-1)[..., :64].astype(bool)
-    for i, (image, targets) in enumerate(batch_scenes(cfg, 5)):
-        h, w = image.shape[:2]
-        assert max(h, w) == 32 and tuple(raw.valid_hw[i]) == (2 * h, 2 * w)
-        # the pixels the app would feed the model for this 32 px picture
-        assert np.array_equal(raw.images[i, : 2 * h, : 2 * w], resize_image(image, 64))
-        assert not raw.images[i, 2 * h :].any() and not raw.images[i, :, 2 * w :].any()
-        # each scene pixel's label covers its 2 x 2 block; nothing in the padding
-        assert np.array_equal(masks[i, :, : 2 * h : 2, : 2 * w : 2], targets)
-        assert np.array_equal(masks[i, :, 1 : 2 * h : 2, 1 : 2 * w : 2], targets)
-        assert masks[i].sum() == 4 * targets.sum()
+    model = cfg["model"]
+    prep = Preprocessing(side, tuple(model["pixel_mean"]), tuple(model["pixel_std"]))
+    shapes = set()
+    for step in range(5, 9):  # scenes of both orientations
+        raw = make_raw_batch(cfg, step)
+        images, _, _ = finish_batch(cfg, raw)
+        assert raw.images.shape == (2, side, side, 3)
+        masks = np.unpackbits(raw.packed_masks, axis=-1)[..., :side].astype(bool)
+        for i, (image, targets) in enumerate(batch_scenes(cfg, step)):
+            h, w = image.shape[:2]
+            shapes.add(h > w)
+            assert max(h, w) == side // factor
+            assert tuple(raw.valid_hw[i]) == (factor * h, factor * w)
+            # bit for bit the tensor the app feeds the model for this small picture
+            app, _ = prepare_input(image, prep)
+            assert np.array_equal(images[i].numpy(), app[0])
+            # each scene pixel's label covers its factor x factor block; none in the padding
+            for dy in range(factor):
+                for dx in range(factor):
+                    block = masks[i, :, dy : factor * h : factor, dx : factor * w : factor]
+                    assert np.array_equal(block, targets)
+            assert masks[i].sum() == factor * factor * targets.sum()
+    assert shapes == {True, False}
 
 
 def test_a_stage_can_start_from_weights_of_another_input_size(tmp_path: Path) -> None:
@@ -286,9 +302,10 @@ def test_a_stage_can_start_from_weights_of_another_input_size(tmp_path: Path) ->
 
     small = dict(TINY_MODEL, img_size=64)  # 4 x 4 embedding grid
     sam_small = build_demo_sam(small)
-    with torch.no_grad():  # a position embedding that is constant along rows
+    with torch.no_grad():  # channel 0 constant along rows, the others random
         pos = sam_small.image_encoder.attn[0].pos
-        pos.copy_(torch.arange(4.0).repeat_interleave(4)[None, :, None].expand_as(pos))
+        pos.copy_(torch.randn(pos.shape, generator=torch.Generator().manual_seed(0)))
+        pos[0, :, 0] = torch.arange(4.0).repeat_interleave(4)
     path = tmp_path / "small.pt"
     save_weights(sam_small, small, path)
     big = dict(TINY_MODEL, img_size=128)  # 8 x 8 grid
@@ -300,6 +317,18 @@ def test_a_stage_can_start_from_weights_of_another_input_size(tmp_path: Path) ->
     rows = resampled[0, :, 0].reshape(8, 8)
     assert torch.allclose(rows, rows[:, :1].expand(8, 8))  # still constant along rows
     assert rows[0, 0] < rows[3, 0] < rows[7, 0]  # and increasing down the grid
+    # bicubic without corner alignment, as an independent interpolate of the grid gives
+    grid = a["image_encoder.attn.0.pos"].reshape(1, 4, 4, -1).permute(0, 3, 1, 2)
+    expected = torch.nn.functional.interpolate(
+        grid, size=(8, 8), mode="bicubic", align_corners=False
+    )
+    assert torch.allclose(resampled, expected.permute(0, 2, 3, 1).reshape(1, 64, -1))
+    # and back down: a 128 px checkpoint starts a 64 px stage
+    back = build_demo_sam(small)
+    bigpath = tmp_path / "big.pt"
+    save_weights(sam_big, big, bigpath)
+    init_weights(back, small, bigpath)
+    assert back.state_dict()["image_encoder.attn.0.pos"].shape == pos.shape
     for name, value in a.items():
         if name != "image_encoder.attn.0.pos":
             assert torch.equal(b[name], value), name
