@@ -9,12 +9,16 @@ Writes one SA-1B JSON per image into DIR, named after the image file (`x.png.jso
 our output of another image; written atomically; the name does not depend on the other
 inputs, so a later run on fewer images finds its outputs) and, with `--coco`, one COCO
 instances file over all images (file_name: the path relative to the images' common
-folder). Each JSON records this tool, the source image (path, byte size and SHA-256 of
-its file), the model (as given, and the SHA-256 of its content: the checkpoint file, or
+folder). Each JSON records this tool, the source image (path, byte size, modification
+time and SHA-256 of its file), the model (as given, and the SHA-256 of its content: the checkpoint file, or
 an ONNX folder's manifest and the files it names) and the parameters; an image whose
 JSON matches them is skipped (the run is resumable: stop it and run the same command
 again), one made otherwise (or by a version that recorded no SHA-256) is redone, and a
 file this tool did not write is never overwritten (the image is reported and skipped).
+An image whose byte size and modification time (to the nanosecond) are those its output
+recorded is not read again on resume: its recorded SHA-256 stands (as rsync and git
+decide; a time is recorded only when it was over `SETTLED_S` old at hashing, so a file
+rewritten within the file system's timestamp resolution is hashed again).
 An image that cannot be read, whose masks cannot be generated or whose JSON cannot be
 written is reported and skipped; the exit status is then 1. Only the standard library
 is imported at module level.
@@ -29,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 DONE_SUFFIX = ".json"
+SETTLED_S = 3.0
+"""An image's modification time is recorded (and trusted on resume) only when it was at
+least this many seconds old when hashed: coarser than any file system's timestamps."""
 
 
 def register(sub: Any) -> None:
@@ -162,7 +169,7 @@ def output_name(image: Path, hashed: bool = False) -> str:
     return f"{cut}.{tag[:10]}{DONE_SUFFIX}"
 
 
-def output_targets(images: list[Path], out: Path, marks: list[dict[str, Any]]) -> list[Path]:
+def output_targets(images: list[Path], out: Path, sources: list[str]) -> list[Path]:
     """One output file per image. An existing output of ours made from the same image
     (plain or hashed name) is found again; otherwise the plain name, unless another input
     has the same file name or the plain name holds our output of another image (then the
@@ -172,12 +179,12 @@ def output_targets(images: list[Path], out: Path, marks: list[dict[str, Any]]) -
 
     counts = Counter(image.name for image in images)
     targets: list[Path] = []
-    for image, mark in zip(images, marks, strict=True):
+    for image, source in zip(images, sources, strict=True):
         plain, hashed = out / output_name(image), out / output_name(image, hashed=True)
         chosen = None
         for candidate in (plain, hashed):
             found = _read_marker(candidate) if os.path.lexists(candidate) else None
-            if found is not None and found[1].get("source") == mark["source"]:
+            if found is not None and found[1].get("source") == source:
                 chosen = candidate
                 break
         if chosen is None:
@@ -271,8 +278,13 @@ def run(args: argparse.Namespace) -> int:
             "no earlier output is reused",
             file=sys.stderr,
         )
-    marks = [_marker(image, out, args, params, model_sha256) for image in images]
-    targets = output_targets(images, out, marks)
+    sources = [_source(image, out) for image in images]
+    targets = output_targets(images, out, sources)
+    previous = [_read_marker(target) for target in targets]
+    marks = [
+        _marker(image, sources[i], args, params, model_sha256, previous[i])
+        for i, image in enumerate(images)
+    ]
     if args.coco and os.path.abspath(args.coco) in {os.path.abspath(t) for t in targets}:
         print(
             f"error: --coco {args.coco} is the output file of an image; choose another name",
@@ -288,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
     todo = []
     skipped = older = 0
     for i, target in enumerate(targets):
-        state = _state(target, images[i], marks[i])
+        state = _state(target, images[i], marks[i], previous[i])
         if state == "done":
             skipped += 1
         elif state == "older":
@@ -328,28 +340,64 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _marker(
-    image: Path, out: Path, args: argparse.Namespace, params: Any, model_sha256: str | None
+    image: Path,
+    source: str,
+    args: argparse.Namespace,
+    params: Any,
+    model_sha256: str | None,
+    previous: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What an output records about how it was made (compared on resume). The image is
     hashed here, before it is read for segmentation: should it change in between, the
-    output records the old content and the next run redoes it."""
+    output records the old content and the next run redoes it. `previous`: the image's
+    existing output (`_read_marker`); when it recorded this byte size and modification
+    time, its SHA-256 is taken instead of reading the image again."""
+    import time
+
+    mtime: int | None = None
     try:
-        nbytes: int | None = image.stat().st_size
-        sha256: str | None = _file_sha256(image)
+        stat = image.stat()
+        nbytes: int | None = stat.st_size
+        sha256 = _recorded_sha256(previous, source, stat.st_size, stat.st_mtime_ns)
+        if sha256 is None:
+            sha256 = _file_sha256(image)
+        if time.time_ns() - stat.st_mtime_ns >= SETTLED_S * 1e9:
+            mtime = stat.st_mtime_ns
     except OSError:
         nbytes = sha256 = None
     import json
 
     mark = {
         "tool": "samstudio auto-segment",
-        "source": _source(image, out),
+        "source": source,
         "source_bytes": nbytes,
+        "source_mtime_ns": mtime,
         "source_sha256": sha256,
         "model": _model_id(args.model),
         "model_sha256": model_sha256,
         "params": params.to_dict(),
     }
     return dict(json.loads(json.dumps(mark)))  # as read back from the file (lists, not tuples)
+
+
+def _recorded_sha256(
+    previous: tuple[dict[str, Any], dict[str, Any]] | None, source: str, nbytes: int, mtime: int
+) -> str | None:
+    """The SHA-256 an earlier output recorded for this image, when it recorded the same
+    source, byte size and (settled) modification time; None otherwise."""
+    if previous is None:
+        return None
+    old = previous[1]
+    sha256 = old.get("source_sha256")
+    if (
+        old.get("source") == source
+        and old.get("source_bytes") == nbytes
+        and isinstance(old.get("source_mtime_ns"), int)
+        and old["source_mtime_ns"] == mtime
+        and isinstance(sha256, str)
+    ):
+        return sha256
+    return None
 
 
 def _read_marker(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -371,22 +419,30 @@ def _read_marker(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     return image, mark
 
 
-def _state(target: Path, image: Path, mark: dict[str, Any]) -> str:
+def _state(
+    target: Path,
+    image: Path,
+    mark: dict[str, Any],
+    found: tuple[dict[str, Any], dict[str, Any]] | None,
+) -> str:
     """'todo' (no output, or ours but made from another image/model/parameters, or while
     the image or model cannot be hashed), 'older' (ours, by a version that recorded no
     SHA-256: redone), 'done', or 'foreign' (a file this tool did not write: never
-    overwritten)."""
+    overwritten). `found`: `_read_marker(target)`. A changed modification time alone
+    (the same bytes) does not make an output stale."""
     from samstudio.core.images import image_size
 
     if not os.path.lexists(target):
         return "todo"
-    found = _read_marker(target)
     if found is None:
         return "foreign"
     record, old = found
     if "source_sha256" not in old:
         return "older"
-    if old != mark or mark["source_sha256"] is None or mark["model_sha256"] is None:
+    same = {k: v for k, v in old.items() if k != "source_mtime_ns"} == {
+        k: v for k, v in mark.items() if k != "source_mtime_ns"
+    }
+    if not same or mark["source_sha256"] is None or mark["model_sha256"] is None:
         return "todo"
     try:
         height, width = image_size(image)

@@ -552,3 +552,71 @@ def test_an_onnx_folder_without_its_optional_prepared_pair_still_resumes(
     (export / "encoder.onnx").unlink()  # a required file gone: nothing counts as done
     assert run_cli(*argv) == 0
     assert "could not be read to identify it" in capsys.readouterr().err
+
+
+def test_a_no_op_resume_reads_no_image_again(fake_model, images, tmp_path, monkeypatch, capsys):
+    """An image whose size and (settled) modification time are those its output recorded
+    keeps its recorded SHA-256: a resume over a large folder does not read every image.
+    A fresh file is hashed every time until its time has settled; a touched file (the same
+    bytes, a new time) is hashed again and still counts as done."""
+    import os
+    import time
+
+    import samstudio.cli.autoseg_cmd as autoseg
+
+    folder, _ = images
+    out = tmp_path / "out"
+    argv = [str(folder), "--out", str(out), "--points-per-side", "6", "--quiet"]
+    pictures = sorted(folder.glob("*.png"))
+    hashed: list[str] = []
+    real = autoseg._file_sha256
+
+    def counting(path: Path) -> str:
+        if Path(path).suffix == ".png":
+            hashed.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(autoseg, "_file_sha256", counting)
+
+    # written a moment ago: their times are not trusted yet
+    assert run_cli(*argv) == 0
+    marks = [json.loads((out / f"{p.name}.json").read_text()) for p in pictures]
+    assert all(m["image"]["samstudio_auto_segment"]["source_mtime_ns"] is None for m in marks)
+    hashed.clear()
+    assert run_cli(*argv) == 0
+    assert sorted(hashed) == [p.name for p in pictures]  # hashed again, still done
+    decoded = fake_model.decoded_points
+
+    # photos of an hour ago, as a user's folder: recorded once, then never read on resume
+    hour_ago = time.time_ns() - 3600 * 10**9
+    for p in pictures:
+        os.utime(p, ns=(hour_ago, hour_ago))
+    for p in pictures:
+        (out / f"{p.name}.json").unlink()
+    assert run_cli(*argv) == 0
+    recorded = json.loads((out / "scene1.png.json").read_text())["image"]
+    assert recorded["samstudio_auto_segment"]["source_mtime_ns"] == hour_ago
+    decoded = fake_model.decoded_points
+    hashed.clear()
+    capsys.readouterr()
+    assert run_cli(*argv) == 0
+    assert hashed == []
+    assert fake_model.decoded_points == decoded
+    assert "3 of 3 images already done" in capsys.readouterr().err
+
+    # touched (same bytes, new time): hashed again, not segmented again
+    os.utime(pictures[1])
+    assert run_cli(*argv) == 0
+    assert hashed == ["scene1.png"]
+    assert fake_model.decoded_points == decoded
+
+    # other pixels with an old time again, but not the recorded one: read, and redone
+    before = (out / "scene2.png.json").read_text()
+    other = make_scene(height=120, width=160, n_objects=3, seed=99)
+    Image.fromarray(other.image).save(pictures[2])
+    os.utime(pictures[2], ns=(hour_ago - 10**9, hour_ago - 10**9))
+    hashed.clear()
+    assert run_cli(*argv) == 0
+    assert hashed == ["scene1.png", "scene2.png"]
+    assert fake_model.decoded_points == decoded + 36
+    assert (out / "scene2.png.json").read_text() != before
