@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 from amg_scenes import ShapeSegmenter, make_scene
 
 from samstudio.core.amg import AmgParams, generate_masks
@@ -13,6 +12,7 @@ from samstudio.core.amg import AmgParams, generate_masks
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import amg_adaptive_replay as replay  # noqa: E402
+from amg_adaptive_recall import CountingSegmenter  # noqa: E402
 
 
 def _rles(records: list) -> list[dict]:
@@ -25,17 +25,17 @@ def test_replayed_adaptive_run_equals_a_real_one_and_constants_are_restored() ->
 
     scene = make_scene(height=200, width=260, n_objects=7, seed=5)
     params = {"points_per_side": 16, "points_per_batch": 24}
-    real = ReplayCounter(ShapeSegmenter(image_size=256, low_res=64))
+    real = CountingSegmenter(ShapeSegmenter(image_size=256, low_res=64))
     emb = real.inner.encode(scene.image)
     direct = generate_masks(real, scene.image, AmgParams(adaptive=True, **params), embedding=emb)
-    direct_points, direct_calls = real.decoded, real.calls
+    direct_points, direct_calls = real.points, real.calls
 
-    wrapped = ReplayCounter(ShapeSegmenter(image_size=256, low_res=64))
+    wrapped = CountingSegmenter(ShapeSegmenter(image_size=256, low_res=64))
     seg = replay.ReplaySegmenter(wrapped)
     full = replay.run(seg, scene.image, emb, AmgParams(**params))
-    assert full[2] == 256 and wrapped.decoded == 256
+    assert full[2] == 256 and wrapped.points == 256
     masks, calls, points = replay.run(seg, scene.image, emb, AmgParams(adaptive=True, **params))
-    assert wrapped.decoded == 256  # answered from the cache: nothing decoded again
+    assert wrapped.points == 256  # answered from the cache: nothing decoded again
     assert points == direct_points < 256
     assert masks == _rles(direct)
     assert calls == direct_calls
@@ -49,21 +49,3 @@ def test_replayed_adaptive_run_equals_a_real_one_and_constants_are_restored() ->
         "NEAR_MISS_MARGIN": 0.05,
         "FILL_REACH": 1.0,
     }
-
-
-class ReplayCounter:
-    """Counts the calls and points the wrapped segmenter really decodes."""
-
-    def __init__(self, inner: ShapeSegmenter) -> None:
-        self.inner = inner
-        self.decoded = 0
-        self.calls = 0
-
-    @property
-    def info(self):  # noqa: ANN201
-        return self.inner.info
-
-    def decode_points_batch(self, embedding, points: np.ndarray, multimask: bool = True):  # noqa: ANN001, ANN201
-        self.decoded += len(points)
-        self.calls += 1
-        return self.inner.decode_points_batch(embedding, points, multimask=multimask)
