@@ -355,13 +355,14 @@ def _marker(
     import time
 
     mtime: int | None = None
+    now = time.time_ns()  # before the hash: a slow hash must not make a fresh file settled
     try:
         stat = image.stat()
         nbytes: int | None = stat.st_size
         sha256 = _recorded_sha256(previous, source, stat.st_size, stat.st_mtime_ns)
         if sha256 is None:
             sha256 = _file_sha256(image)
-        if time.time_ns() - stat.st_mtime_ns >= SETTLED_S * 1e9:
+        if now - stat.st_mtime_ns >= SETTLED_S * 1e9:
             mtime = stat.st_mtime_ns
     except OSError:
         nbytes = sha256 = None
@@ -378,6 +379,16 @@ def _marker(
         "params": params.to_dict(),
     }
     return dict(json.loads(json.dumps(mark)))  # as read back from the file (lists, not tuples)
+
+
+def _same_marker(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two markers describe the same image content, model and parameters: all
+    fields equal but the modification time (the same bytes touched are the same image)."""
+
+    def content(mark: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in mark.items() if k != "source_mtime_ns"}
+
+    return content(old) == content(new)
 
 
 def _recorded_sha256(
@@ -439,10 +450,7 @@ def _state(
     record, old = found
     if "source_sha256" not in old:
         return "older"
-    same = {k: v for k, v in old.items() if k != "source_mtime_ns"} == {
-        k: v for k, v in mark.items() if k != "source_mtime_ns"
-    }
-    if not same or mark["source_sha256"] is None or mark["model_sha256"] is None:
+    if not _same_marker(old, mark) or mark["source_sha256"] is None or mark["model_sha256"] is None:
         return "todo"
     try:
         height, width = image_size(image)
@@ -570,7 +578,7 @@ def _write_coco(
         if not json_path.is_file():
             continue  # failed (reported already)
         found = _read_marker(json_path)
-        if found is None or found[1] != mark:
+        if found is None or not _same_marker(found[1], mark):
             continue  # someone else's file, or not this image's (reported already)
         try:
             part, _ = import_sa1b(json_path)

@@ -591,6 +591,11 @@ def test_a_no_op_resume_reads_no_image_again(fake_model, images, tmp_path, monke
     hour_ago = time.time_ns() - 3600 * 10**9
     for p in pictures:
         os.utime(p, ns=(hour_ago, hour_ago))
+    # outputs that recorded no time, images now settled: done, and in the COCO file
+    early = tmp_path / "early.json"
+    assert run_cli(*argv, "--coco", str(early)) == 0
+    assert fake_model.decoded_points == decoded
+    assert len(json.loads(early.read_text())["images"]) == 3
     for p in pictures:
         (out / f"{p.name}.json").unlink()
     assert run_cli(*argv) == 0
@@ -599,16 +604,20 @@ def test_a_no_op_resume_reads_no_image_again(fake_model, images, tmp_path, monke
     decoded = fake_model.decoded_points
     hashed.clear()
     capsys.readouterr()
-    assert run_cli(*argv) == 0
+    coco = tmp_path / "all.json"
+    assert run_cli(*argv, "--coco", str(coco)) == 0
     assert hashed == []
     assert fake_model.decoded_points == decoded
     assert "3 of 3 images already done" in capsys.readouterr().err
+    assert len(json.loads(coco.read_text())["images"]) == 3  # reused outputs are in it
 
-    # touched (same bytes, new time): hashed again, not segmented again
+    # touched (same bytes, new time): hashed again, not segmented again, still exported
     os.utime(pictures[1])
-    assert run_cli(*argv) == 0
+    coco.unlink()
+    assert run_cli(*argv, "--coco", str(coco)) == 0
     assert hashed == ["scene1.png"]
     assert fake_model.decoded_points == decoded
+    assert len(json.loads(coco.read_text())["images"]) == 3
 
     # other pixels with an old time again, but not the recorded one: read, and redone
     before = (out / "scene2.png.json").read_text()
