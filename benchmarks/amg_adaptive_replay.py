@@ -24,8 +24,10 @@ of the model's low-res logits: 200 MB at 128 x 128).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,31 +88,22 @@ def parse_setting(text: str) -> dict[str, float]:
     return out
 
 
-def with_constants(setting: dict[str, float]) -> Any:
-    """Context manager: `amg_adaptive`'s (and `amg`'s imported copy's) constants set."""
-    import contextlib
-
+@contextlib.contextmanager
+def with_constants(setting: dict[str, float]) -> Iterator[None]:
+    """`amg_adaptive`'s constants (and `amg`'s imported copies) set, restored after."""
     import samstudio.core.amg as amg
     import samstudio.core.amg_adaptive as adaptive
 
-    @contextlib.contextmanager
-    def manager() -> Any:
-        saved = {name: getattr(adaptive, name) for name in setting}
-        saved_amg = {name: getattr(amg, name) for name in setting if hasattr(amg, name)}
-        try:
-            for name, value in setting.items():
-                cast = int(value) if name == "FILL_REACH" else value
-                setattr(adaptive, name, cast)
-                if name in saved_amg:
-                    setattr(amg, name, cast)
-            yield
-        finally:
-            for name, value in saved.items():
-                setattr(adaptive, name, value)
-            for name, value in saved_amg.items():
-                setattr(amg, name, value)
-
-    return manager()
+    saved = [
+        (m, name, getattr(m, name)) for m in (adaptive, amg) for name in setting if hasattr(m, name)
+    ]
+    try:
+        for module, name, _ in saved:
+            setattr(module, name, int(setting[name]) if name == "FILL_REACH" else setting[name])
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
 
 
 def run(

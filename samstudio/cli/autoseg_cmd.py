@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 DONE_SUFFIX = ".json"
+Marker = tuple[dict[str, Any], dict[str, Any]]
+"""(image object, marker) of an output of ours, as `_read_marker` returns it."""
 SETTLED_S = 3.0
 """An image's modification time is recorded (and trusted on resume) only when it was at
 least this many seconds old when hashed: coarser than any file system's timestamps."""
@@ -169,29 +171,36 @@ def output_name(image: Path, hashed: bool = False) -> str:
     return f"{cut}.{tag[:10]}{DONE_SUFFIX}"
 
 
-def output_targets(images: list[Path], out: Path, sources: list[str]) -> list[Path]:
-    """One output file per image. An existing output of ours made from the same image
-    (plain or hashed name) is found again; otherwise the plain name, unless another input
-    has the same file name or the plain name holds our output of another image (then the
-    hashed name). A file we did not write under the plain name is left for `_state` to
-    report, never overwritten."""
+def output_targets(
+    images: list[Path], out: Path, sources: list[str]
+) -> tuple[list[Path], list[Marker | None]]:
+    """One output file per image, and what `_read_marker` found in it (each file is read
+    once). An existing output of ours made from the same image (plain or hashed name) is
+    found again; otherwise the plain name, unless another input has the same file name or
+    the plain name holds our output of another image (then the hashed name). A file we
+    did not write under the plain name is left for `_state` to report, never
+    overwritten."""
     from collections import Counter
 
     counts = Counter(image.name for image in images)
     targets: list[Path] = []
+    founds: list[Marker | None] = []
     for image, source in zip(images, sources, strict=True):
         plain, hashed = out / output_name(image), out / output_name(image, hashed=True)
-        chosen = None
-        for candidate in (plain, hashed):
-            found = _read_marker(candidate) if os.path.lexists(candidate) else None
-            if found is not None and found[1].get("source") == source:
-                chosen = candidate
-                break
+        read = {c: _read_marker(c) if os.path.lexists(c) else None for c in (plain, hashed)}
+        chosen = next(
+            (
+                c
+                for c, found in read.items()
+                if found is not None and found[1].get("source") == source
+            ),
+            None,
+        )
         if chosen is None:
-            ours_elsewhere = os.path.lexists(plain) and _read_marker(plain) is not None
-            chosen = hashed if counts[image.name] > 1 or ours_elsewhere else plain
+            chosen = hashed if counts[image.name] > 1 or read[plain] is not None else plain
         targets.append(chosen)
-    return targets
+        founds.append(read[chosen])
+    return targets, founds
 
 
 def _model_id(spec: str | None) -> str:
@@ -279,8 +288,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     sources = [_source(image, out) for image in images]
-    targets = output_targets(images, out, sources)
-    previous = [_read_marker(target) for target in targets]
+    targets, previous = output_targets(images, out, sources)
     marks = [
         _marker(image, sources[i], args, params, model_sha256, previous[i])
         for i, image in enumerate(images)
@@ -345,7 +353,7 @@ def _marker(
     args: argparse.Namespace,
     params: Any,
     model_sha256: str | None,
-    previous: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    previous: Marker | None = None,
 ) -> dict[str, Any]:
     """What an output records about how it was made (compared on resume). The image is
     hashed here, before it is read for segmentation: should it change in between, the
@@ -391,9 +399,7 @@ def _same_marker(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return content(old) == content(new)
 
 
-def _recorded_sha256(
-    previous: tuple[dict[str, Any], dict[str, Any]] | None, source: str, nbytes: int, mtime: int
-) -> str | None:
+def _recorded_sha256(previous: Marker | None, source: str, nbytes: int, mtime: int) -> str | None:
     """The SHA-256 an earlier output recorded for this image, when it recorded the same
     source, byte size and (settled) modification time; None otherwise."""
     if previous is None:
@@ -411,7 +417,7 @@ def _recorded_sha256(
     return None
 
 
-def _read_marker(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _read_marker(path: Path) -> Marker | None:
     """(image object, marker) of an SA-1B file written by this tool; None otherwise."""
     import json
 
@@ -434,7 +440,7 @@ def _state(
     target: Path,
     image: Path,
     mark: dict[str, Any],
-    found: tuple[dict[str, Any], dict[str, Any]] | None,
+    found: Marker | None,
 ) -> str:
     """'todo' (no output, or ours but made from another image/model/parameters, or while
     the image or model cannot be hashed), 'older' (ours, by a version that recorded no
