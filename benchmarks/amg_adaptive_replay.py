@@ -14,10 +14,11 @@ calls and decoded points, and how many times fewer than the full grid's.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/amg_adaptive_replay.py \
         [--model M] [--scenes 12] [--first-seed 10000500] [--photos 4] [--filters 0.5/0.8] \
-        [--set NEAR_MISS_MARGIN=0.05] [--set AGREEMENT_IOU=0.9,NEAR_MISS_MARGIN=0.15] ...
+        [--set NEAR_MISS_MARGIN=0.05] [--set AGREEMENT_IOU=0.9,NEAR_MISS_MARGIN=0.15] [--set COARSE=12] ...
 
-Each `--set` is one setting (comma-separated NAME=VALUE pairs); the shipped constants
-are always measured first. Memory: one image's cache at a time (1,024 points x 3 masks
+Each `--set` is one setting (comma-separated NAME=VALUE pairs); COARSE sets the coarse
+grid (`adaptive_points_per_side`, 0 for its default of half the grid); the shipped
+constants and default coarse grid are always measured first. Memory: one image's cache at a time (1,024 points x 3 masks
 of the model's low-res logits: 200 MB at 128 x 128).
 """
 
@@ -38,6 +39,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 CONSTANTS = ("NEAR_MISS_MARGIN", "AGREEMENT_IOU", "FILL_REACH")
+COARSE = "COARSE"  # not a constant: AmgParams.adaptive_points_per_side (0: its default)
 
 
 class ReplaySegmenter:
@@ -82,8 +84,10 @@ def parse_setting(text: str) -> dict[str, float]:
     for pair in text.split(","):
         name, _, value = pair.partition("=")
         name = name.strip().upper()
-        if name not in CONSTANTS or not value:
-            raise SystemExit(f"--set {text!r}: expected NAME=VALUE with NAME in {CONSTANTS}")
+        if name not in (*CONSTANTS, COARSE) or not value:
+            raise SystemExit(
+                f"--set {text!r}: expected NAME=VALUE with NAME in {(*CONSTANTS, COARSE)}"
+            )
         out[name] = float(value)
     return out
 
@@ -95,7 +99,10 @@ def with_constants(setting: dict[str, float]) -> Iterator[None]:
     import samstudio.core.amg_adaptive as adaptive
 
     saved = [
-        (m, name, getattr(m, name)) for m in (adaptive, amg) for name in setting if hasattr(m, name)
+        (m, name, getattr(m, name))
+        for m in (adaptive, amg)
+        for name in setting
+        if name in CONSTANTS and hasattr(m, name)
     ]
     try:
         for module, name, _ in saved:
@@ -134,7 +141,7 @@ def main() -> int:
     from samstudio.core.amg import AmgParams
     from samstudio.inference.loader import open_model
 
-    settings = [{name: float(getattr(adaptive, name)) for name in CONSTANTS}]
+    settings = [{name: float(getattr(adaptive, name)) for name in CONSTANTS} | {COARSE: 0.0}]
     settings += [dict(settings[0], **parse_setting(text)) for text in args.settings]
     pred_iou, stability = (float(v) for v in args.filters.split("/"))
     common = {
@@ -156,9 +163,9 @@ def main() -> int:
             full_totals[i] += len(value) if i == 0 else value
         for setting, total in zip(settings, totals, strict=True):
             with with_constants(setting):
-                masks, calls, points = run(
-                    seg, image, embedding, AmgParams(adaptive=True, **common)
-                )
+                coarse = int(setting[COARSE]) or None
+                params = AmgParams(adaptive=True, adaptive_points_per_side=coarse, **common)
+                masks, calls, points = run(seg, image, embedding, params)
             total[0] += int((best_ious(full[0], masks) >= 0.95).sum())
             total[1] += calls
             total[2] += points

@@ -49,3 +49,11 @@ def test_replayed_adaptive_run_equals_a_real_one_and_constants_are_restored() ->
         "NEAR_MISS_MARGIN": 0.05,
         "FILL_REACH": 1.0,
     }
+    assert replay.parse_setting("coarse=12,near_miss_margin=0.15") == {
+        "COARSE": 12.0,
+        "NEAR_MISS_MARGIN": 0.15,
+    }
+    with replay.with_constants({"COARSE": 12.0, "NEAR_MISS_MARGIN": 0.3}):
+        assert adaptive.NEAR_MISS_MARGIN == 0.3  # COARSE is a parameter, not a constant
+        assert not hasattr(adaptive, "COARSE") and not hasattr(amg, "COARSE")
+    assert (adaptive.NEAR_MISS_MARGIN, amg.NEAR_MISS_MARGIN, adaptive.AGREEMENT_IOU) == before
