@@ -14,6 +14,10 @@ import os
 import re
 import sys
 
+# what only a source installation has (training, .pth checkpoints, ONNX export): a
+# command that needs one of them in the desktop build says so instead of a traceback
+TORCH_ONLY = frozenset({"torch", "torchvision", "segment_anything", "onnx"})
+
 COMMAND_MODULES = [
     "samstudio.cli.info_cmd",
     "samstudio.cli.project_cmd",
@@ -108,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in TORCH_ONLY:
+            raise
+        print(
+            f"samstudio {args.command}: this needs {exc.name}, which this installation does "
+            "not have (the desktop build runs ONNX models only); for training, .pth "
+            "checkpoints and ONNX export, install SAM Studio from source (see README.md)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

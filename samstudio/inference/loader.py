@@ -6,6 +6,7 @@ an ONNX export, so each path works with the other backend absent.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -40,9 +41,12 @@ def _open_path(path: Path, device: str | None) -> Segmenter:
             f"model file {path} is neither a PyTorch checkpoint (.pth) nor an ONNX export "
             f"folder with {ONNX_MANIFEST}"
         )
+    missing = [m for m in ("torch", "segment_anything") if importlib.util.find_spec(m) is None]
     try:
+        if missing:  # torch_backend imports them only when a checkpoint is read
+            raise ImportError(f"no module named {', '.join(missing)}")
         from samstudio.inference.torch_backend import TorchSegmenter
-    except ImportError as exc:  # torch or segment_anything missing
+    except ImportError as exc:  # torch or segment_anything missing (the desktop build)
         raise ModelLoadError(
             f"cannot open {path}: the PyTorch backend is not installed ({exc}); install torch "
             "and segment-anything, or use an exported ONNX model"

@@ -1,7 +1,8 @@
 """Start the SAM Studio window: `python main.py [FOLDER_OR_PROJECT]`.
 
 With no argument it reopens the most recent project, or on a first start the sample
-photos that scikit-image ships.
+photos that scikit-image ships. `main.py --self-test REPORT.json` checks the
+installation instead (`samstudio.ui.self_test`) and exits 0 when it works.
 
 Nothing heavy is imported here: torch / onnxruntime are imported by the inference
 thread when it loads the model, after the window is on screen.
@@ -23,10 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("SAM Studio")
     app.setOrganizationName("SAM Studio")
-    window = MainWindow(load_default_model=True)
-    window.show()
-    start_path = argv[1] if len(argv) > 1 else None
-    QTimer.singleShot(0, lambda: window.open_path(start_path or first_start_folder(window)))
+    if len(argv) > 1 and argv[1] == "--self-test":
+        if len(argv) != 3:
+            print("usage: SAM Studio --self-test REPORT.json", file=sys.stderr)
+            return 2
+        from samstudio.ui import self_test
+
+        window, _test = self_test.start(argv[2])
+    else:
+        window = MainWindow(load_default_model=True)
+        window.show()
+        start_path = argv[1] if len(argv) > 1 else None
+        QTimer.singleShot(0, lambda: window.open_path(start_path or first_start_folder(window)))
     code = int(app.exec())
     if window.worker.isRunning():
         # An encoder pass cannot be interrupted and may take a minute on a CPU. Every

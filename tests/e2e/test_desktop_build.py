@@ -1,0 +1,114 @@
+"""The desktop build (`packaging/build_desktop.sh`, PyInstaller), as a user gets it.
+
+Built from this checkout into a temporary folder, the frozen app passes its self-test
+(sample photos, a mouse click, three candidates, Return, the mask in the store) through
+ONNX Runtime without PyTorch; its command line segments an image exactly as this
+installation's ONNX backend does; what needs PyTorch says so instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+NAME = "SAM Studio"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform != "linux", reason="the build is checked on Linux here"),
+    pytest.mark.skipif(sys.version_info < (3, 11), reason="the build script needs Python 3.11+"),
+]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("desktop")
+    env = dict(os.environ, DESKTOP_DIST=str(out / "dist"), DESKTOP_WORK=str(out / "work"))
+    done = subprocess.run(
+        ["bash", str(REPO / "packaging" / "build_desktop.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out / "dist" / NAME
+
+
+def run(bundle: Path, program: str, *args: str, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **kw.pop("env", {}))
+    return subprocess.run(
+        [str(bundle / program), *args], env=env, capture_output=True, text=True, timeout=300, **kw
+    )
+
+
+def test_the_bundle_holds_the_demo_model_and_no_pytorch(bundle: Path) -> None:
+    names = {p.name.lower() for p in bundle.rglob("*")}
+    assert not names & {"torch", "torchvision", "segment_anything", "libtorch_cpu.so"}
+    onnx = bundle / "_internal" / "resources" / "models" / "samstudio-demo" / "onnx"
+    assert {"encoder.onnx", "decoder.onnx", "manifest.json"} <= {p.name for p in onnx.iterdir()}
+
+
+def test_the_frozen_app_passes_its_self_test(bundle: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    home = tmp_path / "home"  # the per-user folders of a new user
+    env = {"HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "XDG_CACHE_HOME": str(home / "c")}
+    done = run(bundle, NAME, "--self-test", str(report), env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(report.read_text())
+    assert result["ok"] and result["step"] == "done"
+    assert result["backend"] == "onnxruntime" and not result["torch_imported"]
+    assert result["model"].startswith("samstudio_demo_v1")
+    ious = result["candidate_ious"]
+    assert len(ious) == 3 and ious == sorted(ious, reverse=True)
+    assert result["accepted_area"] > 0
+
+
+def test_the_frozen_command_line_segments_as_the_onnx_backend_does(
+    bundle: Path, tmp_path: Path
+) -> None:
+    import skimage.data
+
+    from samstudio.inference.loader import open_model
+    from samstudio.inference.types import Prompts
+
+    image = skimage.data.coffee()
+    path = tmp_path / "coffee.png"
+    Image.fromarray(image).save(path)
+    out = tmp_path / "masks.npz"
+    done = run(bundle, "samstudio", "predict", "--image", str(path), "--point", "300,200",
+               "--out", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    frozen = np.load(out)
+    seg = open_model(None, device="cpu")
+    assert seg.info.backend == "onnxruntime"
+    here = seg.decode(seg.encode(image), Prompts(np.array([[300.0, 200.0]]), np.array([1])))
+    np.testing.assert_allclose(frozen["iou_predictions"], here.iou_predictions, atol=1e-4)
+    assert frozen["masks"].shape == (3, *image.shape[:2])
+    for k in range(3):
+        differ = np.count_nonzero(frozen["masks"][k] != (here.mask_logits(k) > 0))
+        assert differ <= 0.001 * image.shape[0] * image.shape[1], differ
+
+
+def test_what_needs_pytorch_says_so(bundle: Path, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "sam_vit_b.pth"
+    checkpoint.write_bytes(b"not read")
+    image = tmp_path / "i.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    done = run(bundle, "samstudio", "predict", "--model", str(checkpoint), "--image", str(image),
+               "--point", "4,4", "--out", str(tmp_path / "m.npz"))  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "PyTorch backend is not installed" in done.stderr and str(checkpoint) in done.stderr
+    config = REPO / "resources" / "models" / "samstudio-demo" / "train_config.yaml"
+    done = run(bundle, "samstudio", "train", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "samstudio train: this needs torch" in done.stderr
