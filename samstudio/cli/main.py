@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -113,12 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         print("cancelled", file=sys.stderr)
         return 130
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in TORCH_ONLY:
-            raise
+        top = (exc.name or "").split(".")[0]
+        if top not in TORCH_ONLY or importlib.util.find_spec(top) is not None:
+            raise  # another module, or a broken installation: the traceback says more
+        build = (
+            " (the desktop build runs ONNX models only)" if getattr(sys, "frozen", False) else ""
+        )
         print(
-            f"samstudio {args.command}: this needs {exc.name}, which this installation does "
-            "not have (the desktop build runs ONNX models only); for training, .pth "
-            "checkpoints and ONNX export, install SAM Studio from source (see README.md)",
+            f"samstudio {args.command}: this needs {top}, which this installation does not "
+            f"have{build}; for training, .pth checkpoints and ONNX export, install SAM Studio "
+            "from source with PyTorch (see README.md)",
             file=sys.stderr,
         )
         return 1

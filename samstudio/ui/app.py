@@ -24,13 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("SAM Studio")
     app.setOrganizationName("SAM Studio")
-    if len(argv) > 1 and argv[1] == "--self-test":
-        if len(argv) != 3:
-            print("usage: SAM Studio --self-test REPORT.json", file=sys.stderr)
-            return 2
+    if "--self-test" in argv[1:]:
+        from pathlib import Path
+
         from samstudio.ui import self_test
 
-        window, _test = self_test.start(argv[2])
+        at = argv.index("--self-test", 1)
+        if at + 1 >= len(argv):
+            print("usage: SAM Studio --self-test REPORT.json", file=sys.stderr)
+            return 2
+        problem = self_test.report_problem(Path(argv[at + 1]).resolve())
+        if problem:
+            print(f"SAM Studio --self-test: {problem}", file=sys.stderr)
+            return 2
+        window, _test = self_test.start(argv[at + 1])
     else:
         window = MainWindow(load_default_model=True)
         window.show()

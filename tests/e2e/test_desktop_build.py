@@ -31,7 +31,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("desktop")
-    env = dict(os.environ, DESKTOP_DIST=str(out / "dist"), DESKTOP_WORK=str(out / "work"))
+    env = dict(os.environ, PYTHON=sys.executable, DESKTOP_VENV=str(out / "venv"),
+               DESKTOP_DIST=str(out / "dist"), DESKTOP_WORK=str(out / "work"))  # fmt: skip
     done = subprocess.run(
         ["bash", str(REPO / "packaging" / "build_desktop.sh")],
         env=env,
@@ -61,6 +62,7 @@ def test_the_frozen_app_passes_its_self_test(bundle: Path, tmp_path: Path) -> No
     report = tmp_path / "report.json"
     home = tmp_path / "home"  # the per-user folders of a new user
     env = {"HOME": str(home), "XDG_DATA_HOME": str(home / "data"), "XDG_CACHE_HOME": str(home / "c")}
+    env["SAMSTUDIO_DATA_DIR"] = env["SAMSTUDIO_CACHE_DIR"] = str(home / "not-used")
     done = run(bundle, NAME, "--self-test", str(report), env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(report.read_text())
@@ -69,7 +71,8 @@ def test_the_frozen_app_passes_its_self_test(bundle: Path, tmp_path: Path) -> No
     assert result["model"].startswith("samstudio_demo_v1")
     ious = result["candidate_ious"]
     assert len(ious) == 3 and ious == sorted(ious, reverse=True)
-    assert result["accepted_area"] > 0
+    assert result["accepted_area"] > 0 and result["embedding_from_cache"] is False
+    assert not (home / "not-used").exists()  # its own folders, not the user's
 
 
 def test_the_frozen_command_line_segments_as_the_onnx_backend_does(

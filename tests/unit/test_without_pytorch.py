@@ -61,7 +61,7 @@ def _with_command(monkeypatch, name: str, func) -> None:  # noqa: ANN001
     monkeypatch.setattr(cli, "build_parser", build_parser)
 
 
-def test_a_command_that_needs_pytorch_says_so(monkeypatch, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_a_command_that_needs_pytorch_says_so(no_torch, monkeypatch, tmp_path, capsys) -> None:  # noqa: ANN001
     def train_without_torch(_args) -> int:  # noqa: ANN001
         raise ModuleNotFoundError("No module named 'torch'", name="torch")
 
@@ -73,10 +73,16 @@ def test_a_command_that_needs_pytorch_says_so(monkeypatch, tmp_path, capsys) -> 
     assert "samstudio train: this needs torch" in err and "install SAM Studio from source" in err
 
 
-def test_other_missing_modules_are_not_hidden(monkeypatch) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("missing", ["cv2", "torch._C"])
+def test_other_missing_modules_are_not_hidden(missing, monkeypatch) -> None:  # noqa: ANN001
+    """Another module, or a part of an installed PyTorch (a broken installation): the
+    traceback is kept, it says more than "install PyTorch"."""
+
     def broken(_args) -> int:  # noqa: ANN001
-        raise ModuleNotFoundError("No module named 'cv2'", name="cv2")
+        raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
 
     _with_command(monkeypatch, "info", broken)
+    if missing.startswith("torch"):
+        pytest.importorskip("torch")
     with pytest.raises(ModuleNotFoundError):
         main(["info"])
