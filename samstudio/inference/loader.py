@@ -14,6 +14,28 @@ from samstudio.inference.errors import ModelLoadError
 from samstudio.inference.types import Segmenter
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
+PYTORCH_MODULES = ("torch", "segment_anything")  # what a .pth checkpoint needs
+
+
+def pytorch_available() -> bool:
+    """Whether this installation can open `.pth` checkpoints (PyTorch and Meta's
+    segment-anything are installed; the desktop build has neither). Imports nothing."""
+    return all(importlib.util.find_spec(m) is not None for m in PYTORCH_MODULES)
+
+
+def needs_pytorch(path: Path | None, catalog_name: str | None = None) -> bool:
+    """Whether the model at `path` (or catalog model `catalog_name`, not downloaded yet)
+    is a PyTorch checkpoint rather than an ONNX export folder."""
+    if path is not None:
+        return path.suffix.lower() in CHECKPOINT_SUFFIXES and not path.is_dir()
+    if catalog_name is None:
+        return False
+    from samstudio.inference.catalog import CATALOG
+
+    entry = CATALOG.get(catalog_name)
+    return entry is not None and Path(entry.filename).suffix.lower() in CHECKPOINT_SUFFIXES
+
+
 ONNX_MANIFEST = "manifest.json"
 
 
@@ -41,7 +63,7 @@ def _open_path(path: Path, device: str | None) -> Segmenter:
             f"model file {path} is neither a PyTorch checkpoint (.pth) nor an ONNX export "
             f"folder with {ONNX_MANIFEST}"
         )
-    missing = [m for m in ("torch", "segment_anything") if importlib.util.find_spec(m) is None]
+    missing = [m for m in PYTORCH_MODULES if importlib.util.find_spec(m) is None]
     try:
         if missing:  # torch_backend imports them only when a checkpoint is read
             raise ImportError(f"no module named {', '.join(missing)}")

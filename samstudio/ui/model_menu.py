@@ -39,6 +39,9 @@ def import_and_open_factory(path: str) -> Callable[[], Any]:
     return make
 
 
+NO_PYTORCH = "not in this installation; import its ONNX export instead"
+
+
 class _DownloadBridge(QObject):
     progress = Signal(object, object)  # bytes done, total or None
     finished = Signal(str)  # path
@@ -70,9 +73,16 @@ class ModelMenu:
         except Exception as exc:
             catalog.addAction(f"(catalog unavailable: {exc})").setEnabled(False)
             rows = []
+        from samstudio.inference.loader import needs_pytorch, pytorch_available
+
+        torch_ok = pytorch_available()
         for row in rows:
             size = f" · {row.size / 2**20:.0f} MB" if row.size else ""
-            if row.status in ("shipped", "downloaded", "imported"):
+            if not torch_ok and needs_pytorch(row.path, row.name):
+                # the desktop build cannot open it: no download it could not use
+                act = catalog.addAction(f"{row.name}{size} (needs PyTorch: {NO_PYTORCH})")
+                act.setEnabled(False)
+            elif row.status in ("shipped", "downloaded", "imported"):
                 act = catalog.addAction(f"Load {row.name} ({row.status}{size})")
                 act.triggered.connect(lambda _c=False, n=row.name: self.load(n))
             elif row.status == "not downloaded":
@@ -83,10 +93,19 @@ class ModelMenu:
                 act.setEnabled(False)
             act.setToolTip(row.description)
         m.addSeparator()
-        m.addAction("Import a model file…").triggered.connect(lambda: self.ask_import())
-        m.addAction("Open a model file without importing…").triggered.connect(
-            lambda: self.ask_open()
+        m.addAction("Import an ONNX model folder…").triggered.connect(
+            lambda: self.ask_import_onnx()
         )
+        pth = [
+            m.addAction("Import a model file…"),
+            m.addAction("Open a model file without importing…"),
+        ]
+        pth[0].triggered.connect(lambda: self.ask_import())
+        pth[1].triggered.connect(lambda: self.ask_open())
+        if not torch_ok:
+            for act in pth:
+                act.setText(act.text().rstrip("…") + f" (.pth; needs PyTorch: {NO_PYTORCH})")
+                act.setEnabled(False)
 
     def load(self, spec: str | None, label: str | None = None) -> None:
         """Load `spec` in the inference thread; remembered for the next start once it works."""
@@ -107,6 +126,13 @@ class ModelMenu:
         )
         if path:
             self.window.load_model(import_and_open_factory(path), Path(path).name)
+
+    def ask_import_onnx(self) -> None:
+        """Register and open a folder made by `samstudio model export` (manifest.json and
+        the .onnx files): the way to official SAM weights in the desktop build."""
+        folder = QFileDialog.getExistingDirectory(self.window, "Import an ONNX model folder")
+        if folder:
+            self.window.load_model(import_and_open_factory(folder), Path(folder).name)
 
     def ask_open(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
