@@ -10,7 +10,9 @@ for a point does not depend on the other points of its batch, so the replay give
 masks the real run would (checked: the shipped rule's figures equal
 `amg_adaptive_recall.py`'s). Prints one JSON object: for each setting, the recall of the
 full grid's masks at IoU >= 0.95 (the issue's target: >= 98%), adaptive mode's decoder
-calls and decoded points, and how many times fewer than the full grid's.
+calls and decoded points, and how many times fewer than the full grid's; on generated
+scenes also how many of their annotated objects each finds at IoU >= 0.8 (as
+`tests/unit/test_amg.py` counts them), beside the full grid's.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/amg_adaptive_replay.py \
         [--model M] [--scenes 12] [--first-seed 10000500] [--photos 4] [--filters 0.5/0.8] \
@@ -113,6 +115,28 @@ def with_constants(setting: dict[str, float]) -> Iterator[None]:
             setattr(module, name, value)
 
 
+FOUND_IOU = 0.8  # an object is found at this IoU, as tests/unit/test_amg.py counts
+
+
+def objects_found(objects: list[Any], masks: list[Any]) -> int:
+    """How many of the ground-truth objects (RLEs) some mask (RLE) matches at IoU >= 0.8."""
+    from samstudio.core.masks import rle_iou
+
+    if not objects or not masks:
+        return 0
+    return int((rle_iou(objects, masks).max(axis=1) >= FOUND_IOU).sum())
+
+
+def scene_objects(name: str) -> list[Any]:
+    """The ground-truth objects of a generated scene ("scene SEED") as RLEs; [] for a photo."""
+    if not name.startswith("scene "):
+        return []
+    from samstudio.core.masks import encode_rles
+    from samstudio.training.synthetic import make_scene
+
+    return encode_rles(make_scene(int(name.split()[1])).masks)
+
+
 def run(
     seg: ReplaySegmenter, image: np.ndarray, embedding: Any, params: Any
 ) -> tuple[list[Any], int, int]:
@@ -151,8 +175,8 @@ def main() -> int:
         "stability_score_thresh": stability,
     }
     segmenter = open_model(args.model, device="cpu")
-    full_totals = [0, 0, 0]  # masks, calls, points
-    totals = [[0, 0, 0, 0] for _ in settings]  # found, calls, points, masks
+    full_totals = [0, 0, 0, 0, 0]  # masks, calls, points, objects, objects found
+    totals = [[0, 0, 0, 0, 0] for _ in settings]  # found, calls, points, masks, objects found
     names = []
     for name, image in images(args):
         names.append(name)
@@ -161,6 +185,9 @@ def main() -> int:
         full = run(seg, image, embedding, AmgParams(**common))
         for i, value in enumerate(full):
             full_totals[i] += len(value) if i == 0 else value
+        objects = scene_objects(name)
+        full_totals[3] += len(objects)
+        full_totals[4] += objects_found(objects, full[0])
         for setting, total in zip(settings, totals, strict=True):
             with with_constants(setting):
                 coarse = int(setting[COARSE]) or None
@@ -170,13 +197,20 @@ def main() -> int:
             total[1] += calls
             total[2] += points
             total[3] += len(masks)
+            total[4] += objects_found(objects, masks)
         print(json.dumps({"progress": name, "masks_full": len(full[0])}), file=sys.stderr)
     result = {
         "benchmark": "amg_adaptive_replay",
         "model": segmenter.info.model_id,
         "images": names,
         "filters": args.filters,
-        "full": dict(zip(("masks", "decoder_calls", "decoded_points"), full_totals, strict=True)),
+        "full": dict(
+            zip(
+                ("masks", "decoder_calls", "decoded_points", "scene_objects", "objects_found"),
+                full_totals,
+                strict=True,
+            )
+        ),
         "settings": [
             {
                 "constants": setting,
@@ -186,8 +220,11 @@ def main() -> int:
                 "decoded_points": points,
                 "fewer_decoder_calls": round(full_totals[1] / max(calls, 1), 3),
                 "fewer_decoded_points": round(full_totals[2] / max(points, 1), 3),
+                "objects_found": objects,
             }
-            for setting, (found, calls, points, masks) in zip(settings, totals, strict=True)
+            for setting, (found, calls, points, masks, objects) in zip(
+                settings, totals, strict=True
+            )
         ],
     }
     print(json.dumps(result, indent=1))

@@ -57,3 +57,14 @@ def test_replayed_adaptive_run_equals_a_real_one_and_constants_are_restored() ->
         assert adaptive.NEAR_MISS_MARGIN == 0.3  # COARSE is a parameter, not a constant
         assert not hasattr(adaptive, "COARSE") and not hasattr(amg, "COARSE")
     assert (adaptive.NEAR_MISS_MARGIN, amg.NEAR_MISS_MARGIN, adaptive.AGREEMENT_IOU) == before
+
+
+def test_objects_are_counted_on_generated_scenes_only() -> None:
+    from samstudio.training.synthetic import make_scene
+
+    objects = replay.scene_objects("scene 10000500")
+    assert len(objects) == len(make_scene(10_000_500).masks) > 1
+    assert replay.objects_found(objects, objects) == len(objects)
+    assert replay.objects_found(objects, objects[:1]) == 1
+    assert replay.objects_found(objects, []) == 0
+    assert replay.scene_objects("mobilesam_picture1.jpg") == []
