@@ -101,6 +101,33 @@ def test_the_frozen_command_line_segments_as_the_onnx_backend_does(
         assert differ <= 0.001 * image.shape[0] * image.shape[1], differ
 
 
+def test_the_frozen_command_line_auto_segments_into_coco(bundle: Path, tmp_path: Path) -> None:
+    """Batch auto-segment in the desktop build (ONNX Runtime, pycocotools, the formats):
+    one SA-1B file per image and a COCO file that pycocotools reads, as the source
+    installation writes them."""
+    from pycocotools.coco import COCO
+
+    from samstudio.training.synthetic import make_scene
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for seed in (10_000_500, 10_000_501):
+        Image.fromarray(make_scene(seed).image).save(folder / f"scene_{seed}.png")
+    out, coco = tmp_path / "out", tmp_path / "coco.json"
+    done = run(bundle, "samstudio", "auto-segment", str(folder), "--out", str(out),
+               "--pred-iou-thresh", "0.5", "--stability-score-thresh", "0.8",
+               "--coco", str(coco), "--quiet")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in out.glob("*.json")) == [
+        "scene_10000500.png.json",
+        "scene_10000501.png.json",
+    ]
+    data = COCO(str(coco))
+    assert len(data.getImgIds()) == 2 and len(data.getAnnIds()) > 0
+    for ann in data.loadAnns(data.getAnnIds()):
+        assert data.annToMask(ann).sum() == ann["area"]
+
+
 def test_what_needs_pytorch_says_so(bundle: Path, tmp_path: Path) -> None:
     checkpoint = tmp_path / "sam_vit_b.pth"
     checkpoint.write_bytes(b"not read")
