@@ -12,7 +12,8 @@ masks the real run would (checked: the shipped rule's figures equal
 full grid's masks at IoU >= 0.95 (the issue's target: >= 98%), adaptive mode's decoder
 calls and decoded points, and how many times fewer than the full grid's; on generated
 scenes also how many of their annotated objects each finds at IoU >= 0.8 (as
-`tests/unit/test_amg.py` counts them), beside the full grid's.
+`tests/unit/test_amg.py` counts them), beside the full grid's, and how many of the
+objects the full grid finds it loses.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/amg_adaptive_replay.py \
         [--model M] [--scenes 12] [--first-seed 10000500] [--photos 4] [--filters 0.5/0.8] \
@@ -118,13 +119,14 @@ def with_constants(setting: dict[str, float]) -> Iterator[None]:
 FOUND_IOU = 0.8  # an object is found at this IoU, as tests/unit/test_amg.py counts
 
 
-def objects_found(objects: list[Any], masks: list[Any]) -> int:
-    """How many of the ground-truth objects (RLEs) some mask (RLE) matches at IoU >= 0.8."""
+def objects_found(objects: list[Any], masks: list[Any]) -> np.ndarray:
+    """(len(objects),) bool: which ground-truth objects (RLEs) some mask (RLE) matches at
+    IoU >= 0.8."""
     from samstudio.core.masks import rle_iou
 
     if not objects or not masks:
-        return 0
-    return int((rle_iou(objects, masks).max(axis=1) >= FOUND_IOU).sum())
+        return np.zeros(len(objects), dtype=bool)
+    return np.asarray(rle_iou(objects, masks).max(axis=1) >= FOUND_IOU)
 
 
 def scene_objects(name: str) -> list[Any]:
@@ -176,7 +178,8 @@ def main() -> int:
     }
     segmenter = open_model(args.model, device="cpu")
     full_totals = [0, 0, 0, 0, 0]  # masks, calls, points, objects, objects found
-    totals = [[0, 0, 0, 0, 0] for _ in settings]  # found, calls, points, masks, objects found
+    # found, calls, points, masks, objects found, objects the full grid finds and it does not
+    totals = [[0, 0, 0, 0, 0, 0] for _ in settings]
     names = []
     for name, image in images(args):
         names.append(name)
@@ -187,7 +190,8 @@ def main() -> int:
             full_totals[i] += len(value) if i == 0 else value
         objects = scene_objects(name)
         full_totals[3] += len(objects)
-        full_totals[4] += objects_found(objects, full[0])
+        full_objects = objects_found(objects, full[0])
+        full_totals[4] += int(full_objects.sum())
         for setting, total in zip(settings, totals, strict=True):
             with with_constants(setting):
                 coarse = int(setting[COARSE]) or None
@@ -197,7 +201,9 @@ def main() -> int:
             total[1] += calls
             total[2] += points
             total[3] += len(masks)
-            total[4] += objects_found(objects, masks)
+            found_here = objects_found(objects, masks)
+            total[4] += int(found_here.sum())
+            total[5] += int((full_objects & ~found_here).sum())
         print(json.dumps({"progress": name, "masks_full": len(full[0])}), file=sys.stderr)
     result = {
         "benchmark": "amg_adaptive_replay",
@@ -221,8 +227,9 @@ def main() -> int:
                 "fewer_decoder_calls": round(full_totals[1] / max(calls, 1), 3),
                 "fewer_decoded_points": round(full_totals[2] / max(points, 1), 3),
                 "objects_found": objects,
+                "objects_lost": lost,
             }
-            for setting, (found, calls, points, masks, objects) in zip(
+            for setting, (found, calls, points, masks, objects, lost) in zip(
                 settings, totals, strict=True
             )
         ],

@@ -26,14 +26,17 @@ def model_factory(spec: str | None) -> Callable[[], Any]:
     return make
 
 
-def import_and_open_factory(path: str) -> Callable[[], Any]:
-    """Validate and register a model file, then open it (in the inference thread)."""
+def import_and_open_factory(path: str, names: list[str] | None = None) -> Callable[[], Any]:
+    """Validate and register a model file or ONNX folder, then open it (in the inference
+    thread); the name it was registered under is appended to `names`."""
 
     def make() -> Any:
         from samstudio.inference.loader import open_model
         from samstudio.inference.registry import import_model
 
         item = import_model(path, unique=True)  # no name asked: NAME-2 when NAME is taken
+        if names is not None:
+            names.append(item.name)
         return open_model(item.name)
 
     return make
@@ -55,8 +58,9 @@ class ModelMenu:
         self.window = window
         self.menu = menu
         self._pending: str | None = None
+        self._imported: list[str] = []  # filled by an import's factory in the worker
         window.worker.model_loaded.connect(self._loaded)
-        window.worker.model_failed.connect(lambda *_: setattr(self, "_pending", None))
+        window.worker.model_failed.connect(self._failed)
         menu.aboutToShow.connect(self.rebuild)
         self.rebuild()
         self._download: tuple[threading.Thread, threading.Event, QProgressDialog] | None = None
@@ -88,6 +92,9 @@ class ModelMenu:
             elif row.status == "not downloaded":
                 act = catalog.addAction(f"Download {row.name}{size}…")
                 act.triggered.connect(lambda _c=False, n=row.name: self.download(n))
+            elif row.status.startswith("partial"):  # a cancelled or failed download
+                act = catalog.addAction(f"Resume the download of {row.name} ({row.status})…")
+                act.triggered.connect(lambda _c=False, n=row.name: self.download(n))
             else:
                 act = catalog.addAction(f"{row.name} ({row.status})")
                 act.setEnabled(False)
@@ -109,13 +116,24 @@ class ModelMenu:
 
     def load(self, spec: str | None, label: str | None = None) -> None:
         """Load `spec` in the inference thread; remembered for the next start once it works."""
-        self._pending = spec or ""
+        self._pending, self._imported = spec or "", []
         self.window.load_model(model_factory(spec), label or (spec or "the default model"))
 
     def _loaded(self, _info: Any) -> None:
+        if self._pending is None and self._imported:  # remembered under its registered name
+            self._pending = self._imported[-1]
+        self._imported = []
         if self._pending is not None:
             self.window.settings.last_model = self._pending
             self._pending = None
+
+    def _failed(self, *_: Any) -> None:
+        self._pending, self._imported = None, []
+
+    def _import(self, path: str) -> None:
+        """Register and open `path`; once it is open it is the model of the next start."""
+        self._pending, self._imported = None, []
+        self.window.load_model(import_and_open_factory(path, self._imported), Path(path).name)
 
     def load_default(self) -> None:
         self.load(None, "the default model")
@@ -125,14 +143,14 @@ class ModelMenu:
             self.window, "Import a SAM checkpoint", "", "Checkpoints (*.pth *.pt);;All files (*)"
         )
         if path:
-            self.window.load_model(import_and_open_factory(path), Path(path).name)
+            self._import(path)
 
     def ask_import_onnx(self) -> None:
         """Register and open a folder made by `samstudio model export` (manifest.json and
         the .onnx files): the way to official SAM weights in the desktop build."""
         folder = QFileDialog.getExistingDirectory(self.window, "Import an ONNX model folder")
         if folder:
-            self.window.load_model(import_and_open_factory(folder), Path(folder).name)
+            self._import(folder)
 
     def ask_open(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

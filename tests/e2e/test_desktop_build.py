@@ -124,8 +124,23 @@ def test_the_frozen_command_line_auto_segments_into_coco(bundle: Path, tmp_path:
     ]
     data = COCO(str(coco))
     assert len(data.getImgIds()) == 2 and len(data.getAnnIds()) > 0
-    for ann in data.loadAnns(data.getAnnIds()):
-        assert data.annToMask(ann).sum() == ann["area"]
+    # the same masks as the source installation's generator with the same model and
+    # parameters, in both the SA-1B files and the COCO file
+    from samstudio.core.amg import AmgParams, generate_masks
+    from samstudio.core.masks import decode_rle
+    from samstudio.inference.loader import open_model
+
+    seg = open_model(None, device="cpu")
+    params = AmgParams(pred_iou_thresh=0.5, stability_score_thresh=0.8)
+    names = {img["file_name"].split("/")[-1]: img["id"] for img in data.loadImgs(data.getImgIds())}
+    for path in sorted(folder.glob("*.png")):
+        here = generate_masks(seg, np.asarray(Image.open(path).convert("RGB")), params)
+        sa1b = json.loads((out / f"{path.name}.json").read_text())["annotations"]
+        anns = data.loadAnns(data.getAnnIds(imgIds=[names[path.name]]))
+        assert len(here) == len(sa1b) == len(anns) > 0
+        ours = sorted(int(decode_rle(r.segmentation).sum()) for r in here)
+        assert sorted(int(data.annToMask(a).sum()) for a in anns) == ours
+        assert sorted(int(a["area"]) for a in sa1b) == ours
 
 
 def test_what_needs_pytorch_says_so(bundle: Path, tmp_path: Path) -> None:

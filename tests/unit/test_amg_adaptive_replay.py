@@ -64,7 +64,10 @@ def test_objects_are_counted_on_generated_scenes_only() -> None:
 
     objects = replay.scene_objects("scene 10000500")
     assert len(objects) == len(make_scene(10_000_500).masks) > 1
-    assert replay.objects_found(objects, objects) == len(objects)
-    assert replay.objects_found(objects, objects[:1]) == 1
-    assert replay.objects_found(objects, []) == 0
+    assert replay.objects_found(objects, objects).all()
+    assert replay.objects_found(objects, objects[:1]).tolist() == [True] + [False] * (
+        len(objects) - 1
+    )
+    assert replay.objects_found(objects[:1], objects[:1] * 3).tolist() == [True]
+    assert not replay.objects_found(objects, []).any()
     assert replay.scene_objects("mobilesam_picture1.jpg") == []
