@@ -85,7 +85,6 @@ def main(argv: list[str] | None = None) -> int:
                     scaled = np.stack([logits * t for t in TEMPERATURES])
                     good_stable += stability_scores(scaled, 0.0, 1.0) >= STABILITY
     t, pr, st = (np.array(v) for v in (true_iou, predicted, stability))
-    t_arr = t
     rows = []
     for lo, hi in BINS:
         m = (t >= lo) & (t < hi)
@@ -119,14 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         "by_true_iou": rows,
         "temperature": [
             {
-                "T": t,
+                "T": temp,
                 "top_ranked_log_loss": round(float(top_loss[i] / max(top_pixels, 1)), 4),
                 "good_log_loss": round(float(good_loss[i] / max(good_pixels, 1)), 4),
                 "good_share_stability_at_least_0.95": round(
-                    float(good_stable[i] / max(int((t_arr >= GOOD).sum()), 1)), 3
+                    float(good_stable[i] / max(int((t >= GOOD).sum()), 1)), 3
                 ),
             }
-            for i, t in enumerate(TEMPERATURES)
+            for i, temp in enumerate(TEMPERATURES)
         ],
     }
     print(json.dumps(result, indent=1))

@@ -17,10 +17,15 @@ CHECKPOINT_SUFFIXES = (".pth", ".pt")
 PYTORCH_MODULES = ("torch", "segment_anything")  # what a .pth checkpoint needs
 
 
+def missing_pytorch_modules() -> list[str]:
+    """What of PyTorch and Meta's segment-anything, which `.pth` checkpoints need, is not
+    installed (the desktop build has neither). Imports nothing."""
+    return [m for m in PYTORCH_MODULES if importlib.util.find_spec(m) is None]
+
+
 def pytorch_available() -> bool:
-    """Whether this installation can open `.pth` checkpoints (PyTorch and Meta's
-    segment-anything are installed; the desktop build has neither). Imports nothing."""
-    return all(importlib.util.find_spec(m) is not None for m in PYTORCH_MODULES)
+    """Whether this installation can open `.pth` checkpoints."""
+    return not missing_pytorch_modules()
 
 
 def needs_pytorch(path: Path | None, catalog_name: str | None = None) -> bool:
@@ -63,7 +68,7 @@ def _open_path(path: Path, device: str | None) -> Segmenter:
             f"model file {path} is neither a PyTorch checkpoint (.pth) nor an ONNX export "
             f"folder with {ONNX_MANIFEST}"
         )
-    missing = [m for m in PYTORCH_MODULES if importlib.util.find_spec(m) is None]
+    missing = missing_pytorch_modules()
     try:
         if missing:  # torch_backend imports them only when a checkpoint is read
             raise ImportError(f"no module named {', '.join(missing)}")
