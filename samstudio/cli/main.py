@@ -28,6 +28,8 @@ COMMAND_MODULES = [
     "samstudio.cli.autoseg_cmd",
     "samstudio.cli.train_cmd",
     "samstudio.cli.evaluate_cmd",
+    "samstudio.cli.study_cmd",
+    "samstudio.cli.inspect_cmd",
 ]
 
 

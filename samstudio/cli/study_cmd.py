@@ -1,0 +1,199 @@
+"""`samstudio study`: the paper's human study of mask quality (§7.1, §E).
+
+    samstudio study create --out DIR (--coco ANNOTATIONS.json --images DIR | --synthetic N)
+        [--model M ...] [--prompt point|box] [--single-output] [--no-ground-truth]
+        [--items 100] [--min-area 576] [--max-side 2000] [--seed 0] [--title T]
+        [--device cpu|cuda]
+
+`create` samples ground-truth masks, prompts each model with the mask's centre point
+(or its box) and writes a study folder of blinded rating jobs, which participants rate
+in the desktop app (`samstudio-gui --study DIR`). `stats` and `export` (the analysis)
+come from `samstudio.cli.study_stats` when it is installed.
+
+Exit codes: 0 done, 1 error (unreadable data, a model that does not open, a folder that
+already holds a study), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "study",
+        help="human study of mask quality (SAM paper 7.1, E): create, analyse",
+        description="Create a blinded mask-rating study and analyse its ratings.",
+    )
+    study_sub = p.add_subparsers(dest="study_command", required=True, metavar="SUBCOMMAND")
+    c = study_sub.add_parser(
+        "create",
+        help="sample ground-truth masks, predict them with models, write a study folder",
+        description="Sample ground-truth masks (at least --min-area px, no crowd regions), "
+        "prompt each model with the mask's centre point or its box, and write a study of "
+        "blinded rating jobs (each model's mask and the ground truth) to --out.",
+    )
+    c.add_argument("--out", required=True, metavar="DIR", help="new folder for the study")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--coco", metavar="ANNOTATIONS", help="COCO instances annotation JSON")
+    src.add_argument(
+        "--synthetic", type=int, metavar="N", help="use N held-out synthetic scenes instead"
+    )
+    c.add_argument("--images", metavar="DIR", help="folder of the COCO images (with --coco)")
+    c.add_argument(
+        "--model",
+        action="append",
+        metavar="M",
+        help="checkpoint, ONNX folder or catalog name; repeat for several models "
+        "(default: the shipped demo model)",
+    )
+    c.add_argument(
+        "--prompt",
+        choices=("point", "box"),
+        default="point",
+        help="prompt each model with the mask's centre point (default) or its box",
+    )
+    c.add_argument(
+        "--single-output",
+        action="store_true",
+        help="also rate each model's single-mask output for the point (the paper's ablation)",
+    )
+    c.add_argument(
+        "--no-ground-truth", action="store_true", help="do not rate the dataset's own masks"
+    )
+    c.add_argument("--items", type=int, default=100, help="masks to sample (default 100)")
+    c.add_argument(
+        "--min-area",
+        type=int,
+        default=576,
+        help="smallest mask in pixels after rescaling (default 576 = 24^2)",
+    )
+    c.add_argument(
+        "--max-side",
+        type=int,
+        default=2000,
+        help="rescale larger images to this long side before predicting (default 2000)",
+    )
+    c.add_argument("--seed", type=int, default=0, help="seed for sampling and job order")
+    c.add_argument("--title", default="", help="title shown to participants")
+    c.add_argument("--device", choices=("cpu", "cuda"), help="where to run the models")
+    c.set_defaults(func=run_create)
+
+    if importlib.util.find_spec("samstudio.cli.study_stats") is not None:
+        from samstudio.cli import study_stats
+
+        study_stats.register(study_sub)
+
+
+def _usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options, or None."""
+    if args.coco and not args.images:
+        return "--coco needs --images DIR"
+    if args.images and not args.coco:
+        return "--images goes with --coco"
+    if args.synthetic is not None and args.synthetic < 1:
+        return f"--synthetic needs at least 1 scene, got {args.synthetic}"
+    if args.items < 1:
+        return f"--items must be at least 1, got {args.items}"
+    if args.min_area < 0:
+        return f"--min-area must be >= 0, got {args.min_area}"
+    if args.max_side < 64:
+        return f"--max-side must be at least 64, got {args.max_side}"
+    if args.single_output and args.prompt != "point":
+        return "--single-output is the ablation for point prompts; drop it with --prompt box"
+    return None
+
+
+def run_create(args: argparse.Namespace) -> int:
+    problem = _usage_error(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+
+    from tqdm import tqdm
+
+    from samstudio.core.images import ImageLoadError
+    from samstudio.core.study import build
+    from samstudio.inference.errors import InferenceError, ModelLoadError
+    from samstudio.inference.loader import open_model
+
+    try:  # the cheap checks first, then the models
+        build.check_new_study_folder(args.out)
+        if args.coco:
+            sources: Any = build.coco_sources(args.coco, args.images)
+        else:
+            sources = build.synthetic_sources(args.synthetic)
+        models = _open_models(args.model or [None], args.device, open_model)
+    except (ValueError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    bar = None
+    try:
+        steps = build.build_study(
+            sources,
+            models,
+            args.out,
+            n_items=args.items,
+            prompt=args.prompt,
+            single_output=args.single_output,
+            ground_truth=not args.no_ground_truth,
+            min_area=args.min_area,
+            max_side=args.max_side,
+            seed=args.seed,
+            title=args.title,
+        )
+        study = None
+        stage = ""
+        for step in steps:
+            if step.stage == "done":
+                study = step.study
+                break
+            if bar is None or step.stage != stage:
+                stage = step.stage
+                if bar is not None:
+                    bar.close()
+                bar = tqdm(total=step.total or None, desc=stage, unit="img", file=sys.stderr)
+            bar.update(step.done - bar.n)
+    except (ValueError, OSError, ImageLoadError, InferenceError) as exc:
+        if bar is not None:
+            bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if bar is not None:
+        bar.close()
+    assert study is not None
+    _report(study, args.out)
+    return 0
+
+
+def _open_models(specs: list[str | None], device: str | None, open_model: Any) -> list[Any]:
+    """(condition name, segmenter) per --model: the model's id, or the spec as typed
+    when two models share an id."""
+    opened = [(spec, open_model(spec, device=device)) for spec in specs]
+    ids = [seg.info.model_id for _, seg in opened]
+    names = [
+        mid if ids.count(mid) == 1 or spec is None else str(spec)
+        for mid, (spec, _) in zip(ids, opened)
+    ]
+    if len(set(names)) != len(names):
+        from samstudio.inference.errors import ModelLoadError
+
+        given = ", ".join(str(s) for s in specs)
+        raise ModelLoadError(f"a model is given twice (--model {given}); give each once")
+    return [(name, seg) for name, (_, seg) in zip(names, opened)]
+
+
+def _report(study: Any, out: str) -> None:
+    conditions = ", ".join(c.name for c in study.conditions)
+    print(f"study: {out}")
+    print(f"items: {len(study.items)}")
+    print(f"conditions: {len(study.conditions)} ({conditions})")
+    print(f"jobs: {len(study.jobs)}")
+    print(
+        f"rate it: samstudio-gui --study {out}   (from a source checkout: python main.py "
+        f"--study {out})"
+    )
+    print(f"analyse it: samstudio study stats {out}")
