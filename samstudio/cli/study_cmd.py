@@ -8,7 +8,7 @@
 `create` samples ground-truth masks, prompts each model with the mask's centre point
 (or its box) and writes a study folder of blinded rating jobs, which participants rate
 in the desktop app (`samstudio-gui --study DIR`). `stats` and `export` (the analysis)
-come from `samstudio.cli.study_stats` when it is installed.
+come from `samstudio.cli.study_stats`.
 
 Exit codes: 0 done, 1 error (unreadable data, a model that does not open, a folder that
 already holds a study), 2 bad usage.
@@ -17,7 +17,6 @@ already holds a study), 2 bad usage.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from typing import Any
 
@@ -82,10 +81,9 @@ def register(sub: Any) -> None:
     c.add_argument("--device", choices=("cpu", "cuda"), help="where to run the models")
     c.set_defaults(func=run_create)
 
-    if importlib.util.find_spec("samstudio.cli.study_stats") is not None:
-        from samstudio.cli import study_stats
+    from samstudio.cli import study_stats  # standard library only at import time
 
-        study_stats.register(study_sub)
+    study_stats.register(study_sub)
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
