@@ -45,9 +45,10 @@ def register(sub: Any) -> None:
     c.add_argument(
         "--model",
         action="append",
-        metavar="M",
-        help="checkpoint, ONNX folder or catalog name; repeat for several models "
-        "(default: the shipped demo model)",
+        metavar="[NAME=]M",
+        help="checkpoint, ONNX folder or catalog name, optionally named for the "
+        "analysis (NAME=M, e.g. 'SAM ViT-B=sam_vit_b'; default name: the model's id); "
+        "repeat for several models (default: the shipped demo model)",
     )
     c.add_argument(
         "--prompt",
@@ -170,11 +171,12 @@ def run_create(args: argparse.Namespace) -> int:
 def _open_models(specs: list[str | None], device: str | None, open_model: Any) -> list[Any]:
     """(condition name, segmenter) per --model: the model's id, or the spec as typed
     when two models share an id."""
-    opened = [(spec, open_model(spec, device=device)) for spec in specs]
+    named = [_split_name(spec) for spec in specs]
+    opened = [(spec, open_model(spec, device=device)) for _, spec in named]
     ids = [seg.info.model_id for _, seg in opened]
     names = [
-        mid if ids.count(mid) == 1 or spec is None else str(spec)
-        for mid, (spec, _) in zip(ids, opened)
+        given or (mid if ids.count(mid) == 1 or spec is None else str(spec))
+        for (given, _), mid, (spec, _) in zip(named, ids, opened)
     ]
     if len(set(names)) != len(names):
         from samstudio.inference.errors import ModelLoadError
@@ -182,6 +184,19 @@ def _open_models(specs: list[str | None], device: str | None, open_model: Any) -
         given = ", ".join(str(s) for s in specs)
         raise ModelLoadError(f"a model is given twice (--model {given}); give each once")
     return [(name, seg) for name, (_, seg) in zip(names, opened)]
+
+
+def _split_name(spec: str | None) -> tuple[str | None, str | None]:
+    """'NAME=MODEL' -> (NAME, MODEL); a spec that is an existing path, or has no '=',
+    is a model with no name."""
+    import os
+
+    if spec is None or "=" not in spec or os.path.exists(spec):
+        return None, spec
+    name, _, model = spec.partition("=")
+    if not name.strip() or not model.strip():
+        return None, spec
+    return name.strip(), model.strip()
 
 
 def _report(study: Any, out: str) -> None:

@@ -57,6 +57,18 @@ def test_create_a_synthetic_study_with_the_single_output_ablation(
     assert (out / "study.json").read_bytes() == before
 
 
+def test_models_can_be_named_for_the_analysis(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "named"
+    argv = ["study", "create", "--synthetic", "2", "--items", "2", "--out", str(out)]
+    assert main([*argv, "--model", f"Demo (ONNX)={ONNX_MODEL}"]) == 0
+    assert "conditions: 2 (Demo (ONNX), ground truth)" in capsys.readouterr().out
+    study = load_study(out)
+    assert [c.name for c in study.conditions] == ["Demo (ONNX)", "ground truth"]
+    assert study.conditions[0].source.endswith("onnx")
+
+
 def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = str(tmp_path / "s")
     assert main(["study", "create", "--synthetic", "2", "--prompt", "box", "--single-output",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def mean_ratings(report: StudyReport, path: str | os.PathLike[str]) -> Path:
     ratings are labelled, with no marker). Writes a PNG (about 700x450 px) to `path`
     and returns it."""
     conds = report.conditions
-    fig = Figure(figsize=(max(5.0, 1.2 * len(conds) + 2.5), 4.5), dpi=DPI)
+    fig = Figure(figsize=(max(5.0, 1.8 * len(conds) + 2.0), 4.8), dpi=DPI)
     ax = fig.add_subplot()
     x = np.arange(len(conds))
     means = np.array([c.mean for c in conds], dtype=np.float64)
@@ -82,7 +83,7 @@ def mean_ratings(report: StudyReport, path: str | os.PathLike[str]) -> Path:
     for xi, c in zip(x, conds):
         if not math.isnan(c.mean):
             ax.annotate(f"{c.mean:.2f}", (xi, c.mean), xytext=(10, 0), textcoords="offset points")
-    ax.set_xticks(x, [f"{c.name}\n({c.kind}, n={c.n_jobs_rated})" for c in conds])
+    ax.set_xticks(x, [f"{_wrap(c.name)}\n({c.kind}, n={c.n_jobs_rated})" for c in conds])
     ax.set_xlim(-0.6, max(0.6, len(conds) - 0.4))
     ax.set_ylim(MIN_RATING - 0.5, MAX_RATING + 0.5)
     ax.set_yticks(np.arange(MIN_RATING, MAX_RATING + 1))
@@ -91,3 +92,9 @@ def mean_ratings(report: StudyReport, path: str | os.PathLike[str]) -> Path:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _wrap(name: str, width: int = 18) -> str:
+    """A condition name broken into lines of about `width` characters (long model ids
+    would overlap their neighbours' labels); a word longer than that is cut."""
+    return "\n".join(textwrap.wrap(name, width, break_on_hyphens=True)) or name
