@@ -3,6 +3,8 @@
 With no argument it reopens the most recent project, or on a first start the sample
 photos that scikit-image ships. `main.py --self-test REPORT.json` checks the
 installation instead (`samstudio.ui.self_test`) and exits 0 when it works.
+`main.py --study STUDY_FOLDER [--participant NAME]` opens a rating study for one
+participant instead (`samstudio.ui.study.launch`).
 
 Nothing heavy is imported here: torch / onnxruntime are imported by the inference
 thread when it loads the model, after the window is on screen.
@@ -24,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("SAM Studio")
     app.setOrganizationName("SAM Studio")
+    if any(a == "--study" or a.startswith("--study=") for a in argv[1:]):
+        from samstudio.ui.study.launch import run_study
+
+        return run_study(app, argv)
     if "--self-test" in argv[1:]:
         from pathlib import Path
 

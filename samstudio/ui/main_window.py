@@ -197,6 +197,8 @@ class MainWindow(QMainWindow):
 
         self.model_menu = ModelMenu(self, bar.addMenu("&Model"))
         self.autosegment_menu = AutoSegmentMenu(self, bar.addMenu("&Auto-segment"))
+        self.study_menu = bar.addMenu("&Study")
+        self._action("Rate a study…", self.rate_study, None, self.study_menu)
 
         toolbar = QToolBar("Tools", self)
         toolbar.setObjectName("tools")
@@ -600,6 +602,12 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
         if folder:
             self.open_path(folder)
+
+    def rate_study(self) -> None:
+        """Study → Rate a study…: a study folder, the participant, their rating window."""
+        from samstudio.ui.study.launch import choose_and_open_study
+
+        choose_and_open_study(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.shutdown(wait_ms=3000)  # app.main leaves without waiting for a long encode

@@ -1,0 +1,198 @@
+"""The participant's window of a rating study (paper §E, §G).
+
+One job at a time: its five views on the right (`ViewsPanel`), the buttons 1-10 on the
+left (`RatingPanel`). A rating is saved at once (`RatingSheet.rate`) and the next
+unrated job follows, in the participant's own order; Back revisits the previous job
+to change its rating. Nothing shown names the condition that made a mask (blinding):
+not its name, kind or id, and not the study title when that names one.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from samstudio.core.study.model import MAX_RATING, MIN_RATING, RatingSheet, Study, StudyError
+from samstudio.ui.study.job_pictures import JobPictures
+from samstudio.ui.study.rating_panel import RatingPanel, rating_key
+from samstudio.ui.study.views_panel import ViewsPanel
+
+NEUTRAL_TITLE = "Mask quality study"
+
+
+def shown_title(study: Study) -> str:
+    """The study's title as participants see it: a neutral one when the title names a
+    condition (a title like 'SAM vs. RITM' would tell which masks are which)."""
+    title = study.title.strip()
+    lowered = title.lower()
+    for condition in study.conditions:
+        if any(len(s) >= 2 and s.lower() in lowered for s in (condition.name, condition.id)):
+            return NEUTRAL_TITLE
+    return title or NEUTRAL_TITLE
+
+
+class RatingWindow(QMainWindow):
+    """Rate every job of `study` as `participant` (resuming their sheet if it exists).
+
+    Raises StudyError when the participant's ratings file is unreadable."""
+
+    job_shown = Signal(str)  # job id
+    finished = Signal()  # every job rated
+
+    def __init__(self, study: Study, participant: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.study = study
+        self.sheet = RatingSheet(study, participant)
+        self.pictures = JobPictures(study)
+        self.position: int | None = None  # index in sheet.order; None on the thank-you page
+        self._shown_at = time.monotonic()
+        self.setWindowTitle(f"Rate masks: {shown_title(study)} ({self.sheet.participant})")
+
+        self.panel = RatingPanel(shown_title(study), study.guidelines, self)
+        self.panel.setFixedWidth(300)
+        self.panel.rated.connect(self.rate)
+        self.panel.back_requested.connect(self.go_back)
+        self.views = ViewsPanel(self)
+        self.views.full_size_changed.connect(lambda full: self.panel.setVisible(not full))
+
+        rating_page = QWidget(self)
+        row = QHBoxLayout(rating_page)
+        row.addWidget(self.panel)
+        row.addWidget(self.views, 1)
+        self.thanks_page = self._build_thanks_page()
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(rating_page)
+        self.pages.addWidget(self.thanks_page)
+        self.setCentralWidget(self.pages)
+        self._build_shortcuts()
+        self.resize(1280, 820)
+        self.show_position(self._first_unrated())
+
+    # ------------------------------------------------------------------------- building
+    def _build_thanks_page(self) -> QWidget:
+        page = QWidget(self)
+        self.thanks_label = QLabel(page)
+        self.thanks_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thanks_label.setWordWrap(True)
+        self.thanks_label.setStyleSheet("font-size: 18pt")
+        back = QPushButton("Back (change the last rating)", page)
+        back.clicked.connect(self.go_back)
+        close = QPushButton("Close", page)
+        close.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(back)
+        buttons.addWidget(close)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        layout.addWidget(self.thanks_label)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+        return page
+
+    def _build_shortcuts(self) -> None:
+        def add(text: str, keys: list[str], slot: object) -> QAction:
+            action = QAction(text, self)
+            action.setShortcuts([QKeySequence(k) for k in keys])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+            return action
+
+        for value in range(MIN_RATING, MAX_RATING + 1):
+            add(f"Rate {value}", [rating_key(value)], lambda _c=False, v=value: self.rate(v))
+        add("Back", ["Backspace"], self.go_back)
+        add("Next view", ["Right"], lambda: self.views.cycle(1))
+        add("Previous view", ["Left"], lambda: self.views.cycle(-1))
+        add("Leave full size", ["Esc"], lambda: self.views.set_full_size(False))
+
+    # -------------------------------------------------------------------------- showing
+    def _first_unrated(self) -> int | None:
+        job_id = self.sheet.next_unrated()
+        return None if job_id is None else self.sheet.order.index(job_id)
+
+    def current_job(self) -> str | None:
+        """The id of the job shown, or None on the thank-you page."""
+        return None if self.position is None else self.sheet.order[self.position]
+
+    def show_position(self, position: int | None) -> None:
+        """Show job `position` of the participant's order, or the thank-you page."""
+        self.position = position
+        if position is None:
+            self._show_thanks()
+            return
+        job = self.study.job(self.sheet.order[position])
+        item = self.study.item(job.item)
+        self.pages.setCurrentIndex(0)
+        self.panel.show_job(
+            position, self.sheet.total, self.sheet.done, "box" if item.box is not None else "point"
+        )
+        self.panel.show_rating(self.sheet.rating_of(job.id))
+        self.panel.back_button.setEnabled(position > 0)
+        try:
+            self.views.set_views(self.pictures.pixmaps(job))
+        except StudyError as exc:
+            self.views.show_message(
+                f"This mask cannot be shown:\n{exc}\n\nPlease tell the person running the study."
+            )
+            self.panel.set_rating_enabled(False)
+        else:
+            self.panel.set_rating_enabled(True)
+        self._shown_at = time.monotonic()
+        self.job_shown.emit(job.id)
+
+    def _show_thanks(self) -> None:
+        self.views.set_full_size(False)
+        total = self.sheet.total
+        self.thanks_label.setText(
+            f"Thank you — all {total} masks rated.\n\nYour ratings are saved; you may close "
+            "this window."
+        )
+        self.pages.setCurrentIndex(1)
+        self.finished.emit()
+
+    # -------------------------------------------------------------------------- rating
+    def rate(self, rating: int) -> bool:
+        """Rate the job shown, save at once and show the next unrated job. Returns False
+        (the job stays as it was) when there is none or the save failed."""
+        job_id = self.current_job()
+        if job_id is None or not self.panel.buttons[rating].isEnabled():
+            return False
+        record = self.sheet.ratings.get(job_id)
+        earlier = float(record.get("seconds", 0.0)) if record else 0.0
+        seconds = earlier + (time.monotonic() - self._shown_at)  # all visits together
+        try:
+            self.sheet.rate(job_id, rating, seconds)
+        except OSError as exc:
+            self.panel.show_rating(self.sheet.rating_of(job_id))
+            QMessageBox.critical(
+                self,
+                "Rating not saved",
+                f"Your rating could not be saved to\n{self.sheet.path}\n\n{exc}\n\n"
+                "This mask stays unrated. Check that the study folder is writable "
+                "(and the disk not full), then rate it again.",
+            )
+            return False
+        self.show_position(self._first_unrated())
+        return True
+
+    def go_back(self) -> None:
+        """Show the job before the one shown (from the thank-you page: the last one)."""
+        if self.position is None:
+            if self.sheet.total:
+                self.show_position(self.sheet.total - 1)
+        elif self.position > 0:
+            self.show_position(self.position - 1)
