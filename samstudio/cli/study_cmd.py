@@ -4,14 +4,23 @@
         [--model M ...] [--prompt point|box] [--single-output] [--no-ground-truth]
         [--items 100] [--min-area 576] [--max-side 2000] [--seed 0] [--title T]
         [--device cpu|cuda]
+    samstudio study prompts STUDY --out PROMPTS.json
+    samstudio study add-masks STUDY --name NAME MASKS.json [--source TEXT] [--after-ratings]
 
 `create` samples ground-truth masks, prompts each model with the mask's centre point
 (or its box) and writes a study folder of blinded rating jobs, which participants rate
 in the desktop app (`samstudio-gui --study DIR`). `stats` and `export` (the analysis)
 come from `samstudio.cli.study_stats`.
 
+`prompts` and `add-masks` rate masks made by another tool (the paper's RITM baseline) on
+the very same prompts: `prompts` writes every item's image, size and prompt (pixel frame
+of the item image; `samstudio.core.study.external`), the other tool writes one mask per
+item, and `add-masks` adds them as a new blinded condition of kind "file". Add them
+before anyone rates: a participant who has rated already would get the new jobs at the
+end of their order, so `add-masks` refuses unless `--after-ratings`.
+
 Exit codes: 0 done, 1 error (unreadable data, a model that does not open, a folder that
-already holds a study), 2 bad usage.
+already holds a study, a bad masks file), 2 bad usage.
 """
 
 from __future__ import annotations
@@ -82,9 +91,88 @@ def register(sub: Any) -> None:
     c.add_argument("--device", choices=("cpu", "cuda"), help="where to run the models")
     c.set_defaults(func=run_create)
 
+    _register_external(study_sub)
+
     from samstudio.cli import study_stats  # standard library only at import time
 
     study_stats.register(study_sub)
+
+
+def _register_external(study_sub: Any) -> None:
+    """`prompts` and `add-masks`: masks from another tool as a condition."""
+    p = study_sub.add_parser(
+        "prompts",
+        help="write every item's image, size and prompt for another tool to segment",
+        description="Write the study's items (image path, width, height, point or box in "
+        "the item image's pixel frame) as JSON, for another tool to make one mask per item.",
+    )
+    p.add_argument("study", metavar="STUDY", help="the study folder (or its study.json)")
+    p.add_argument("--out", required=True, metavar="PROMPTS.json", help="the JSON file to write")
+    p.set_defaults(func=run_prompts)
+
+    a = study_sub.add_parser(
+        "add-masks",
+        help="add masks from another tool as a new condition (one job per item)",
+        description="Add one mask per item from another tool as a new blinded condition of "
+        "kind 'file'. MASKS.json is {'format': 'samstudio-study-masks', 'masks': {item: RLE "
+        "or polygons}} or a COCO results list of {'item': id, 'segmentation': ...}; masks are "
+        "in the item image's size.",
+    )
+    a.add_argument("study", metavar="STUDY", help="the study folder (or its study.json)")
+    a.add_argument("masks", metavar="MASKS.json", help="the masks file")
+    a.add_argument("--name", required=True, help="the condition's name in the analysis")
+    a.add_argument("--source", default="", help="where the masks come from (default: the file)")
+    a.add_argument(
+        "--after-ratings",
+        action="store_true",
+        help="add even though participants have rated (their new jobs come last: biased)",
+    )
+    a.set_defaults(func=run_add_masks)
+
+
+def run_prompts(args: argparse.Namespace) -> int:
+    from samstudio.core.atomic import atomic_write_json
+    from samstudio.core.study.external import prompts_document
+    from samstudio.core.study.model import StudyError, load_study
+
+    try:
+        doc = prompts_document(load_study(args.study))
+        atomic_write_json(args.out, doc, indent=1)
+    except (StudyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(doc['items'])} item(s): {args.out}")
+    return 0
+
+
+def run_add_masks(args: argparse.Namespace) -> int:
+    from samstudio.core.study.external import add_condition, read_external_masks
+    from samstudio.core.study.model import StudyError, load_study
+
+    try:
+        study = load_study(args.study)
+        found = read_external_masks(args.masks, study)
+        study = add_condition(
+            study,
+            args.name,
+            found,
+            args.source,
+            allow_after_ratings=args.after_ratings,
+        )
+    except (StudyError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for warning in found.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    cond = study.conditions[-1]
+    print(f"condition: {cond.id} ({cond.name!r}, kind {cond.kind})")
+    print(f"jobs added: {len(found.masks)} (study: {len(study.jobs)} jobs)")
+    if found.missing:
+        shown = ", ".join(found.missing[:10]) + (" ..." if len(found.missing) > 10 else "")
+        print(f"items without a mask: {len(found.missing)} ({shown})")
+    else:
+        print("items without a mask: 0")
+    return 0
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:

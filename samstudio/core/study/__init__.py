@@ -7,6 +7,7 @@ rewritten atomically after every rating). Participants rate each job's mask from
 truth, ...) made it, in an order of their own (`participant_order`).
 
 Modules: `model` (the study, its files, the participants' sheets), `build` (making
-a study from a COCO dataset and models), `stats` (means with 95% CI, paired t-test,
-paired bootstrap), `plots` (figures), `views` (the five views of §G).
+a study from a COCO dataset and models), `external` (prompts out and masks in, for
+models that run elsewhere), `stats` (means with 95% CI, paired t-test, paired
+bootstrap), `plots` (figures), `views` (the five views of §G).
 """
