@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         from samstudio.ui.autosegment_dialog import AutoSegmentMenu
         from samstudio.ui.exchange_menu import build_file_menu
+        from samstudio.ui.inspect_dialog import InspectMenu
         from samstudio.ui.model_menu import ModelMenu
 
         bar = self.menuBar()
@@ -199,6 +200,7 @@ class MainWindow(QMainWindow):
         self.autosegment_menu = AutoSegmentMenu(self, bar.addMenu("&Auto-segment"))
         self.study_menu = bar.addMenu("&Study")
         self._action("Rate a study…", self.rate_study, None, self.study_menu)
+        self.inspect_menu = InspectMenu(self, bar.addMenu("&Inspect"))
 
         toolbar = QToolBar("Tools", self)
         toolbar.setObjectName("tools")
@@ -616,6 +618,7 @@ class MainWindow(QMainWindow):
     def shutdown(self, wait_ms: int = 120000) -> None:
         """Close the store and stop the worker thread (waiting up to `wait_ms`)."""
         self.annotator.shutdown()
+        self.inspect_menu.shutdown()
         if self.worker.isRunning():
             self.worker.stop(wait_ms)
         if self.project is not None:
