@@ -1,7 +1,7 @@
 """Render the annotator's main states into docs/*.png (offscreen Qt, no display needed).
 
 States: the empty window, three candidates after one click, instances listed, the
-brush in use. Images are generated scenes (no third-party photos in the repository).
+brush in use; and the rating study's window (a study built from generated scenes). Images are generated scenes (no third-party photos in the repository).
 
 Usage: .venv/bin/python benchmarks/screenshots.py [--model SPEC] [--out docs]
 SPEC: a checkpoint, an ONNX folder or a catalog name; default: the shipped demo model.
@@ -178,6 +178,35 @@ def main() -> None:
         ),
     )
     win.shutdown()
+    study_shot(app, args, tmp)
+
+
+def study_shot(app: Any, args: argparse.Namespace, tmp: Path) -> None:
+    """The rating window on the first job of a small study (demo model, single-output
+    ablation and ground truth on generated scenes) -> study_rating.png."""
+    from samstudio.core.study.build import build_study, synthetic_sources
+    from samstudio.inference.loader import open_model
+    from samstudio.ui.study.rating_window import RatingWindow
+
+    segmenter = open_model(args.model)
+    steps = build_study(
+        synthetic_sources(3, seed_base=7, size=900),
+        [("demo", segmenter)],
+        tmp / "study",
+        n_items=3,
+        single_output=True,
+        seed=1,
+    )
+    study = [s.study for s in steps if s.stage == "done"][0]
+    assert study is not None
+    win = RatingWindow(study, "P01")
+    win.resize(1400, 900)
+    win.show()
+    settle(app, 0.5)
+    path = args.out / "study_rating.png"
+    win.grab().save(str(path))
+    print(path)
+    win.close()
 
 
 if __name__ == "__main__":
