@@ -143,6 +143,49 @@ def test_the_frozen_command_line_auto_segments_into_coco(bundle: Path, tmp_path:
         assert sorted(int(a["area"]) for a in sa1b) == ours
 
 
+def test_the_frozen_command_line_runs_a_study_and_inspects(bundle: Path, tmp_path: Path) -> None:
+    """The researcher's commands in the desktop build: a study built with the demo model,
+    ratings analysed with scipy and plotted with matplotlib, and Inspect's statistics."""
+    from samstudio.core.study.model import RatingSheet, load_study
+
+    study = tmp_path / "study"
+    done = run(bundle, "samstudio", "study", "create", "--synthetic", "3", "--items", "4",
+               "--single-output", "--out", str(study))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = load_study(study)
+    assert len(loaded.jobs) == 12
+    for who, value in (("A", 4), ("B", 7)):
+        sheet = RatingSheet(loaded, who)
+        for job in sheet.order:
+            sheet.rate(job, value)
+    plots = tmp_path / "plots"
+    done = run(bundle, "samstudio", "study", "stats", str(study), "--plots", str(plots),
+               "--json", str(tmp_path / "report.json"), "--resamples", "200")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [c["mean"] for c in report["conditions"]] == [5.5, 5.5, 5.5]
+    for png in ("ratings_histogram.png", "mean_ratings.png"):
+        with Image.open(plots / png) as im:
+            assert im.size[0] > 300
+    from samstudio.core.masks import encode_rle
+
+    mask = np.zeros((6, 8), bool)
+    mask[1:4, 2:6] = True
+    sa1b = tmp_path / "sa1b"
+    sa1b.mkdir()
+    (sa1b / "x.json").write_text(json.dumps({
+        "image": {"image_id": 1, "file_name": "x.png", "width": 8, "height": 6},
+        "annotations": [{"id": 1, "segmentation": encode_rle(mask), "area": 12,
+                         "bbox": [2, 1, 4, 3]}],
+    }))  # fmt: skip
+    done = run(bundle, "samstudio", "inspect", "stats", str(sa1b / "x.json"), "--plots",
+               str(tmp_path / "inspect"))  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "masks" in done.stdout
+    with Image.open(tmp_path / "inspect" / "mask_properties.png") as im:
+        assert im.size[0] > 300
+
+
 def test_what_needs_pytorch_says_so(bundle: Path, tmp_path: Path) -> None:
     checkpoint = tmp_path / "sam_vit_b.pth"
     checkpoint.write_bytes(b"not read")
