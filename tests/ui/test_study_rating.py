@@ -320,6 +320,62 @@ def test_a_missing_image_is_reported_and_cannot_be_rated(qtbot, study, open_wind
     assert not win.sheet.path.exists()
 
 
+def rate_all_that_can_be_shown(qtbot, win) -> list[str]:  # noqa: ANN001
+    """Rate 7 every job that can be shown, skipping those that cannot; the jobs skipped."""
+    skipped: list[str] = []
+    for _ in range(3 * len(win.sheet.order)):
+        job = win.current_job()
+        if job is None or job in skipped:
+            break
+        if win.panel.buttons[7].isEnabled():
+            press(qtbot, win, Qt.Key.Key_7)
+        else:
+            assert win.panel.skip_button.isVisible()
+            skipped.append(job)
+            qtbot.mouseClick(win.panel.skip_button, Qt.MouseButton.LeftButton)
+    return skipped
+
+
+def test_a_missing_image_does_not_hold_up_the_other_jobs(qtbot, study, open_window) -> None:  # noqa: ANN001
+    (study.folder / "images" / "i0000.png").unlink()  # item i0000's image: 2 of 6 jobs
+    win = open_window(study, "hank2")
+    skipped = rate_all_that_can_be_shown(qtbot, win)
+    assert sorted(skipped) == sorted(j.id for j in study.jobs if j.item == "i0000")
+    assert win.sheet.done == len(study.jobs) - 2
+    assert win.current_job() in skipped  # still unrated, shown again with its message
+    assert win.views.message.isVisible() and not win.panel.buttons[7].isEnabled()
+
+
+def test_skip_is_offered_only_for_a_job_that_cannot_be_shown(qtbot, study, open_window) -> None:  # noqa: ANN001
+    win = open_window(study, "hank3")
+    first = win.current_job()
+    assert not win.panel.skip_button.isVisible()
+    win.skip()
+    assert win.current_job() == first
+
+
+def test_a_damaged_mask_in_study_json_is_reported_not_a_crash(qtbot, study, open_window) -> None:  # noqa: ANN001
+    path = study.folder / "study.json"
+    doc = json.loads(path.read_text())
+    bad = doc["jobs"][0]["id"]
+    doc["jobs"][0]["mask"]["counts"] = "zzzz"  # not COCO's RLE alphabet
+    path.write_text(json.dumps(doc))
+    study = load_study(study.folder)
+    win = open_window(study, "hank4")
+    assert rate_all_that_can_be_shown(qtbot, win) == [bad]
+    assert win.sheet.done == len(study.jobs) - 1
+    assert str(path) in win.views.message.text() and "malformed" in win.views.message.text()
+
+
+def test_the_keypad_digits_rate_too(qtbot, study, open_window) -> None:  # noqa: ANN001
+    win = open_window(study, "kim")
+    first, second = win.sheet.order[:2]
+    qtbot.keyClick(win, Qt.Key.Key_8, Qt.KeyboardModifier.KeypadModifier)
+    qtbot.keyClick(win, Qt.Key.Key_0, Qt.KeyboardModifier.KeypadModifier)
+    assert win.sheet.rating_of(first) == 8
+    assert win.sheet.rating_of(second) == 10
+
+
 # ----------------------------------------------------------------------- save errors
 def test_a_failed_save_is_reported_and_the_job_stays_unrated(
     qtbot,

@@ -82,6 +82,7 @@ def test_box_items_round_trip(tmp_path: Path) -> None:
         (lambda d: d["jobs"][0].__setitem__("item", "nope"), "unknown item"),
         (lambda d: d["jobs"][0].__setitem__("condition", "c9"), "unknown condition"),
         (lambda d: d["jobs"][0]["mask"].__setitem__("size", [5, 5]), "mask's size"),
+        (lambda d: d["jobs"][0]["mask"].__setitem__("size", ["a", 5]), "malformed study file"),
         (lambda d: d["conditions"][0].__setitem__("kind", "magic"), "unknown kind"),
         (lambda d: d["items"][0].__setitem__("prompt", {}), "exactly one of a point or a box"),
         (lambda d: d.__setitem__("format", "other"), "not a SAM Studio study file"),
@@ -122,6 +123,18 @@ def test_each_participant_has_an_order_of_their_own_that_is_stable() -> None:
     assert a1 != [j.id for j in study.jobs]
     study.seed += 1
     assert participant_order(study, "Ann") != a1
+
+
+def test_no_two_jobs_of_one_item_are_rated_back_to_back() -> None:
+    study = make_study(n_items=10)  # 2 conditions: 10 pairs of jobs of one item
+    item_of = {j.id: j.item for j in study.jobs}
+    for who in [f"P{k:02d}" for k in range(40)]:
+        order = participant_order(study, who)
+        assert sorted(order) == sorted(item_of)
+        assert all(item_of[a] != item_of[b] for a, b in zip(order, order[1:])), who
+    # where it cannot be helped (one item only), every job is still there
+    one = make_study(n_items=1)
+    assert sorted(participant_order(one, "Ann")) == sorted(j.id for j in one.jobs)
 
 
 def test_slugs_are_safe_file_names_and_distinct() -> None:
@@ -216,6 +229,11 @@ def test_ratings_files_of_another_study_or_corrupt_are_named(tmp_path: Path) -> 
     sheet.path.write_text(json.dumps(doc))
     with pytest.raises(StudyError, match="from 1 to 10"):
         load_ratings(study)
+    doc["ratings"] = {doc["order"][0]: {"rating": 5, "seconds": "12 s"}}
+    sheet.path.write_text(json.dumps(doc))
+    with pytest.raises(StudyError, match="'seconds'") as err:
+        load_ratings(study)
+    assert str(sheet.path) in str(err.value)
 
 
 def test_jobs_added_later_join_the_end_of_an_existing_order(tmp_path: Path) -> None:

@@ -149,3 +149,22 @@ def test_bad_shapes_are_refused() -> None:
         render_views(image, mask[:-1])
     with pytest.raises(ValueError, match="uint8"):
         render_views(image.astype(np.float32), mask)
+
+
+def test_a_tight_box_is_drawn_on_the_mask_edges_in_the_zoom() -> None:
+    # a box is pixel-edge XYXY (x1, y1 one past the last pixel, `mask_to_box`): the
+    # enlarged zoom must show its lines on the object's outer edges, the same on every
+    # side, not half a source pixel to the right and down
+    image, mask = scene()
+    box = (200.0, 100.0, 240.0, 130.0)  # mask_to_box of the rectangle
+    x0, y0, x1, y1 = zoom_region(mask, None, box)
+    s = zoom_scale((y1 - y0, x1 - x0))
+    assert s >= 4
+    zoom = render_views(image, mask, box=box)["zoom_image"]
+    row = (zoom[(115 - y0) * s] == PROMPT_BLUE).all(axis=1)  # across the middle
+    blue = np.flatnonzero(row)
+    mid = (240 - x0) * s // 2 + (200 - x0) * s // 2
+    left, right = blue[blue < mid], blue[blue >= mid]
+    # the line centres sit on the edges: left of column 200, right of column 239
+    assert abs(left.mean() - ((200 - x0) * s - 0.5)) <= 1.0
+    assert abs(right.mean() - ((240 - x0) * s - 0.5)) <= 1.0

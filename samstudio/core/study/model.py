@@ -22,7 +22,8 @@ Folder layout::
 Condition kinds: "model" (the top-ranked of the model's candidates, SAM's default
 output), "single-output" (the model's single-mask output, the paper's ablation),
 "ground-truth" (the dataset's own mask) and "file" (masks from a predictions file).
-Points and boxes are in the item image's pixel frame (x, y; pixel centres), masks are
+Points and boxes are in the item image's pixel frame: a point (x, y) is a pixel centre,
+a box pixel-edge XYXY (x1, y1 one past the last pixel, `mask_to_box`); masks are
 COCO compressed RLE of that image. Job ids are assigned after shuffling, so neither
 their order nor their numbers tell the condition.
 
@@ -92,7 +93,7 @@ class Condition:
 class StudyItem:
     """One input to rate masks for: an image and a prompt (a point or a box).
     `image` is relative to the study folder; size is (H, W) of that image;
-    point (x, y) or box (x0, y0, x1, y1) in its pixel frame."""
+    point (x, y) (a pixel centre) or box (x0, y0, x1, y1) (pixel edges) in its pixel frame."""
 
     id: str
     image: str
@@ -272,11 +273,11 @@ def load_study(folder: str | Path) -> Study:
             guidelines=str(doc.get("guidelines", GUIDELINES)),
             folder=root,
         )
+        validate_study(study, str(path))  # inside: a mask size of ["a", 2] is malformed too
     except StudyError:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise StudyError(f"{path}: malformed study file ({type(exc).__name__}: {exc})") from exc
-    validate_study(study, str(path))
     return study
 
 
@@ -328,11 +329,35 @@ def participant_slug(name: str) -> str:
 def participant_order(study: Study, participant: str) -> list[str]:
     """The job ids in the order this participant rates them: a random permutation
     seeded by (study seed, participant name), so every participant has an order of
-    their own and a restarted session gets the same one."""
+    their own and a restarted session gets the same one. Two jobs of the same item
+    (the same image and prompt with another condition's mask, often an identical one)
+    are never shown one right after the other where the order allows it, so a mask is
+    not judged against the one just seen."""
     digest = hashlib.sha256(f"{study.seed}\0{participant.strip()}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     ids = [j.id for j in study.jobs]
-    return [ids[i] for i in rng.permutation(len(ids))]
+    order = [ids[i] for i in rng.permutation(len(ids))]
+    item_of = {j.id: j.item for j in study.jobs}
+
+    def alone(p: int) -> bool:  # no job of the same item next to position p
+        near = (q for q in (p - 1, p + 1) if 0 <= q < len(order))
+        return all(item_of[order[q]] != item_of[order[p]] for q in near)
+
+    for i in range(1, len(order)):
+        before = item_of[order[i - 1]]
+        if item_of[order[i]] != before:
+            continue
+        for k in range(i + 1, len(order)):  # swap in the next job of another item
+            if item_of[order[k]] != before:
+                order[i], order[k] = order[k], order[i]
+                break
+        else:  # none left after it: swap with an earlier job where both fit
+            for k in range(i - 1):
+                order[i], order[k] = order[k], order[i]
+                if alone(i) and alone(k):
+                    break
+                order[i], order[k] = order[k], order[i]
+    return order
 
 
 @dataclass(frozen=True)
@@ -388,6 +413,9 @@ class RatingSheet:
         self.order = order + missing
         for job_id, rec in ratings.items():
             _check_rating(rec.get("rating"), f"{self.path}: job {job_id!r}")
+            secs = rec.get("seconds", 0.0)  # read back as a float by the window and stats
+            if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+                raise StudyError(f"{self.path}: job {job_id!r}: 'seconds' {secs!r} is not a number")
         self.ratings = ratings
 
     def _save(self) -> None:

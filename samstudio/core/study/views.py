@@ -6,9 +6,11 @@ mask in red over the image), ``"mask"`` (the mask alone, yellow on purple). Bott
 Every view carries the prompt: a blue dot with a white rim for a point, a blue line
 edged in white for a box.
 
-Frames: points (x, y) and boxes (x0, y0, x1, y1) are in the image's pixel frame, pixel
-centres at whole numbers (pixel (row r, column c) is centred on x=c, y=r), as
-`samstudio.core.study.model.StudyItem` stores them.
+Frames: points (x, y) are in the image's pixel frame, pixel centres at whole numbers
+(pixel (row r, column c) is centred on x=c, y=r); boxes (x0, y0, x1, y1) are pixel-edge
+XYXY (x1, y1 one past the last column and row, `samstudio.core.masks.mask_to_box`), as
+the study builder and `samstudio.core.study.external` write them. Drawing converts a box
+to the centre frame (each side half a pixel left / up), so its lines lie on pixel edges.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def render_views(
     """The five views of `mask` on `image` with its prompt.
 
     image: (H, W, 3) uint8 RGB; mask: (H, W) bool (any dtype, nonzero = inside);
-    point (x, y) and/or box (x0, y0, x1, y1) in the image's pixel frame.
+    point (x, y) in the image's pixel frame (centres), box (x0, y0, x1, y1) pixel-edge XYXY.
     zoom_margin: the zoomed crop is the box around mask and prompt, grown on every side
     by this fraction of its longer side (see `zoom_region`).
 
@@ -73,6 +75,7 @@ def render_views(
     crop_point = to_crop(point) if point is not None else None
     crop_box = None
     if box is not None:
+        box = (box[0] - 0.5, box[1] - 0.5, box[2] - 0.5, box[3] - 0.5)  # edges -> centres
         a, b = to_crop((box[0], box[1])), to_crop((box[2], box[3]))
         crop_box = (a[0], a[1], b[0], b[1])
 

@@ -52,7 +52,12 @@ class JobPictures:
         """The five views of `job` (see `render_views`). Raises StudyError."""
         item = self.study.item(job.item)
         rgb = self.image_of(item.id)
-        return render_views(rgb, job.decode(), point=item.point, box=item.box)
+        try:
+            mask = job.decode()
+        except ValueError as exc:  # RLEError: study.json edited or damaged by hand
+            where = self.study.folder / "study.json" if self.study.folder else "study.json"
+            raise StudyError(f"{where}: the mask of job {job.id!r} is malformed ({exc})") from exc
+        return render_views(rgb, mask, point=item.point, box=item.box)
 
     def pixmaps(self, job: RatingJob) -> dict[str, QPixmap]:
         """The five views of `job` as pixmaps. Raises StudyError."""

@@ -47,6 +47,7 @@ class RatingPanel(QWidget):
 
     rated = Signal(int)  # 1..10
     back_requested = Signal()
+    skip_requested = Signal()  # only offered for a job that cannot be shown
 
     def __init__(self, title: str, guidelines: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,6 +80,10 @@ class RatingPanel(QWidget):
         self.back_button.setToolTip("Show the previous mask again to change its rating (Backspace)")
         self.back_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.back_button.clicked.connect(self.back_requested)
+        self.skip_button = QPushButton("Skip this mask (it cannot be shown)", self)
+        self.skip_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.skip_button.clicked.connect(self.skip_requested)
+        self.skip_button.hide()
 
         self.guidelines_toggle = QToolButton(self)
         self.guidelines_toggle.setText("Guidelines")
@@ -101,6 +106,7 @@ class RatingPanel(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.previous_label)
         layout.addWidget(self.back_button)
+        layout.addWidget(self.skip_button)
         layout.addSpacing(8)
         layout.addWidget(self.guidelines_toggle)
         layout.addWidget(self.guidelines_text, 1)

@@ -64,6 +64,7 @@ class RatingWindow(QMainWindow):
         self.panel.setFixedWidth(300)
         self.panel.rated.connect(self.rate)
         self.panel.back_requested.connect(self.go_back)
+        self.panel.skip_requested.connect(self.skip)
         self.views = ViewsPanel(self)
         self.views.full_size_changed.connect(lambda full: self.panel.setVisible(not full))
 
@@ -124,6 +125,19 @@ class RatingWindow(QMainWindow):
         job_id = self.sheet.next_unrated()
         return None if job_id is None else self.sheet.order.index(job_id)
 
+    def _next_unrated(self, after: int | None) -> int | None:
+        """The first unrated job after position `after` in the order, wrapping around (so
+        a job that cannot be shown does not hold up the ones after it); None when every
+        job is rated."""
+        if after is None:
+            return self._first_unrated()
+        n = self.sheet.total
+        for k in range(1, n + 1):
+            p = (after + k) % n
+            if self.sheet.order[p] not in self.sheet.ratings:
+                return p
+        return None
+
     def current_job(self) -> str | None:
         """The id of the job shown, or None on the thank-you page."""
         return None if self.position is None else self.sheet.order[self.position]
@@ -149,8 +163,10 @@ class RatingWindow(QMainWindow):
                 f"This mask cannot be shown:\n{exc}\n\nPlease tell the person running the study."
             )
             self.panel.set_rating_enabled(False)
+            self.panel.skip_button.setVisible(True)
         else:
             self.panel.set_rating_enabled(True)
+            self.panel.skip_button.setVisible(False)
         self._shown_at = time.monotonic()
         self.job_shown.emit(job.id)
 
@@ -186,8 +202,17 @@ class RatingWindow(QMainWindow):
                 "(and the disk not full), then rate it again.",
             )
             return False
-        self.show_position(self._first_unrated())
+        self.show_position(self._next_unrated(self.position))
         return True
+
+    def skip(self) -> None:
+        """Leave a job that cannot be shown (its image is missing, its mask damaged) for
+        the next unrated one; it stays unrated and comes round again at the end."""
+        if self.position is None or self.panel.buttons[MIN_RATING].isEnabled():
+            return  # only a job that cannot be rated may be skipped
+        following = self._next_unrated(self.position)
+        if following is not None and following != self.position:
+            self.show_position(following)
 
     def go_back(self) -> None:
         """Show the job before the one shown (from the thank-you page: the last one)."""
