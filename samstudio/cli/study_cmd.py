@@ -3,14 +3,17 @@
     samstudio study create --out DIR (--coco ANNOTATIONS.json --images DIR | --synthetic N)
         [--model M ...] [--prompt point|box] [--single-output] [--no-ground-truth]
         [--items 100] [--min-area 576] [--max-side 2000] [--seed 0] [--title T]
-        [--device cpu|cuda]
+        [--ratings-per-job 0] [--device cpu|cuda]
     samstudio study prompts STUDY --out PROMPTS.json
     samstudio study add-masks STUDY --name NAME MASKS.json [--source TEXT] [--after-ratings]
 
 `create` samples ground-truth masks, prompts each model with the mask's centre point
 (or its box) and writes a study folder of blinded rating jobs, which participants rate
-in the desktop app (`samstudio-gui --study DIR`). `stats` and `export` (the analysis)
-come from `samstudio.cli.study_stats`.
+in the desktop app (`samstudio-gui --study DIR`). With `--ratings-per-job K` (K >= 1)
+the study is the paper's queue: participants rating the same study folder (a shared
+network folder, say) draw the jobs that still need ratings, and each job is rated by K
+of them; the default 0 has every participant rate every job. `stats` and `export` (the
+analysis) come from `samstudio.cli.study_stats`.
 
 `prompts` and `add-masks` rate masks made by another tool (the paper's RITM baseline) on
 the very same prompts: `prompts` writes every item's image, size and prompt (pixel frame
@@ -88,6 +91,15 @@ def register(sub: Any) -> None:
     )
     c.add_argument("--seed", type=int, default=0, help="seed for sampling and job order")
     c.add_argument("--title", default="", help="title shown to participants")
+    c.add_argument(
+        "--ratings-per-job",
+        type=int,
+        default=0,
+        metavar="K",
+        help="0 (default): every participant rates every job; K >= 1: participants "
+        "sharing the study folder draw jobs from one queue, and a job leaves it once K "
+        "participants have rated it (the paper's setup: K=1)",
+    )
     c.add_argument("--device", choices=("cpu", "cuda"), help="where to run the models")
     c.set_defaults(func=run_create)
 
@@ -189,6 +201,8 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         return f"--min-area must be >= 0, got {args.min_area}"
     if args.max_side < 64:
         return f"--max-side must be at least 64, got {args.max_side}"
+    if args.ratings_per_job < 0:
+        return f"--ratings-per-job must be >= 0, got {args.ratings_per_job}"
     if args.single_output and args.prompt != "point":
         return "--single-output is the ablation for point prompts; drop it with --prompt box"
     return None
@@ -231,6 +245,7 @@ def run_create(args: argparse.Namespace) -> int:
             max_side=args.max_side,
             seed=args.seed,
             title=args.title,
+            ratings_per_job=args.ratings_per_job,
         )
         study = None
         stage = ""

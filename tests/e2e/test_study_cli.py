@@ -3,6 +3,7 @@ held-out synthetic scenes, and a real COCO file from ../shared/data."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,19 @@ def test_models_can_be_named_for_the_analysis(
     assert study.conditions[0].source.endswith("onnx")
 
 
+def test_a_queue_study_stores_its_ratings_per_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "queue"
+    argv = ["study", "create", "--synthetic", "1", "--items", "1", "--model", str(ONNX_MODEL)]
+    assert main([*argv, "--ratings-per-job", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "study.json").read_text())["ratings_per_job"] == 1
+    assert load_study(out).ratings_per_job == 1
+    plain = tmp_path / "plain"
+    assert main([*argv, "--out", str(plain)]) == 0  # the default: everyone rates every job
+    assert load_study(plain).ratings_per_job == 0
+
+
 def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = str(tmp_path / "s")
     assert main(["study", "create", "--synthetic", "2", "--prompt", "box", "--single-output",
@@ -76,6 +90,9 @@ def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "error: --single-output" in capsys.readouterr().err
     assert main(["study", "create", "--coco", "x.json", "--out", out]) == 2
     assert "--images" in capsys.readouterr().err
+    assert main(["study", "create", "--synthetic", "2", "--ratings-per-job", "-1",
+                 "--out", out]) == 2  # fmt: skip
+    assert "--ratings-per-job must be >= 0" in capsys.readouterr().err
     assert not Path(out).exists()
 
 

@@ -233,6 +233,104 @@ def test_all_rated_shows_thanks_and_back_still_works(qtbot, study, open_window) 
     assert again.pages.currentWidget() is again.thanks_page
 
 
+# -------------------------------------------------------------------- the queue (§E)
+def queue_study(folder: Path, broken_job: str | None = None) -> Study:
+    """The test study with ratings_per_job 1; `broken_job`'s mask damaged."""
+    make_study(folder)
+    path = folder / "study.json"
+    doc = json.loads(path.read_text())
+    doc["ratings_per_job"] = 1
+    for job in doc["jobs"]:
+        if job["id"] == broken_job:
+            job["mask"]["counts"] = "zzzz"
+    path.write_text(json.dumps(doc))
+    return load_study(folder)
+
+
+def test_queue_windows_never_show_a_job_the_other_rated(qtbot, tmp_path, open_window) -> None:  # noqa: ANN001
+    study = queue_study(tmp_path / "q")
+    everything = {j.id for j in study.jobs}
+    alice, bob = open_window(study, "alice"), open_window(study, "bob")
+    assert alice.panel.progress_label.text() == "Job 1 of 6"
+    press(qtbot, bob, Qt.Key.Key_4)
+    press(qtbot, bob, Qt.Key.Key_4)
+    bobs = set(bob.sheet.ratings)
+    first = alice.current_job()
+    shown: list[str] = []
+    alice.job_shown.connect(shown.append)
+    press(qtbot, alice, Qt.Key.Key_8)  # her first job, even if Bob rated it meanwhile
+    left = everything - bobs - {first}
+    assert alice.panel.progress_label.text() == f"Job 2 of {1 + len(left)}"
+    with qtbot.waitSignal(alice.finished, timeout=5000):
+        for _ in range(len(everything)):
+            if alice.current_job() is None:
+                break
+            press(qtbot, alice, Qt.Key.Key_8)
+    assert shown and not set(shown) & bobs
+    assert set(alice.sheet.ratings) == left | {first}
+    assert alice.pages.currentWidget() is alice.thanks_page
+    text = alice.thanks_label.text()
+    assert "no masks left to rate" in text and f"You rated {len(left) + 1} masks" in text
+    assert f"all {len(everything)}" not in text
+
+    # Bob's job was taken meanwhile: his rating counts (a harmless duplicate), then thanks
+    taken = bob.current_job()
+    assert taken in alice.sheet.ratings
+    press(qtbot, bob, Qt.Key.Key_2)
+    assert bob.sheet.rating_of(taken) == 2
+    assert bob.pages.currentWidget() is bob.thanks_page
+    assert "You rated 3 masks" in bob.thanks_label.text()
+    late = open_window(study, "carl")  # nothing left for a newcomer
+    assert late.pages.currentWidget() is late.thanks_page
+    assert "You rated 0 masks" in late.thanks_label.text()
+    late.go_back()  # nothing of his to go back to
+    assert late.pages.currentWidget() is late.thanks_page
+
+
+def test_queue_back_goes_to_the_participants_own_jobs(qtbot, tmp_path, open_window) -> None:  # noqa: ANN001
+    order = participant_order(make_study(tmp_path / "plain"), "alice")  # same jobs and seed
+    study = queue_study(tmp_path / "q", broken_job=order[0])
+    win = open_window(study, "alice")
+    assert win.sheet.order == order
+    assert win.current_job() == order[0] and win.panel.skip_button.isVisible()
+    qtbot.mouseClick(win.panel.skip_button, Qt.MouseButton.LeftButton)
+    assert win.current_job() == order[1]
+    assert not win.panel.back_button.isEnabled()  # nothing rated yet
+    RatingSheet(study, "bob").rate(order[2], 3)  # behind her back
+    press(qtbot, win, Qt.Key.Key_5)
+    assert win.sheet.order[:2] == [order[1], order[0]]  # rated first, then her queue
+    assert win.current_job() == order[3]  # order[2] is Bob's now
+    assert win.panel.progress_label.text() == "Job 3 of 5"
+
+    press(qtbot, win, Qt.Key.Key_Backspace)
+    assert win.current_job() == order[1] and win.panel.buttons[5].isChecked()
+    assert not win.panel.back_button.isEnabled()
+    win.go_back()
+    assert win.current_job() == order[1]
+    press(qtbot, win, Qt.Key.Key_6)  # changed; on to her next job
+    assert win.sheet.rating_of(order[1]) == 6 and win.current_job() == order[3]
+    win.go_back()
+    assert win.current_job() == order[1]  # not the damaged job she could not rate
+
+
+def test_queue_window_reports_an_unreadable_ratings_file_of_another(
+    qtbot,
+    tmp_path,
+    open_window,  # noqa: ANN001
+) -> None:
+    study = queue_study(tmp_path / "q")
+    broken = study.folder / "ratings" / "someone-00000000.json"
+    broken.write_text("{", encoding="utf-8")
+    win = open_window(study, "alice")
+    assert win.current_job() == win.sheet.order[0] and win.sheet.total == 6
+    assert broken.name in win.statusBar().currentMessage()
+    press(qtbot, win, Qt.Key.Key_7)
+    assert win.sheet.done == 1
+    broken.unlink()
+    press(qtbot, win, Qt.Key.Key_7)
+    assert win.statusBar().currentMessage() == ""
+
+
 # --------------------------------------------------------------------------- blinding
 def test_nothing_shown_names_a_condition(qtbot, study, open_window) -> None:  # noqa: ANN001
     win = open_window(study, "dave")

@@ -396,3 +396,18 @@ def test_stats_compare_the_added_condition(
     assert set(pairs) == {("model A", "gt"), ("model A", "RITM"), ("gt", "RITM")}
     assert pairs[("model A", "RITM")]["n_pairs"] == N_ITEMS
     assert pairs[("model A", "RITM")]["mean_diff"] > 2
+
+
+def test_added_masks_keep_a_queue_study_a_queue(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    study = make_study(folder)
+    study.ratings_per_job = 2
+    save_study(study, folder)
+    assert json.loads((folder / "study.json").read_text())["version"] == 2
+    prompts = prompts_document(load_study(folder))
+    write_rle_masks(prompts, tmp_path / "masks.json")
+    found = read_external_masks(tmp_path / "masks.json", load_study(folder))
+    add_condition(load_study(folder), "RITM", found)
+    back = load_study(folder)
+    assert back.ratings_per_job == 2
+    assert json.loads((folder / "study.json").read_text())["version"] == 2

@@ -246,3 +246,187 @@ def test_jobs_added_later_join_the_end_of_an_existing_order(tmp_path: Path) -> N
     save_study(study, tmp_path)
     again = RatingSheet(load_study(tmp_path), "Ann")
     assert again.order[: len(old)] == old and again.order[-1] == "j100"
+
+
+# ----------------------------------------------------------------- the queue (§E)
+def queue_study(tmp_path: Path, k: int, n_items: int = 4) -> Study:
+    study = make_study(n_items)
+    study.ratings_per_job = k
+    save_study(study, tmp_path)
+    return load_study(tmp_path)
+
+
+def test_ratings_per_job_round_trips_and_old_studies_are_mode_0(tmp_path: Path) -> None:
+    study = queue_study(tmp_path, 2)
+    assert study.ratings_per_job == 2
+    assert json.loads((tmp_path / "study.json").read_text())["ratings_per_job"] == 2
+    doc = json.loads((tmp_path / "study.json").read_text())
+    del doc["ratings_per_job"]  # a study written before the setting existed
+    (tmp_path / "study.json").write_text(json.dumps(doc))
+    old = load_study(tmp_path)
+    assert old.ratings_per_job == 0
+    sheet = RatingSheet(old, "Ann")
+    assert not sheet.queue and sheet.order == participant_order(old, "Ann")
+
+
+@pytest.mark.parametrize("bad", [-1, 1.0, "1", True, None])
+def test_bad_ratings_per_job_is_refused_naming_the_file(tmp_path: Path, bad) -> None:
+    save_study(make_study(), tmp_path)
+    path = tmp_path / "study.json"
+    doc = json.loads(path.read_text())
+    doc["ratings_per_job"] = bad
+    path.write_text(json.dumps(doc))
+    with pytest.raises(StudyError, match="ratings_per_job") as err:
+        load_study(tmp_path)
+    assert str(path) in str(err.value)
+    study = make_study()
+    study.ratings_per_job = bad
+    with pytest.raises(StudyError, match="ratings_per_job"):
+        save_study(study, tmp_path / "other")
+
+
+def test_k1_jobs_rated_by_one_participant_leave_the_others_queue(tmp_path: Path) -> None:
+    study = queue_study(tmp_path, 1)
+    ann = RatingSheet(study, "Ann")
+    assert ann.queue and ann.total == 8 and ann.done == 0
+    rated = []
+    for rating in (3, 5, 7):
+        job = ann.next_unrated()
+        ann.rate(job, rating)
+        rated.append(job)
+    assert ann.order[:3] == rated and ann.done == 3 and ann.total == 8
+    saved = json.loads(ann.path.read_text())
+    assert saved["order"] == participant_order(study, "Ann")  # their permutation
+
+    bob = RatingSheet(study, "Bob")
+    assert not set(rated) & set(bob.order)
+    assert bob.total == 5 and bob.done == 0
+    assert bob.order == [j for j in participant_order(study, "Bob") if j not in rated]
+    assert bob.next_unrated() == bob.order[0]
+
+
+def test_k1_alternating_participants_cover_every_job_exactly_once(tmp_path: Path) -> None:
+    study = queue_study(tmp_path, 1, n_items=5)
+    sheets = [RatingSheet(study, "Ann"), RatingSheet(study, "Bob")]
+    for turn in range(20):
+        sheet = sheets[turn % 2]
+        sheet.refresh()
+        job = sheet.next_unrated()
+        if job is None:
+            break
+        sheet.rate(job, 6)
+    for sheet in sheets:
+        sheet.refresh()
+        assert sheet.next_unrated() is None and sheet.total == sheet.done
+    jobs = [r.job for r in load_ratings(study)]
+    assert sorted(jobs) == sorted(j.id for j in study.jobs)  # each once
+    assert {r.participant for r in load_ratings(study)} == {"Ann", "Bob"}
+
+
+def test_k2_lets_two_participants_rate_every_job_but_not_a_third(tmp_path: Path) -> None:
+    study = queue_study(tmp_path, 2, n_items=2)
+    for who in ("Ann", "Bob"):
+        sheet = RatingSheet(study, who)
+        assert sheet.total == 4
+        while (job := sheet.next_unrated()) is not None:
+            sheet.rate(job, 8)
+        assert sheet.done == 4
+    ratings = load_ratings(study)
+    assert len(ratings) == 8 and {r.participant for r in ratings} == {"Ann", "Bob"}
+    cleo = RatingSheet(study, "Cleo")
+    assert cleo.total == 0 and cleo.next_unrated() is None
+
+
+def test_a_job_taken_meanwhile_may_still_be_rated(tmp_path: Path) -> None:
+    study = queue_study(tmp_path, 1, n_items=2)
+    ann, bob = RatingSheet(study, "Ann"), RatingSheet(study, "Bob")
+    job = ann.next_unrated()
+    bob.rate(job, 2)  # while Ann looks at it
+    ann.rate(job, 9)
+    assert ann.rating_of(job) == 9 and ann.order[0] == job
+    assert sorted((r.participant, r.rating) for r in load_ratings(study) if r.job == job) == [
+        ("Ann", 9),
+        ("Bob", 2),
+    ]
+
+
+def test_a_malformed_file_of_another_participant_is_ignored_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    study = queue_study(tmp_path, 1)
+    ann = RatingSheet(study, "Ann")
+    ann.rate(ann.next_unrated(), 4)
+    broken = tmp_path / "ratings" / "zed-00000000.json"
+    broken.write_text('{"format": "samstudio-ratings", "order": [')
+    bob = RatingSheet(study, "Bob")
+    assert bob.total == 7  # Ann's rating still counts
+    assert len(bob.warnings) == 1 and str(broken) in bob.warnings[0]
+    assert "not valid JSON" in bob.warnings[0]
+    bob.rate(bob.next_unrated(), 5)  # rating goes on
+    assert bob.done == 1 and bob.warnings
+    broken.unlink()
+    bob.refresh()
+    assert bob.warnings == []
+
+
+def test_resuming_in_queue_mode_keeps_the_rated_jobs_first(tmp_path: Path) -> None:
+    study = queue_study(tmp_path, 1)
+    ann = RatingSheet(study, "Ann")
+    bob = RatingSheet(study, "Bob")
+    bob_jobs = list(reversed(bob.order[-3:]))  # rated in an order unlike his own
+    for job in bob_jobs:
+        bob.rate(job, 3)
+    ann.rate(ann.next_unrated(), 7)
+    again = RatingSheet(load_study(tmp_path), "Bob")
+    assert again.order[:3] == bob_jobs
+    assert again.done == 3 and again.total == 3 + 8 - 3 - 1
+    assert again.next_unrated() == again.order[3]
+    assert json.loads(again.path.read_text())["order"] == participant_order(study, "Bob")
+
+
+def test_refresh_rereads_only_changed_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from samstudio.core.study import model
+
+    study = queue_study(tmp_path, 1, n_items=6)
+    others = [RatingSheet(study, who) for who in ("Ann", "Bob", "Cleo")]
+    for sheet in others:
+        sheet.rate(sheet.next_unrated(), 5)
+    reads: list[str] = []
+    real = model._read_sheet
+
+    def counting(study_: Study, path: Path):  # noqa: ANN202
+        reads.append(path.name)
+        return real(study_, path)
+
+    monkeypatch.setattr(model, "_read_sheet", counting)
+    dan = RatingSheet(study, "Dan")
+    assert sorted(reads) == sorted(s.path.name for s in others)  # each other file once
+    reads.clear()
+    dan.refresh()
+    assert reads == []  # nothing changed
+    dan.rate(dan.next_unrated(), 6)  # his own file changed: not read as another's
+    assert reads == []
+    others[1].rate(others[1].next_unrated(), 4)  # (Bob's sheet reads the others)
+    reads.clear()
+    dan.refresh()
+    assert reads == [others[1].path.name]
+    assert dan.total == 12 - 4 and dan.done == 1
+
+
+def test_only_a_queue_study_needs_the_newer_format(tmp_path: Path) -> None:
+    """A study without a queue stays readable by SAM Studio versions that know only
+    format 1; a queue study is written as format 2, which they refuse rather than
+    letting every participant rate every job."""
+    save_study(make_study(), tmp_path / "plain")
+    assert json.loads((tmp_path / "plain" / "study.json").read_text())["version"] == 1
+    study = make_study()
+    study.ratings_per_job = 1
+    save_study(study, tmp_path / "queue")
+    doc = json.loads((tmp_path / "queue" / "study.json").read_text())
+    assert doc["version"] == 2
+    doc["version"] = 3
+    (tmp_path / "queue" / "study.json").write_text(json.dumps(doc))
+    with pytest.raises(StudyError, match="newer than this SAM Studio"):
+        load_study(tmp_path / "queue")

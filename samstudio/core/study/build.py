@@ -349,10 +349,13 @@ def build_study(
     max_side: int = 2000,
     seed: int = 0,
     title: str = "",
+    ratings_per_job: int = 0,
 ) -> Iterator[StudyProgress]:
     """Build a study in `out_dir` (see the module docstring); iterate to run it.
 
-    models: (condition name, segmenter) pairs, names unique. Parameters are checked,
+    models: (condition name, segmenter) pairs, names unique. ratings_per_job: 0 for
+    every participant to rate every job, K >= 1 for a shared queue in which a job is
+    rated by K participants (`Study.ratings_per_job`). Parameters are checked,
     and an `out_dir` that already holds a study.json is refused, when this is called
     (ValueError / StudyError), before anything is read or written. Iterating yields a
     `StudyProgress` after each source image scanned and each sampled image predicted,
@@ -363,6 +366,9 @@ def build_study(
         raise ValueError(f"a study needs at least 1 item, got n_items={n_items!r}")
     if prompt not in PROMPT_KINDS:
         raise ValueError(f"prompt must be 'point' or 'box', got {prompt!r}")
+    k = ratings_per_job
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"ratings_per_job is a whole number >= 0, got {k!r}")
     if min_area < 0:
         raise ValueError(f"min_area is a number of pixels >= 0, got {min_area}")
     if max_side < MIN_MAX_SIDE:
@@ -395,6 +401,7 @@ def build_study(
         max_side=max_side,
         seed=seed,
         title=title or f"Mask quality ({prompt} prompts)",
+        ratings_per_job=ratings_per_job,
     )
 
 
@@ -436,6 +443,7 @@ def _build(
     max_side: int,
     seed: int,
     title: str,
+    ratings_per_job: int = 0,
 ) -> Iterator[StudyProgress]:
     total = len(sources) if isinstance(sources, Sized) else 0  # 0: not known
     kept: list[StudySource] = []  # the sources with eligible masks
@@ -475,7 +483,15 @@ def _build(
         RatingJob(f"j{n:04d}", masks[i][0], masks[i][1], masks[i][2])
         for n, i in enumerate(order, 1)
     ]
-    study = Study(title, conditions, items, jobs, seed=seed, created=now_iso())
+    study = Study(
+        title,
+        conditions,
+        items,
+        jobs,
+        seed=seed,
+        created=now_iso(),
+        ratings_per_job=ratings_per_job,
+    )
     check_new_study_folder(root)  # another run may have finished meanwhile
     path = save_study(study, root)
     yield StudyProgress("done", len(by_source), len(by_source), str(path), study)

@@ -358,6 +358,7 @@ def add_condition(
         seed=study.seed,
         created=study.created,
         guidelines=study.guidelines,
+        ratings_per_job=study.ratings_per_job,
         folder=study.folder,
     )
     save_study(new, study.folder)

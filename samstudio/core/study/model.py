@@ -9,8 +9,8 @@ Folder layout::
 
 `study.json`::
 
-    {"format": "samstudio-study", "version": 1, "title": str, "created": ISO 8601,
-     "seed": int, "guidelines": str,
+    {"format": "samstudio-study", "version": 1 (2 with a queue), "title": str, "created": ISO 8601,
+     "seed": int, "guidelines": str, "ratings_per_job": int (absent: 0),
      "conditions": [{"id": "c1", "name": "samstudio_demo_v1", "kind": "model",
                      "source": "..."}, ...],
      "items": [{"id": "i0001", "image": "images/i0001.png", "source_image": str,
@@ -32,6 +32,16 @@ The sheet of a participant::
     {"format": "samstudio-ratings", "version": 1, "participant": str,
      "order": [job ids], "ratings": {job id: {"rating": 1..10, "seconds": float,
      "time": ISO 8601}}}
+
+"order" is the participant's own permutation of every job (`participant_order`); the
+keys of "ratings" are in the order the participant first rated the jobs (a changed
+rating keeps its place).
+
+`ratings_per_job` K: 0 (the default) means every participant rates every job. K >= 1
+is the paper's queue (§E): participants rating the same study folder (a shared network
+folder, say) draw the jobs that still need ratings, and a job leaves the queue once K
+participants have rated it. A participant then sees the jobs they rated (in the order
+they rated them) followed by those still available to them, in their own order.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -52,7 +63,11 @@ from samstudio.core.masks import RLE, decode_rle
 
 FORMAT = "samstudio-study"
 RATINGS_FORMAT = "samstudio-ratings"
-VERSION = 1
+VERSION = 2  # the newest study format this code reads and writes
+# version 1 has no queue; a study with `ratings_per_job` >= 1 is written as version 2, so
+# that an older SAM Studio refuses it rather than letting every participant rate every job
+QUEUE_VERSION = 2
+RATINGS_VERSION = 1
 MIN_RATING, MAX_RATING = 1, 10
 CONDITION_KINDS = ("model", "single-output", "ground-truth", "file")
 
@@ -131,6 +146,7 @@ class Study:
     created: str = ""
     guidelines: str = GUIDELINES
     folder: Path | None = None
+    ratings_per_job: int = 0  # 0: everyone rates every job; K >= 1: K ratings per job
     _by_id: dict[str, RatingJob] = field(default_factory=dict, repr=False)
 
     def job(self, job_id: str) -> RatingJob:
@@ -179,11 +195,12 @@ def study_to_json(study: Study) -> dict[str, Any]:
 
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "version": QUEUE_VERSION if study.ratings_per_job else 1,
         "title": study.title,
         "created": study.created or now_iso(),
         "seed": study.seed,
         "guidelines": study.guidelines,
+        "ratings_per_job": study.ratings_per_job,
         "conditions": [
             {"id": c.id, "name": c.name, "kind": c.kind, "source": c.source}
             for c in study.conditions
@@ -272,6 +289,7 @@ def load_study(folder: str | Path) -> Study:
             created=str(doc.get("created", "")),
             guidelines=str(doc.get("guidelines", GUIDELINES)),
             folder=root,
+            ratings_per_job=doc.get("ratings_per_job", 0),  # checked by validate_study
         )
         validate_study(study, str(path))  # inside: a mask size of ["a", 2] is malformed too
     except StudyError:
@@ -292,6 +310,12 @@ def validate_study(study: Study, where: str) -> None:
             seen.add(i)
         return seen
 
+    k = study.ratings_per_job
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise StudyError(
+            f"{where}: 'ratings_per_job' is a whole number >= 0 (0: every participant rates "
+            f"every job), got {k!r}"
+        )
     cond_ids = unique((c.id for c in study.conditions), "condition")
     item_ids = unique((i.id for i in study.items), "item")
     unique((j.id for j in study.jobs), "job")
@@ -375,7 +399,13 @@ class RatingSheet:
     """One participant's ratings of a study, saved (atomically) after every change.
 
     Opening a sheet that exists resumes it: the stored order is kept and rated jobs
-    stay rated."""
+    stay rated. `order` is what the participant works through: their own order
+    (`own_order`, the one saved) when every participant rates every job, or in queue
+    mode (`Study.ratings_per_job` >= 1) the jobs they rated, in the order they rated
+    them, then the jobs still available to them (unrated by them and rated by fewer
+    than K others) in their own order; `refresh` recomputes it from the other
+    participants' sheets, and `rate` refreshes after saving. Another participant's
+    file that cannot be read is left out and its problem kept in `warnings`."""
 
     def __init__(self, study: Study, participant: str) -> None:
         if study.folder is None:
@@ -383,40 +413,66 @@ class RatingSheet:
         self.study = study
         self.participant = participant.strip()
         self.path = study.folder / "ratings" / f"{participant_slug(participant)}.json"
+        self.own_order: list[str] = []
         self.order: list[str] = []
         self.ratings: dict[str, dict[str, Any]] = {}
+        self.warnings: list[str] = []  # other participants' files left out, and why
+        # other participants' files: path -> ((mtime_ns, size), jobs they rated, problem)
+        self._others: dict[Path, tuple[tuple[int, int], frozenset[str], str]] = {}
         if self.path.exists():
             self._load()
         else:
-            self.order = participant_order(study, self.participant)
+            self.own_order = participant_order(study, self.participant)
+        self.refresh()
+
+    @property
+    def queue(self) -> bool:
+        """Whether participants draw jobs from a shared queue (ratings_per_job >= 1)."""
+        return self.study.ratings_per_job >= 1
 
     def _load(self) -> None:
-        doc = _read_json(self.path, "ratings file")
-        try:
-            if not isinstance(doc, dict) or doc.get("format") != RATINGS_FORMAT:
-                raise StudyError(f"{self.path}: not a SAM Studio ratings file")
-            order = [str(j) for j in doc["order"]]
-            ratings = {str(k): dict(v) for k, v in doc["ratings"].items()}
-        except StudyError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise StudyError(f"{self.path}: malformed ratings file ({exc})") from exc
-        known = {j.id for j in self.study.jobs}
-        unknown = [j for j in list(order) + list(ratings) if j not in known]
-        if unknown:
-            raise StudyError(
-                f"{self.path}: rates job {unknown[0]!r}, which is not in this study "
-                f"(a ratings file of another study?)"
-            )
+        _, order, self.ratings = _read_sheet(self.study, self.path)
         # jobs added to the study later go to the end, in this participant's order
         missing = [j for j in participant_order(self.study, self.participant) if j not in order]
-        self.order = order + missing
-        for job_id, rec in ratings.items():
-            _check_rating(rec.get("rating"), f"{self.path}: job {job_id!r}")
-            secs = rec.get("seconds", 0.0)  # read back as a float by the window and stats
-            if isinstance(secs, bool) or not isinstance(secs, (int, float)):
-                raise StudyError(f"{self.path}: job {job_id!r}: 'seconds' {secs!r} is not a number")
-        self.ratings = ratings
+        self.own_order = order + missing
+
+    def refresh(self) -> None:
+        """Recompute `order`; in queue mode re-read the other participants' sheets that
+        changed (size or modification time) since the last refresh."""
+        if not self.queue:
+            self.order = list(self.own_order)
+            return
+        others = self._rated_by_others()
+        k = self.study.ratings_per_job
+        available = [j for j in self.own_order if j not in self.ratings and others[j] < k]
+        self.order = list(self.ratings) + available
+
+    def _rated_by_others(self) -> Counter[str]:
+        """How many other participants have rated each job, from their sheets."""
+        folder = self.path.parent
+        try:
+            paths = sorted(p for p in folder.glob("*.json") if p.name != self.path.name)
+        except OSError:
+            paths = []
+        counts: Counter[str] = Counter()
+        kept: dict[Path, tuple[tuple[int, int], frozenset[str], str]] = {}
+        for path in paths:
+            try:
+                info = path.stat()
+            except OSError:  # gone since the listing
+                continue
+            stamp = (info.st_mtime_ns, info.st_size)
+            entry = self._others.get(path)
+            if entry is None or entry[0] != stamp:
+                try:
+                    entry = (stamp, frozenset(_read_sheet(self.study, path)[2]), "")
+                except StudyError as exc:
+                    entry = (stamp, frozenset(), str(exc))
+            kept[path] = entry
+            counts.update(entry[1])
+        self._others = kept
+        self.warnings = [problem for _, _, problem in kept.values() if problem]
+        return counts
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -424,18 +480,19 @@ class RatingSheet:
             self.path,
             {
                 "format": RATINGS_FORMAT,
-                "version": VERSION,
+                "version": RATINGS_VERSION,
                 "participant": self.participant,
-                "order": self.order,
+                "order": self.own_order,
                 "ratings": self.ratings,
             },
             indent=1,
         )
 
     def rate(self, job_id: str, rating: int, seconds: float = 0.0) -> None:
-        """Record (or change) the rating of `job_id` and save at once. Raises
+        """Record (or change) the rating of `job_id`, save at once and `refresh`. Raises
         StudyError for an unknown job or a rating outside 1..10; OSError (naming the
-        file) when the disk refuses the write, with the previous file intact."""
+        file) when the disk refuses the write, with the previous file intact. In queue
+        mode a job that others have meanwhile rated enough may still be rated."""
         self.study.job(job_id)
         value = _check_rating(rating, f"job {job_id!r}")
         old = self.ratings.get(job_id)
@@ -452,17 +509,23 @@ class RatingSheet:
             else:
                 self.ratings[job_id] = old
             raise
+        self.refresh()
 
     def rating_of(self, job_id: str) -> int | None:
         rec = self.ratings.get(job_id)
         return None if rec is None else int(rec["rating"])
 
-    def next_unrated(self) -> str | None:
-        """The first job in this participant's order not rated yet, or None when done."""
-        for job_id in self.order:
-            if job_id not in self.ratings:
-                return job_id
-        return None
+    def next_unrated(self, after: str | None = None) -> str | None:
+        """The first job in `order` this participant has not rated, or None when there
+        is none. With `after` (a job id): the first such job after it in the
+        participant's own order, wrapping round, so a job that cannot be shown does not
+        hold up the others (it is returned only when no other is left)."""
+        unrated = [j for j in self.order if j not in self.ratings]
+        if after is None or not unrated:
+            return unrated[0] if unrated else None
+        rank = {j: n for n, j in enumerate(self.own_order)}
+        pivot = rank.get(after, -1)
+        return next((j for j in unrated if rank[j] > pivot), unrated[0])
 
     @property
     def done(self) -> int:
@@ -471,6 +534,36 @@ class RatingSheet:
     @property
     def total(self) -> int:
         return len(self.order)
+
+
+def _read_sheet(study: Study, path: Path) -> tuple[str, list[str], dict[str, dict[str, Any]]]:
+    """(participant, order, ratings) of the ratings file `path`, checked against `study`.
+    Raises StudyError naming the file when it is unreadable or malformed, or rates a job
+    that is not in the study."""
+    doc = _read_json(path, "ratings file")
+    try:
+        if not isinstance(doc, dict) or doc.get("format") != RATINGS_FORMAT:
+            raise StudyError(f"{path}: not a SAM Studio ratings file")
+        order = [str(j) for j in doc["order"]]
+        ratings = {str(k): dict(v) for k, v in doc["ratings"].items()}
+        who = str(doc.get("participant", path.stem))
+    except StudyError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StudyError(f"{path}: malformed ratings file ({exc})") from exc
+    known = {j.id for j in study.jobs}
+    unknown = [j for j in list(order) + list(ratings) if j not in known]
+    if unknown:
+        raise StudyError(
+            f"{path}: rates job {unknown[0]!r}, which is not in this study "
+            f"(a ratings file of another study?)"
+        )
+    for job_id, rec in ratings.items():
+        _check_rating(rec.get("rating"), f"{path}: job {job_id!r}")
+        secs = rec.get("seconds", 0.0)  # read back as a float by the window and stats
+        if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+            raise StudyError(f"{path}: job {job_id!r}: 'seconds' {secs!r} is not a number")
+    return who, order, ratings
 
 
 def _check_rating(value: Any, where: str) -> int:
@@ -491,14 +584,11 @@ def load_ratings(study: Study) -> list[Rating]:
     if not folder.is_dir():
         return out
     for path in sorted(folder.glob("*.json")):
-        doc = _read_json(path, "ratings file")
-        if not isinstance(doc, dict) or doc.get("format") != RATINGS_FORMAT:
-            raise StudyError(f"{path}: not a SAM Studio ratings file")
-        who = str(doc.get("participant", path.stem))
-        sheet = RatingSheet(study, who)  # validates the same file
-        if sheet.path != path:
-            raise StudyError(f"{path}: its participant {who!r} belongs in {sheet.path.name}")
-        for job_id, rec in sheet.ratings.items():
+        who, _, ratings = _read_sheet(study, path)
+        slug = participant_slug(who)
+        if path.name != f"{slug}.json":
+            raise StudyError(f"{path}: its participant {who!r} belongs in {slug}.json")
+        for job_id, rec in ratings.items():
             out.append(
                 Rating(
                     who,

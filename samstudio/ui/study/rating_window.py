@@ -3,8 +3,11 @@
 One job at a time: its five views on the right (`ViewsPanel`), the buttons 1-10 on the
 left (`RatingPanel`). A rating is saved at once (`RatingSheet.rate`) and the next
 unrated job follows, in the participant's own order; Back revisits the previous job
-to change its rating. Nothing shown names the condition that made a mask (blinding):
-not its name, kind or id, and not the study title when that names one.
+to change its rating. In a queue study (`Study.ratings_per_job` >= 1) the order is
+refreshed after every rating, so jobs that other participants have rated enough leave
+it; Back then goes through the participant's own rated jobs only. Nothing shown names
+the condition that made a mask (blinding): not its name, kind or id, and not the study
+title when that names one.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QStackedWidget,
+    QStatusBar,
     QVBoxLayout,
     QWidget,
 )
@@ -49,7 +53,7 @@ class RatingWindow(QMainWindow):
     Raises StudyError when the participant's ratings file is unreadable."""
 
     job_shown = Signal(str)  # job id
-    finished = Signal()  # every job rated
+    finished = Signal()  # every job rated (in a queue study: none left to rate)
 
     def __init__(self, study: Study, participant: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -122,21 +126,23 @@ class RatingWindow(QMainWindow):
 
     # -------------------------------------------------------------------------- showing
     def _first_unrated(self) -> int | None:
-        job_id = self.sheet.next_unrated()
+        return self._next_unrated(None)
+
+    def _next_unrated(self, after: str | None) -> int | None:
+        """The position of the first unrated job after job `after` in the participant's
+        order, wrapping around (so a job that cannot be shown does not hold up the ones
+        after it); None when none is left. Looked up by id: in a queue study the
+        positions shift when the order is refreshed."""
+        job_id = self.sheet.next_unrated(after)
         return None if job_id is None else self.sheet.order.index(job_id)
 
-    def _next_unrated(self, after: int | None) -> int | None:
-        """The first unrated job after position `after` in the order, wrapping around (so
-        a job that cannot be shown does not hold up the ones after it); None when every
-        job is rated."""
-        if after is None:
-            return self._first_unrated()
-        n = self.sheet.total
-        for k in range(1, n + 1):
-            p = (after + k) % n
-            if self.sheet.order[p] not in self.sheet.ratings:
-                return p
-        return None
+    def _previous_position(self) -> int | None:
+        """Where Back goes: the job before the one shown (from the thank-you page, the
+        last one); in a queue study only jobs this participant has rated."""
+        p = self.sheet.total if self.position is None else self.position
+        if self.sheet.queue:
+            p = min(p, self.sheet.done)  # the rated jobs come first
+        return p - 1 if p > 0 else None
 
     def current_job(self) -> str | None:
         """The id of the job shown, or None on the thank-you page."""
@@ -155,7 +161,7 @@ class RatingWindow(QMainWindow):
             position, self.sheet.total, self.sheet.done, "box" if item.box is not None else "point"
         )
         self.panel.show_rating(self.sheet.rating_of(job.id))
-        self.panel.back_button.setEnabled(position > 0)
+        self.panel.back_button.setEnabled(self._previous_position() is not None)
         try:
             self.views.set_views(self.pictures.pixmaps(job))
         except StudyError as exc:
@@ -167,16 +173,32 @@ class RatingWindow(QMainWindow):
         else:
             self.panel.set_rating_enabled(True)
             self.panel.skip_button.setVisible(False)
+        self._show_warnings()
         self._shown_at = time.monotonic()
         self.job_shown.emit(job.id)
+
+    def _show_warnings(self) -> None:
+        """Other participants' ratings files left out of the queue, in the status bar."""
+        if self.sheet.warnings:
+            self.statusBar().showMessage(
+                "Some ratings of others could not be read (please tell the person running "
+                "the study): " + "; ".join(self.sheet.warnings)
+            )
+        elif self.findChild(QStatusBar) is not None:
+            self.statusBar().clearMessage()
 
     def _show_thanks(self) -> None:
         self.views.set_full_size(False)
         total = self.sheet.total
+        if self.sheet.queue:
+            n = self.sheet.done
+            done = f"no masks left to rate.\n\nYou rated {n} mask{'' if n == 1 else 's'}."
+        else:
+            done = f"all {total} masks rated."
         self.thanks_label.setText(
-            f"Thank you — all {total} masks rated.\n\nYour ratings are saved; you may close "
-            "this window."
+            f"Thank you — {done}\n\nYour ratings are saved; you may close this window."
         )
+        self._show_warnings()
         self.pages.setCurrentIndex(1)
         self.finished.emit()
 
@@ -202,22 +224,21 @@ class RatingWindow(QMainWindow):
                 "(and the disk not full), then rate it again.",
             )
             return False
-        self.show_position(self._next_unrated(self.position))
+        self.show_position(self._next_unrated(job_id))  # the order may have changed
         return True
 
     def skip(self) -> None:
         """Leave a job that cannot be shown (its image is missing, its mask damaged) for
         the next unrated one; it stays unrated and comes round again at the end."""
-        if self.position is None or self.panel.buttons[MIN_RATING].isEnabled():
+        job_id = self.current_job()
+        if job_id is None or self.panel.buttons[MIN_RATING].isEnabled():
             return  # only a job that cannot be rated may be skipped
-        following = self._next_unrated(self.position)
-        if following is not None and following != self.position:
-            self.show_position(following)
+        following = self.sheet.next_unrated(job_id)
+        if following is not None and following != job_id:
+            self.show_position(self.sheet.order.index(following))
 
     def go_back(self) -> None:
         """Show the job before the one shown (from the thank-you page: the last one)."""
-        if self.position is None:
-            if self.sheet.total:
-                self.show_position(self.sheet.total - 1)
-        elif self.position > 0:
-            self.show_position(self.position - 1)
+        previous = self._previous_position()
+        if previous is not None:
+            self.show_position(previous)
