@@ -1,6 +1,7 @@
 """`samstudio study`: the paper's human study of mask quality (§7.1, §E).
 
-    samstudio study create --out DIR (--coco ANNOTATIONS.json --images DIR | --synthetic N)
+    samstudio study create --out DIR
+        (--coco [NAME=]ANNOTATIONS.json --images DIR [--coco ... --images ...] | --synthetic N)
         [--model M ...] [--prompt point|box] [--single-output] [--no-ground-truth]
         [--items 100] [--min-area 576] [--max-side 2000] [--seed 0] [--title T]
         [--ratings-per-job 0] [--device cpu|cuda]
@@ -14,6 +15,11 @@ the study is the paper's queue: participants rating the same study folder (a sha
 network folder, say) draw the jobs that still need ratings, and each job is rated by K
 of them; the default 0 has every participant rate every job. `stats` and `export` (the
 analysis) come from `samstudio.cli.study_stats`.
+
+Several datasets (the paper rates 7 and reports each): repeat `--coco` with one `--images`
+per `--coco`, in the same order; each is a dataset named NAME (`--coco LVIS=lvis.json`),
+by default the annotation file's name without `.json`, and `--items` masks are sampled
+from each. `--synthetic N` is one dataset named "synthetic".
 
 `prompts` and `add-masks` rate masks made by another tool (the paper's RITM baseline) on
 the very same prompts: `prompts` writes every item's image, size and prompt (pixel frame
@@ -49,11 +55,23 @@ def register(sub: Any) -> None:
     )
     c.add_argument("--out", required=True, metavar="DIR", help="new folder for the study")
     src = c.add_mutually_exclusive_group(required=True)
-    src.add_argument("--coco", metavar="ANNOTATIONS", help="COCO instances annotation JSON")
+    src.add_argument(
+        "--coco",
+        action="append",
+        metavar="[NAME=]ANNOTATIONS",
+        help="COCO instances annotation JSON, optionally named as a dataset (NAME=FILE; "
+        "default name: the file's name without .json); repeat for several datasets, each "
+        "with its own --images",
+    )
     src.add_argument(
         "--synthetic", type=int, metavar="N", help="use N held-out synthetic scenes instead"
     )
-    c.add_argument("--images", metavar="DIR", help="folder of the COCO images (with --coco)")
+    c.add_argument(
+        "--images",
+        action="append",
+        metavar="DIR",
+        help="folder of the COCO images: one per --coco, in the same order",
+    )
     c.add_argument(
         "--model",
         action="append",
@@ -76,7 +94,9 @@ def register(sub: Any) -> None:
     c.add_argument(
         "--no-ground-truth", action="store_true", help="do not rate the dataset's own masks"
     )
-    c.add_argument("--items", type=int, default=100, help="masks to sample (default 100)")
+    c.add_argument(
+        "--items", type=int, default=100, help="masks to sample per dataset (default 100)"
+    )
     c.add_argument(
         "--min-area",
         type=int,
@@ -193,6 +213,22 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         return "--coco needs --images DIR"
     if args.images and not args.coco:
         return "--images goes with --coco"
+    if args.coco and len(args.coco) != len(args.images):
+        return (
+            f"{len(args.coco)} --coco but {len(args.images)} --images: give one --images DIR "
+            "per --coco, in the same order"
+        )
+    if args.coco:
+        try:
+            names = [name for name, _ in _coco_datasets(args.coco)]
+        except ValueError as exc:
+            return str(exc)
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is not None:
+            return (
+                f"two --coco datasets are named {twice!r}; name them apart with "
+                "--coco NAME=ANNOTATIONS.json"
+            )
     if args.synthetic is not None and args.synthetic < 1:
         return f"--synthetic needs at least 1 scene, got {args.synthetic}"
     if args.items < 1:
@@ -224,7 +260,9 @@ def run_create(args: argparse.Namespace) -> int:
     try:  # the cheap checks first, then the models
         build.check_new_study_folder(args.out)
         if args.coco:
-            sources: Any = build.coco_sources(args.coco, args.images)
+            sources: Any = []
+            for (name, ann), images in zip(_coco_datasets(args.coco), args.images):
+                sources += build.coco_sources(ann, images, dataset=name)
         else:
             sources = build.synthetic_sources(args.synthetic)
         models = _open_models(args.model or [None], args.device, open_model)
@@ -302,10 +340,34 @@ def _split_name(spec: str | None) -> tuple[str | None, str | None]:
     return name.strip(), model.strip()
 
 
+def _coco_datasets(specs: list[str]) -> list[tuple[str, str]]:
+    """(dataset name, annotation file) per --coco '[NAME=]FILE': NAME, or the file's name
+    without its extension. A spec that is an existing path, or has no '=', is a file.
+    Raises ValueError for an empty name or file."""
+    import os
+    from pathlib import Path
+
+    out = []
+    for spec in specs:
+        if "=" in spec and not os.path.exists(spec):
+            name, _, path = (part.strip() for part in spec.partition("="))
+            if not name or not path:
+                raise ValueError(f"--coco {spec!r}: give it as NAME=ANNOTATIONS.json")
+        else:
+            name, path = Path(spec).stem, spec
+        out.append((name, path))
+    return out
+
+
 def _report(study: Any, out: str) -> None:
     conditions = ", ".join(c.name for c in study.conditions)
     print(f"study: {out}")
     print(f"items: {len(study.items)}")
+    datasets = study.datasets()
+    if len(datasets) > 1:
+        counts = [sum(it.dataset == d for it in study.items) for d in datasets]
+        shown = ", ".join(f"{d}: {n} items" for d, n in zip(datasets, counts))
+        print(f"datasets: {len(datasets)} ({shown})")
     print(f"conditions: {len(study.conditions)} ({conditions})")
     print(f"jobs: {len(study.jobs)}")
     print(

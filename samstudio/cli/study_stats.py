@@ -7,6 +7,9 @@
 `stats` prints each condition's mean rating with its CI and histogram, and the paired
 comparisons of every two conditions (paired t-test, paired bootstrap CI of the
 difference: the paper's Table 8); `--json` writes them, `--plots` draws the figures.
+When the study's items come from several datasets (`study create` with several `--coco`),
+all of that is given over all items and then for each dataset, and `--plots` also draws
+each condition's mean rating per dataset (the paper's Fig. 9b).
 `export` writes every rating as a CSV row, conditions unblinded.
 
 `register(study_sub)` adds both to the sub-parsers of the `study` command. Standard
@@ -34,6 +37,7 @@ CSV_COLUMNS = (
 )
 HISTOGRAM_PNG = "ratings_histogram.png"
 MEANS_PNG = "mean_ratings.png"
+DATASETS_PNG = "mean_ratings_by_dataset.png"
 
 
 def _fraction(text: str) -> float:
@@ -64,7 +68,11 @@ def register(study_sub: Any) -> None:
     )
     p.add_argument("study", metavar="STUDY", help="the study folder (or its study.json)")
     p.add_argument("--json", metavar="OUT", help="write the report as JSON here")
-    p.add_argument("--plots", metavar="DIR", help="write the two PNG figures into DIR")
+    p.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="write the PNG figures into DIR (with several datasets, also the means per dataset)",
+    )
     p.add_argument(
         "--confidence",
         type=_fraction,
@@ -111,12 +119,14 @@ def run_stats(args: argparse.Namespace) -> int:
             atomic_write_json(args.json, report.to_json(), indent=2)
             print(f"report: {args.json}")
         if args.plots:
-            from samstudio.core.study.plots import mean_ratings, rating_histograms
+            from samstudio.core.study.plots import dataset_means, mean_ratings, rating_histograms
 
             folder = Path(args.plots)
             folder.mkdir(parents=True, exist_ok=True)
             print(f"plot: {rating_histograms(report, folder / HISTOGRAM_PNG)}")
             print(f"plot: {mean_ratings(report, folder / MEANS_PNG)}")
+            if len(report.datasets) > 1:
+                print(f"plot: {dataset_means(report, folder / DATASETS_PNG)}")
     except (StudyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -126,3 +126,35 @@ def test_create_a_box_study_from_a_real_coco_file(
         assert jobs["c1"].shape == gt.shape
     # the images are written once per source photo
     assert len(list((out / "images").iterdir())) == len({it.source_image for it in study.items})
+
+
+def test_a_study_of_two_datasets_is_analysed_per_dataset(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from samstudio.cli.study_stats import DATASETS_PNG
+    from samstudio.core.study.model import RatingSheet
+
+    folder = shared_data / "coco_instance_seg" / "labelme2coco_output"
+    ann = folder / "annotations.json"  # the same real file as two datasets of its own
+    out = tmp_path / "two"
+    argv = ["study", "create", "--coco", f"VOC a={ann}", "--images", str(folder)]
+    argv += ["--coco", f"VOC b={ann}", "--images", str(folder), "--items", "2", "--seed", "2"]
+    assert main([*argv, "--model", str(ONNX_MODEL), "--prompt", "box", "--out", str(out)]) == 0
+    assert "datasets: 2 (VOC a: 2 items, VOC b: 2 items)" in capsys.readouterr().out
+    study = load_study(out)
+    assert [it.dataset for it in study.items].count("VOC a") == 2 and len(study.items) == 4
+
+    sheet = RatingSheet(study, "P01")  # model c1 rated 9 on "VOC a", 3 on "VOC b"
+    for job in study.jobs:
+        dataset = study.item(job.item).dataset
+        sheet.rate(job.id, 5 if job.condition == "c2" else (9 if dataset == "VOC a" else 3))
+    plots, report = tmp_path / "plots", tmp_path / "report.json"
+    stats = ["study", "stats", str(out), "--plots", str(plots), "--json", str(report)]
+    assert main([*stats, "--resamples", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "=== dataset: VOC a ===" in printed and f"plot: {plots / DATASETS_PNG}" in printed
+    doc = json.loads(report.read_text())
+    assert [doc["datasets"][d]["conditions"][0]["mean"] for d in ("VOC a", "VOC b")] == [9, 3]
+    assert doc["conditions"][0]["mean"] == 6
+    with Image.open(plots / DATASETS_PNG) as im:
+        assert im.format == "PNG" and im.size[0] >= 700

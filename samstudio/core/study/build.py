@@ -1,7 +1,7 @@
 """Building a rating study (paper §7.1, §E) from ground-truth masks and models, Qt-free.
 
 The recipe of §E: sample `n_items` ground-truth masks uniformly at random (seeded) among
-all eligible ones, i.e. not crowd regions and at least `min_area` (24^2) pixels *after*
+all eligible ones (per dataset when the sources span several, see below), i.e. not crowd regions and at least `min_area` (24^2) pixels *after*
 the image is rescaled to a long side of at most `max_side` (2000); prompt every model with
 the same input, the mask's centre point (the maximum of its distance transform, as
 §D.1's first click) or its box; submit each model's mask and, for comparison, the
@@ -12,6 +12,13 @@ ground-truth mask itself. The conditions:
 - "single-output" (point prompts only, the paper's ablation): the model's single-mask
   output for the same point (`multimask=False`);
 - "ground-truth": the dataset's mask, rescaled like the image.
+
+Datasets: each source names its dataset (`StudySource.dataset`), and each item keeps the
+name of its source's. The paper rates 1000 masks of each of 7 datasets and reports every
+figure per dataset; likewise, when the sources span several datasets `n_items` masks are
+sampled from *each* of them (independently, uniformly among that dataset's eligible
+masks), so the study holds n_items x datasets items. With one dataset (every source
+named alike, "" included) the sampling is exactly the single-dataset one.
 
 Frames: items, prompts and masks are in the pixel frame of the image as shown
 (`images/<id>.png`, long side <= `max_side`). Images are rescaled with area averaging
@@ -81,6 +88,7 @@ class StudySource:
     read_image(max_side): (H', W', 3) uint8 RGB, either (H, W) or already reduced so that
     its long side is at most max_side (the builder rescales whatever is still larger).
     read_mask(k): (H, W) bool mask of `masks[k]`.
+    dataset: the name of the dataset the image belongs to ("" when there is one only).
     """
 
     name: str
@@ -88,6 +96,7 @@ class StudySource:
     masks: tuple[SourceMask, ...]
     read_image: Callable[[int], np.ndarray]
     read_mask: Callable[[int], np.ndarray]
+    dataset: str = ""
 
     @classmethod
     def from_arrays(
@@ -97,9 +106,11 @@ class StudySource:
         name: str,
         annotations: Sequence[int | str | None] | None = None,
         crowd: Sequence[bool] | None = None,
+        dataset: str = "",
     ) -> StudySource:
         """A source held in memory: image (H, W, 3) uint8 RGB, masks (H, W) bool each,
-        annotation ids (default: the mask's index) and crowd flags (default: none)."""
+        annotation ids (default: the mask's index), crowd flags (default: none) and the
+        dataset's name."""
         img = np.asarray(image)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError(f"{name}: an image is (H, W, 3) uint8, got {img.shape} {img.dtype}")
@@ -120,6 +131,7 @@ class StudySource:
             ),
             read_image=lambda _max_side: img,
             read_mask=lambda k: arrays[k],
+            dataset=dataset,
         )
 
 
@@ -139,9 +151,12 @@ class StudyProgress:
 # --- sources ------------------------------------------------------------------------
 
 
-def coco_sources(annotations_json: str | Path, images_dir: str | Path) -> list[StudySource]:
+def coco_sources(
+    annotations_json: str | Path, images_dir: str | Path, dataset: str = ""
+) -> list[StudySource]:
     """The images of a COCO instances file that have masks, with their files in
-    `images_dir` (found as `file_name`, then by its base name).
+    `images_dir` (found as `file_name`, then by its base name), as sources of the
+    dataset named `dataset`.
 
     Annotations without a mask (box only) and those the importer rejects are left out;
     an image stored without its EXIF turn has its masks turned into the displayed frame.
@@ -159,22 +174,22 @@ def coco_sources(annotations_json: str | Path, images_dir: str | Path) -> list[S
         doc = load_json(annotations_json)
         if isinstance(doc, list):
             raise FormatError(source, "a COCO results file (a list), not ground-truth instances")
-        dataset, report = read_coco(doc, source)
+        coco, report = read_coco(doc, source)
     except FormatError as exc:
         raise StudyError(str(exc)) from exc
     if not Path(images_dir).is_dir():
         raise StudyError(f"{images_dir}: no such folder of images (for {source})")
-    attach_images(dataset, images_dir, report, source)
+    attach_images(coco, images_dir, report, source)
     mismatched = [i.message for i in report.errors if i.code == "image_size_mismatch"]
     if mismatched:
         raise StudyError(f"{source}: {mismatched[0]}")
     by_image: dict[int, list[Any]] = {}
-    for ann in dataset.annotations:
+    for ann in coco.annotations:
         if ann.segmentation is not None:
             by_image.setdefault(ann.image_id, []).append(ann)
     out: list[StudySource] = []
     missing: list[str] = []
-    for image in dataset.images:
+    for image in coco.images:
         anns = by_image.get(image.id, [])
         if not anns:
             continue
@@ -188,6 +203,7 @@ def coco_sources(annotations_json: str | Path, images_dir: str | Path) -> list[S
                 masks=tuple(SourceMask(a.id, a.area, a.iscrowd) for a in anns),
                 read_image=_file_reader(Path(image.path)),
                 read_mask=_rle_reader([a.segmentation for a in anns if a.segmentation]),
+                dataset=dataset,
             )
         )
     if missing:
@@ -220,10 +236,12 @@ class SyntheticSources(Sequence[StudySource]):
     """`n` held-out synthetic scenes as study sources, made on demand (see
     `synthetic_sources`); only the latest scene is kept."""
 
-    def __init__(self, n: int, seed_base: int = 10_000_000, size: int = 256) -> None:
+    def __init__(
+        self, n: int, seed_base: int = 10_000_000, size: int = 256, dataset: str = "synthetic"
+    ) -> None:
         if n < 0:
             raise ValueError(f"the number of synthetic scenes is >= 0, got {n}")
-        self.n, self.seed_base, self.size = n, seed_base, size
+        self.n, self.seed_base, self.size, self.dataset = n, seed_base, size, dataset
         self._last: tuple[int, Any] | None = None
 
     def __len__(self) -> int:
@@ -248,6 +266,7 @@ class SyntheticSources(Sequence[StudySource]):
             masks=tuple(SourceMask(k, int(m.sum())) for k, m in enumerate(masks)),
             read_image=functools.partial(self._image, seed),
             read_mask=functools.partial(self._mask, seed),
+            dataset=self.dataset,
         )
 
     def _scene(self, seed: int) -> Any:
@@ -264,12 +283,14 @@ class SyntheticSources(Sequence[StudySource]):
         return np.asarray(self._scene(seed).masks[k], bool)
 
 
-def synthetic_sources(n: int, seed_base: int = 10_000_000, size: int = 256) -> SyntheticSources:
+def synthetic_sources(
+    n: int, seed_base: int = 10_000_000, size: int = 256, dataset: str = "synthetic"
+) -> SyntheticSources:
     """`n` held-out synthetic scenes (`samstudio.training.synthetic.make_scene`, seeds
     seed_base .. seed_base + n - 1, long side `size`; numpy and OpenCV, no torch), as a
     sequence whose scenes are made when read. Annotation ids are the masks' indices in
-    their scene; source names are "synthetic-<seed>"."""
-    return SyntheticSources(n, seed_base, size)
+    their scene; source names are "synthetic-<seed>"; all are of the dataset `dataset`."""
+    return SyntheticSources(n, seed_base, size, dataset)
 
 
 # --- rescaling ----------------------------------------------------------------------
@@ -353,14 +374,17 @@ def build_study(
 ) -> Iterator[StudyProgress]:
     """Build a study in `out_dir` (see the module docstring); iterate to run it.
 
-    models: (condition name, segmenter) pairs, names unique. ratings_per_job: 0 for
+    models: (condition name, segmenter) pairs, names unique. n_items: masks to sample,
+    from each dataset when the sources span several (`StudySource.dataset`; see the
+    module docstring). ratings_per_job: 0 for
     every participant to rate every job, K >= 1 for a shared queue in which a job is
     rated by K participants (`Study.ratings_per_job`). Parameters are checked,
     and an `out_dir` that already holds a study.json is refused, when this is called
     (ValueError / StudyError), before anything is read or written. Iterating yields a
     `StudyProgress` after each source image scanned and each sampled image predicted,
     and a last one with stage "done" and the saved study. Raises StudyError when fewer
-    than `n_items` masks are eligible, or a source cannot be read (naming it).
+    than `n_items` masks are eligible (in a dataset, naming it), or a source cannot be
+    read (naming it).
     """
     if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
         raise ValueError(f"a study needs at least 1 item, got n_items={n_items!r}")
@@ -454,13 +478,8 @@ def _build(
             eligible += [(len(kept), k) for k in ks]
             kept.append(source)
         yield StudyProgress("scanning", n, total, source.name)
-    if len(eligible) < n_items:
-        raise StudyError(
-            f"only {len(eligible)} mask(s) are eligible (not crowd, at least {min_area} px "
-            f"after rescaling to {max_side} px), fewer than the {n_items} items asked for"
-        )
     rng = np.random.default_rng(seed)
-    chosen = sorted(eligible[i] for i in rng.choice(len(eligible), n_items, replace=False))
+    chosen = sorted(_sample(eligible, [s.dataset for s in kept], n_items, rng, min_area, max_side))
     picks = [_Pick(s, k, f"i{n:04d}") for n, (s, k) in enumerate(chosen, 1)]
     by_source: dict[int, list[_Pick]] = {}
     for p in picks:
@@ -495,6 +514,36 @@ def _build(
     check_new_study_folder(root)  # another run may have finished meanwhile
     path = save_study(study, root)
     yield StudyProgress("done", len(by_source), len(by_source), str(path), study)
+
+
+def _sample(
+    eligible: list[tuple[int, int]],
+    datasets: list[str],
+    n_items: int,
+    rng: np.random.Generator,
+    min_area: int,
+    max_side: int,
+) -> list[tuple[int, int]]:
+    """`n_items` of the eligible (source, mask) pairs, drawn without replacement with
+    `rng`; `n_items` of each dataset (`datasets[source]`, in the order first seen) when
+    there are several. Raises StudyError when a dataset has too few."""
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for pair in eligible:
+        groups.setdefault(datasets[pair[0]], []).append(pair)
+    if not groups:
+        groups[""] = []
+    chosen: list[tuple[int, int]] = []
+    for name, pairs in groups.items():
+        if len(pairs) < n_items:
+            where = f" in dataset {name!r}" if len(groups) > 1 else ""
+            per = " per dataset" if len(groups) > 1 else ""
+            raise StudyError(
+                f"only {len(pairs)} mask(s) are eligible{where} (not crowd, at least "
+                f"{min_area} px after rescaling to {max_side} px), fewer than the {n_items} "
+                f"items asked for{per}"
+            )
+        chosen += [pairs[i] for i in rng.choice(len(pairs), n_items, replace=False)]
+    return chosen
 
 
 def _predict_source(
@@ -543,6 +592,7 @@ def _predict_source(
                 box=box,
                 source_image=source.name,
                 source_annotation=source.masks[p.mask].annotation,
+                dataset=source.dataset,
             )
         )
     out: list[tuple[str, str, dict[str, Any]]] = []

@@ -15,7 +15,8 @@ Folder layout::
                      "source": "..."}, ...],
      "items": [{"id": "i0001", "image": "images/i0001.png", "source_image": str,
                 "source_annotation": int | str | null, "size": [H, W],
-                "prompt": {"point": [x, y]} | {"box": [x0, y0, x1, y1]}}, ...],
+                "prompt": {"point": [x, y]} | {"box": [x0, y0, x1, y1]},
+                "dataset": str (absent: "")}, ...],
      "jobs": [{"id": "j0001", "item": "i0001", "condition": "c1",
                "mask": {"size": [H, W], "counts": str}}, ...]}
 
@@ -25,7 +26,9 @@ output), "single-output" (the model's single-mask output, the paper's ablation),
 Points and boxes are in the item image's pixel frame: a point (x, y) is a pixel centre,
 a box pixel-edge XYXY (x1, y1 one past the last pixel, `mask_to_box`); masks are
 COCO compressed RLE of that image. Job ids are assigned after shuffling, so neither
-their order nor their numbers tell the condition.
+their order nor their numbers tell the condition. An item's "dataset" names the dataset
+its mask was sampled from (the paper rates 7 and reports each one); it is written only
+when not empty, and an older SAM Studio ignores it, so the format version stays.
 
 The sheet of a participant::
 
@@ -108,7 +111,8 @@ class Condition:
 class StudyItem:
     """One input to rate masks for: an image and a prompt (a point or a box).
     `image` is relative to the study folder; size is (H, W) of that image;
-    point (x, y) (a pixel centre) or box (x0, y0, x1, y1) (pixel edges) in its pixel frame."""
+    point (x, y) (a pixel centre) or box (x0, y0, x1, y1) (pixel edges) in its pixel frame.
+    `dataset` names the dataset the item comes from ("" when the study has no names)."""
 
     id: str
     image: str
@@ -117,6 +121,7 @@ class StudyItem:
     box: tuple[float, float, float, float] | None = None
     source_image: str = ""
     source_annotation: int | str | None = None
+    dataset: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,10 @@ class Study:
                 return c
         raise StudyError(f"no condition {condition_id!r} in study {self.title!r}")
 
+    def datasets(self) -> list[str]:
+        """The items' dataset names, each once, in the order of their first item."""
+        return list(dict.fromkeys(it.dataset for it in self.items))
+
     def image_path(self, item: StudyItem) -> Path:
         if self.folder is None:
             raise StudyError("the study has no folder yet (save it first)")
@@ -184,7 +193,7 @@ def study_to_json(study: Study) -> dict[str, Any]:
         prompt: dict[str, Any] = (
             {"point": list(it.point)} if it.point is not None else {"box": list(it.box or ())}
         )
-        return {
+        out = {
             "id": it.id,
             "image": it.image,
             "source_image": it.source_image,
@@ -192,6 +201,7 @@ def study_to_json(study: Study) -> dict[str, Any]:
             "size": list(it.size),
             "prompt": prompt,
         }
+        return {**out, "dataset": it.dataset} if it.dataset else out
 
     return {
         "format": FORMAT,
@@ -274,6 +284,7 @@ def load_study(folder: str | Path) -> Study:
                     box=box,  # type: ignore[arg-type]
                     source_image=str(it.get("source_image", "")),
                     source_annotation=it.get("source_annotation"),
+                    dataset=it.get("dataset") or "",  # checked by validate_study
                 )
             )
         jobs = [
@@ -325,6 +336,8 @@ def validate_study(study: Study, where: str) -> None:
     for it in study.items:
         if (it.point is None) == (it.box is None):
             raise StudyError(f"{where}: item {it.id!r} needs exactly one of a point or a box")
+        if not isinstance(it.dataset, str):
+            raise StudyError(f"{where}: item {it.id!r}: its dataset is a name, got {it.dataset!r}")
     sizes = {it.id: it.size for it in study.items}
     for j in study.jobs:
         if j.item not in item_ids:

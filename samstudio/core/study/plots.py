@@ -1,4 +1,4 @@
-"""Figures of a rating study (like the paper's Fig. 11 and Fig. 18), as PNG files.
+"""Figures of a rating study (like the paper's Fig. 9b, Fig. 11 and Fig. 18), as PNG files.
 
 Drawn on a `matplotlib.figure.Figure` with the Agg canvas directly, never through
 pyplot, so no global backend or figure registry is touched (safe inside the GUI
@@ -92,6 +92,45 @@ def mean_ratings(report: StudyReport, path: str | os.PathLike[str]) -> Path:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def dataset_means(report: StudyReport, path: str | os.PathLike[str]) -> Path:
+    """Like the paper's Fig. 9b: one group per dataset of `report.datasets` (left to
+    right, in their order), in it one marker per condition (colours and legend by
+    condition) at its mean rating on that dataset's items, with its CI (`confidence`,
+    95% by default) as error bars; a condition without ratings on a dataset has no
+    marker there. Writes a PNG (at least 700x450 px, wider with more datasets) to `path`
+    and returns it."""
+    names = list(report.datasets)
+    conds = report.conditions
+    fig = Figure(figsize=(max(7.0, 2.0 + len(names) * (0.8 + 0.3 * len(conds))), 4.8), dpi=DPI)
+    ax = fig.add_subplot()
+    x = np.arange(len(names), dtype=np.float64)
+    width = 0.7 / max(1, len(conds))
+    for k, cond in enumerate(conds):
+        parts = [_summary(report.datasets[n], cond.id) for n in names]
+        means = np.array([c.mean if c else math.nan for c in parts], dtype=np.float64)
+        low = np.array([c.mean - c.ci_low if c else math.nan for c in parts], dtype=np.float64)
+        high = np.array([c.ci_high - c.mean if c else math.nan for c in parts], dtype=np.float64)
+        yerr = np.nan_to_num(np.vstack([low, high]), nan=0.0)
+        offset = (k - (len(conds) - 1) / 2) * width
+        ax.errorbar(x + offset, means, yerr=yerr, fmt="o", capsize=4, markersize=7, label=cond.name)
+    ax.set_xticks(x, [_wrap(n or "(no name)") for n in names])
+    ax.set_xlim(-0.6, max(0.6, len(names) - 0.4))
+    ax.set_ylim(MIN_RATING - 0.5, MAX_RATING + 0.5)
+    ax.set_yticks(np.arange(MIN_RATING, MAX_RATING + 1))
+    ax.set_xlabel("dataset")
+    ax.set_ylabel("mean rating")
+    ax.set_title(f"{report.title}: mean rating by dataset, {100 * report.confidence:g}% CI")
+    if conds and names:
+        ax.legend(loc="best")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _summary(report: StudyReport, condition_id: str) -> ConditionSummary | None:
+    return next((c for c in report.conditions if c.id == condition_id), None)
 
 
 def _wrap(name: str, width: int = 18) -> str:

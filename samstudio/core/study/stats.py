@@ -7,6 +7,9 @@
   (99% by default, 10,000 resamples) of the difference of means a - b (Table 8).
 * Rater consistency: over the jobs rated by two participants or more, the mean of the
   standard deviations of their ratings (the paper's 0.83 over five annotators).
+* Per dataset (when the study's items come from several, `StudyItem.dataset`): all of the
+  above again on each dataset's items and their jobs only, as the paper reports each of
+  its 7 datasets (Fig. 9b, Fig. 18, Table 8), besides the figures over all items.
 
 Scores. A job's score is the mean of its ratings (one per participant who rated it);
 a condition's mean, std and CI are over the scores of its rated jobs. Pairs are made by
@@ -26,7 +29,7 @@ import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -101,7 +104,10 @@ class RaterConsistency:
 @dataclass
 class StudyReport:
     """Everything `analyse` computes. `progress` = `jobs_rated` / `jobs_total`
-    (jobs rated at least once)."""
+    (jobs rated at least once). `datasets`: when the study's items come from more than
+    one dataset, dataset name -> the same report computed on that dataset's items and
+    jobs only (its own `datasets` empty), in the order of the study's items; empty for
+    a study of one dataset."""
 
     title: str
     participants: int
@@ -113,14 +119,16 @@ class StudyReport:
     consistency: RaterConsistency
     conditions: list[ConditionSummary] = field(default_factory=list)
     comparisons: list[PairedComparison] = field(default_factory=list)
+    datasets: dict[str, StudyReport] = field(default_factory=dict)
 
     @property
     def progress(self) -> float:
         return self.jobs_rated / self.jobs_total if self.jobs_total else NAN
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON types; NaN and infinities become None."""
-        return _clean(
+        """Plain JSON types; NaN and infinities become None. "datasets" (name -> the
+        dataset's report) only when there are several."""
+        doc = _clean(
             {
                 "title": self.title,
                 "participants": self.participants,
@@ -135,6 +143,9 @@ class StudyReport:
                 "comparisons": [asdict(c) for c in self.comparisons],
             }
         )
+        if self.datasets:
+            doc["datasets"] = {name: r.to_json() for name, r in self.datasets.items()}
+        return doc
 
     def table(self) -> str:
         """A text table for the terminal (condition names shown: this is for the
@@ -334,9 +345,10 @@ def analyse(
 ) -> StudyReport:
     """The whole report: every condition's summary and the comparison of every pair of
     conditions (a before b in the study's order), or of `pairs` ((a, b) condition ids,
-    difference a - b). Raises StudyError for a rating of a job not in the study or an
-    unknown condition in `pairs`; ValueError for a confidence outside (0, 1) or
-    n_resamples < 1."""
+    difference a - b); over all items, and for each dataset when there are several
+    (`StudyReport.datasets`, same options and bootstrap seed). Raises StudyError for a
+    rating of a job not in the study or an unknown condition in `pairs`; ValueError for
+    a confidence outside (0, 1) or n_resamples < 1."""
     for name, value in (("confidence", confidence), ("pair_confidence", pair_confidence)):
         if not 0.0 < value < 1.0:
             raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {value}")
@@ -350,6 +362,41 @@ def analyse(
     for a, b in pairs:
         study.condition(a)
         study.condition(b)
+    report = _report(study, ratings, scores, pairs, confidence, pair_confidence, n_resamples, seed)
+    names = study.datasets()
+    if len(names) > 1:
+        for name in names:
+            part = dataset_study(study, name)
+            jobs = {j.id for j in part.jobs}
+            mine = [r for r in ratings if r.job in jobs]
+            part_scores = {j: v for j, v in scores.items() if j in jobs}
+            report.datasets[name] = _report(
+                part, mine, part_scores, pairs, confidence, pair_confidence, n_resamples, seed
+            )
+    return report
+
+
+def dataset_study(study: Study, dataset: str) -> Study:
+    """`study` restricted to the items of `dataset` and their jobs (same conditions),
+    titled "<title> (<dataset>)"."""
+    items = [it for it in study.items if it.dataset == dataset]
+    ids = {it.id for it in items}
+    jobs = [j for j in study.jobs if j.item in ids]
+    title = f"{study.title} ({dataset or 'no name'})"
+    return replace(study, title=title, items=items, jobs=jobs, _by_id={})
+
+
+def _report(
+    study: Study,
+    ratings: list[Rating],
+    scores: dict[str, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+    confidence: float,
+    pair_confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> StudyReport:
+    cond_ids = [c.id for c in study.conditions]
     return StudyReport(
         title=study.title,
         participants=len({r.participant for r in ratings}),
@@ -384,8 +431,18 @@ def _ci(low: float, high: float) -> str:
 
 
 def _report_table(report: StudyReport) -> str:
+    lines = [f"study: {report.title}"]
+    if report.datasets:
+        lines.append(f"datasets: {len(report.datasets)} ({', '.join(report.datasets)})")
+    lines += _section(report)
+    for name, part in report.datasets.items():
+        lines += ["", f"=== dataset: {name or '(no name)'} ===", *_section(part)]
+    return "\n".join(lines)
+
+
+def _section(report: StudyReport) -> list[str]:
+    """The table's lines for one report (all items, or one dataset's), without its title."""
     lines = [
-        f"study: {report.title}",
         f"participants: {report.participants}   ratings: {report.n_ratings}   "
         f"jobs rated: {report.jobs_rated}/{report.jobs_total}"
         + ("" if math.isnan(report.progress) else f" ({100 * report.progress:.0f}%)"),
@@ -429,4 +486,4 @@ def _report_table(report: StudyReport) -> str:
             f"(paired t-test; {report.comparisons[0].method} bootstrap, "
             f"{report.comparisons[0].n_resamples} resamples)"
         )
-    return "\n".join(lines)
+    return lines
