@@ -17,7 +17,7 @@ Masks and points are in the image frame as displayed: masks (H, W) bool, points
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +155,99 @@ def evaluate_mask(
     return MaskResult(ious, oracle)
 
 
+@dataclass(frozen=True)
+class EvalProgress:
+    """One step of `iter_evaluate`, after each mask.
+
+    images: images finished so far (those with at least one non-empty mask; images
+    without one are skipped and not counted). masks: masks evaluated so far.
+    total_images: how many samples were given, when `samples` has a length, else None.
+    image_done: this step finished an image. report: the figures, on the last step of a
+    complete run only (then images and masks are the report's counts).
+    """
+
+    images: int
+    masks: int
+    total_images: int | None
+    image_done: bool = False
+    report: EvalReport | None = None
+
+
+def iter_evaluate(
+    segmenter: Segmenter,
+    samples: Iterable[tuple[np.ndarray, np.ndarray]],
+    points: Iterable[int] = DEFAULT_POINTS,
+    first: str = "center",
+    seed: int = 0,
+    mask_input: bool = True,
+    cancel: Callable[[], bool] | None = None,
+) -> Iterator[EvalProgress]:
+    """§D.1 over `samples` step by step: pairs of (image (H, W, 3) uint8 RGB, masks
+    (N, H, W) bool), read lazily, one at a time.
+
+    Yields an `EvalProgress` after each mask; the last step of a complete run carries the
+    `EvalReport`. To stop early, stop iterating (or close the generator), or give
+    `cancel`, polled before each image's encoder pass and before each mask: when it
+    returns True the generator ends at once, without a report. Bad arguments raise
+    ValueError here, before anything is read or encoded.
+    """
+    pts = tuple(sorted({int(p) for p in points}))
+    if not pts or pts[0] < 1:
+        raise ValueError(f"numbers of points must be >= 1, got {pts}")
+    if first not in ("center", "random"):
+        raise ValueError(f"first point mode must be 'center' or 'random', got {first!r}")
+    total = len(samples) if isinstance(samples, Sized) else None
+    return _steps(segmenter, samples, pts, first, seed, mask_input, cancel, total)
+
+
+def _steps(
+    segmenter: Segmenter,
+    samples: Iterable[tuple[np.ndarray, np.ndarray]],
+    pts: tuple[int, ...],
+    first: str,
+    seed: int,
+    mask_input: bool,
+    cancel: Callable[[], bool] | None,
+    total: int | None,
+) -> Iterator[EvalProgress]:
+    stopped = cancel if cancel is not None else (lambda: False)
+    rng = np.random.default_rng(seed)
+    per_mask: list[MaskResult] = []
+    n_images = 0
+    for image, masks in samples:
+        targets = [m for m in np.asarray(masks, bool) if m.any()]
+        if not targets:
+            continue
+        if stopped():
+            return
+        emb = segmenter.encode(image)
+        for i, gt in enumerate(targets):
+            if stopped():
+                return
+            per_mask.append(evaluate_mask(segmenter, emb, gt, pts[-1], first, rng, mask_input))
+            last = i == len(targets) - 1
+            n_images += int(last)
+            yield EvalProgress(n_images, len(per_mask), total, image_done=last)
+    yield EvalProgress(
+        n_images, len(per_mask), total, report=_report(per_mask, pts, first, mask_input, n_images)
+    )
+
+
+def _report(
+    per_mask: list[MaskResult], pts: tuple[int, ...], first: str, mask_input: bool, n_images: int
+) -> EvalReport:
+    report = EvalReport(points=pts, first=first, mask_input=mask_input)
+    report.n_images = n_images
+    report.n_masks = len(per_mask)
+    if per_mask:
+        report.miou = {n: float(np.mean([r.ious[n - 1] for r in per_mask])) for n in pts}
+        report.oracle_miou_1 = float(np.mean([r.oracle_iou_1 for r in per_mask]))
+    else:
+        report.miou = {n: float("nan") for n in pts}
+        report.oracle_miou_1 = float("nan")
+    return report
+
+
 def evaluate(
     segmenter: Segmenter,
     samples: Iterable[tuple[np.ndarray, np.ndarray]],
@@ -167,34 +260,14 @@ def evaluate(
     """§D.1 over `samples`: pairs of (image (H, W, 3) uint8 RGB, masks (N, H, W) bool).
 
     Each image is encoded once; empty masks are skipped. `progress(images, masks)`
-    is called after each image.
+    is called after each image. (`iter_evaluate` is the same, step by step.)
     """
-    pts = tuple(sorted({int(p) for p in points}))
-    if not pts or pts[0] < 1:
-        raise ValueError(f"numbers of points must be >= 1, got {pts}")
-    rng = np.random.default_rng(seed)
-    per_mask: list[MaskResult] = []
-    n_images = 0
-    for image, masks in samples:
-        targets = [m for m in np.asarray(masks, bool) if m.any()]
-        if not targets:
-            continue
-        emb = segmenter.encode(image)
-        n_images += 1
-        for gt in targets:
-            per_mask.append(evaluate_mask(segmenter, emb, gt, pts[-1], first, rng, mask_input))
-        if progress is not None:
-            progress(n_images, len(per_mask))
-    report = EvalReport(points=pts, first=first, mask_input=mask_input)
-    report.n_images = n_images
-    report.n_masks = len(per_mask)
-    if per_mask:
-        report.miou = {n: float(np.mean([r.ious[n - 1] for r in per_mask])) for n in pts}
-        report.oracle_miou_1 = float(np.mean([r.oracle_iou_1 for r in per_mask]))
-    else:
-        report.miou = {n: float("nan") for n in pts}
-        report.oracle_miou_1 = float("nan")
-    return report
+    for step in iter_evaluate(segmenter, samples, points, first, seed, mask_input):
+        if step.report is not None:
+            return step.report
+        if progress is not None and step.image_done:
+            progress(step.images, step.masks)
+    raise AssertionError("iter_evaluate ended without a report")  # only a cancel does
 
 
 def synthetic_samples(

@@ -7,6 +7,8 @@ of the Segment Anything paper's §5 on the open project.
 - Inspect ▸ Compare with an annotation file…: the project's accepted masks paired one to
   one by IoU with those of a COCO / SA-1B / labelme file (`core.inspect.compare_sets`,
   the file is the reference), as a table and the IoU histogram of the pairs.
+- Inspect ▸ Evaluate the model on this project's masks…: its own dialog, run on the
+  model's thread (`evaluate_project.py`).
 
 The work runs on `inspect_jobs.InspectRunner`'s thread; the dialog only shows a busy
 indicator and then the result, or the error naming the file. "Save report…" writes the
@@ -36,6 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from samstudio.ui.evaluate_project import EvaluateProjectAction
 from samstudio.ui.inspect_jobs import (
     InspectResult,
     InspectRunner,
@@ -261,6 +264,7 @@ class InspectMenu:
             "Mask statistics of this project…", self.show_mask_stats, None, menu
         )
         self.compare_action = act("Compare with an annotation file…", self.ask_compare, None, menu)
+        self.evaluate = EvaluateProjectAction(window, menu)
 
     def open_dialog(self) -> InspectDialog:
         """The dialog, created the first time, shown and raised."""
@@ -289,5 +293,6 @@ class InspectMenu:
         return dialog
 
     def shutdown(self) -> None:
+        self.evaluate.shutdown()
         if self.dialog is not None:
             self.dialog.shutdown()

@@ -56,7 +56,11 @@ def test_inspect_menu_has_both_views(window) -> None:  # noqa: ANN001
     menus = {a.text(): a.menu() for a in window.menuBar().actions() if a.menu()}
     assert "&Study" in menus  # the menu added before this one stays
     texts = [a.text() for a in menus["&Inspect"].actions()]
-    assert texts == ["Mask statistics of this project…", "Compare with an annotation file…"]
+    assert texts == [
+        "Mask statistics of this project…",
+        "Compare with an annotation file…",
+        "Evaluate the model on this project's masks…",
+    ]
 
 
 def test_mask_statistics_of_the_project(qtbot, window, image_folder) -> None:  # noqa: ANN001
