@@ -184,7 +184,8 @@ def main() -> None:
 def study_shot(app: Any, args: argparse.Namespace, tmp: Path) -> None:
     """The rating window on the first job of a small study (demo model, single-output
     ablation and ground truth on generated scenes) -> study_rating.png."""
-    from samstudio.core.study.build import build_study, synthetic_sources
+    from samstudio.core.study.build import build_study
+    from samstudio.core.study.sources import synthetic_sources
     from samstudio.inference.loader import open_model
     from samstudio.ui.study.rating_window import RatingWindow
 

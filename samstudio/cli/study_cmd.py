@@ -254,6 +254,7 @@ def run_create(args: argparse.Namespace) -> int:
 
     from samstudio.core.images import ImageLoadError
     from samstudio.core.study import build
+    from samstudio.core.study import sources as sources_mod
     from samstudio.inference.errors import InferenceError, ModelLoadError
     from samstudio.inference.loader import open_model
 
@@ -262,9 +263,9 @@ def run_create(args: argparse.Namespace) -> int:
         if args.coco:
             sources: Any = []
             for (name, ann), images in zip(_coco_datasets(args.coco), args.images):
-                sources += build.coco_sources(ann, images, dataset=name)
+                sources += sources_mod.coco_sources(ann, images, dataset=name)
         else:
-            sources = build.synthetic_sources(args.synthetic)
+            sources = sources_mod.synthetic_sources(args.synthetic)
         models = _open_models(args.model or [None], args.device, open_model)
     except (ValueError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -101,7 +101,8 @@ def run_stats(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from samstudio.core.atomic import atomic_write_json
-    from samstudio.core.study.model import StudyError, load_ratings, load_study
+    from samstudio.core.study.model import StudyError, load_study
+    from samstudio.core.study.sheets import load_ratings
     from samstudio.core.study.stats import analyse
 
     try:
@@ -138,7 +139,8 @@ def run_export(args: argparse.Namespace) -> int:
     import io
 
     from samstudio.core.atomic import atomic_write_text
-    from samstudio.core.study.model import StudyError, load_ratings, load_study
+    from samstudio.core.study.model import StudyError, load_study
+    from samstudio.core.study.sheets import load_ratings
 
     try:
         study = load_study(args.study)

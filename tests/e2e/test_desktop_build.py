@@ -146,7 +146,8 @@ def test_the_frozen_command_line_auto_segments_into_coco(bundle: Path, tmp_path:
 def test_the_frozen_command_line_runs_a_study_and_inspects(bundle: Path, tmp_path: Path) -> None:
     """The researcher's commands in the desktop build: a study built with the demo model,
     ratings analysed with scipy and plotted with matplotlib, and Inspect's statistics."""
-    from samstudio.core.study.model import RatingSheet, load_study
+    from samstudio.core.study.model import load_study
+    from samstudio.core.study.sheets import RatingSheet
 
     study = tmp_path / "study"
     done = run(bundle, "samstudio", "study", "create", "--synthetic", "3", "--items", "4",

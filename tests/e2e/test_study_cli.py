@@ -132,7 +132,7 @@ def test_a_study_of_two_datasets_is_analysed_per_dataset(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from samstudio.cli.study_stats import DATASETS_PNG
-    from samstudio.core.study.model import RatingSheet
+    from samstudio.core.study.sheets import RatingSheet
 
     folder = shared_data / "coco_instance_seg" / "labelme2coco_output"
     ann = folder / "annotations.json"  # the same real file as two datasets of its own

@@ -26,13 +26,12 @@ from samstudio.core.masks import encode_rle
 from samstudio.core.study.model import (
     Condition,
     RatingJob,
-    RatingSheet,
     Study,
     StudyItem,
     load_study,
-    participant_order,
     save_study,
 )
+from samstudio.core.study.sheets import RatingSheet, participant_order
 from samstudio.core.study.views import VIEW_KEYS
 
 # condition names, ids and kinds that must never be shown to a participant

@@ -16,15 +16,9 @@ from PIL import Image
 
 from samstudio.core.masks import decode_rle, mask_to_box
 from samstudio.core.point_eval import farthest_from_boundary
-from samstudio.core.study.build import (
-    StudyProgress,
-    StudySource,
-    build_study,
-    coco_sources,
-    rescale_mask,
-    synthetic_sources,
-)
+from samstudio.core.study.build import StudyProgress, build_study, rescale_mask
 from samstudio.core.study.model import Study, StudyError, load_study
+from samstudio.core.study.sources import StudySource, coco_sources, synthetic_sources
 from samstudio.inference.types import ImageEmbedding, ModelInfo, Prediction, Prompts
 
 HALVES = (4, 9, 16)  # half sizes of the 3 candidate squares, best ranked first

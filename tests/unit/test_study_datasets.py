@@ -22,19 +22,19 @@ from test_study_build import FakeModel, picture, rect, run, scene_sources
 from samstudio.cli.main import main
 from samstudio.cli.study_stats import DATASETS_PNG, HISTOGRAM_PNG, MEANS_PNG, register
 from samstudio.core.masks import encode_rle
-from samstudio.core.study.build import StudySource, build_study, eligible_masks
+from samstudio.core.study.build import build_study, eligible_masks
 from samstudio.core.study.model import (
     Condition,
     RatingJob,
-    RatingSheet,
     Study,
     StudyError,
     StudyItem,
-    load_ratings,
     load_study,
     save_study,
 )
 from samstudio.core.study.plots import dataset_means
+from samstudio.core.study.sheets import RatingSheet, load_ratings
+from samstudio.core.study.sources import StudySource
 from samstudio.core.study.stats import analyse
 
 CONDITIONS = [
@@ -180,7 +180,7 @@ def test_a_dataset_with_too_few_masks_is_named(tmp_path: Path) -> None:
 
 
 def test_synthetic_sources_are_one_dataset_named_synthetic() -> None:
-    from samstudio.core.study.build import synthetic_sources
+    from samstudio.core.study.sources import synthetic_sources
 
     assert synthetic_sources(1)[0].dataset == "synthetic"
     assert synthetic_sources(1, dataset="held-out")[0].dataset == "held-out"

@@ -27,13 +27,13 @@ from samstudio.core.study.external import (
 from samstudio.core.study.model import (
     Condition,
     RatingJob,
-    RatingSheet,
     Study,
     StudyError,
     StudyItem,
     load_study,
     save_study,
 )
+from samstudio.core.study.sheets import RatingSheet
 
 N_ITEMS = 8
 SIZES = [(40, 60), (50, 30)]  # (H, W), alternating

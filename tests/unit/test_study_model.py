@@ -13,15 +13,17 @@ from samstudio.core.masks import encode_rle
 from samstudio.core.study.model import (
     Condition,
     RatingJob,
-    RatingSheet,
     Study,
     StudyError,
     StudyItem,
-    load_ratings,
     load_study,
+    save_study,
+)
+from samstudio.core.study.sheets import (
+    RatingSheet,
+    load_ratings,
     participant_order,
     participant_slug,
-    save_study,
 )
 
 
@@ -201,7 +203,7 @@ def test_a_failed_save_is_rolled_back(tmp_path: Path, monkeypatch: pytest.Monkey
     def full_disk(*args, **kwargs):
         raise OSError(28, f"cannot write {sheet.path}: No space left on device")
 
-    monkeypatch.setattr("samstudio.core.study.model.atomic_write_json", full_disk)
+    monkeypatch.setattr("samstudio.core.study.sheets.atomic_write_json", full_disk)
     with pytest.raises(OSError, match="No space"):
         sheet.rate(sheet.order[1], 8)
     with pytest.raises(OSError):
@@ -387,7 +389,7 @@ def test_resuming_in_queue_mode_keeps_the_rated_jobs_first(tmp_path: Path) -> No
 def test_refresh_rereads_only_changed_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from samstudio.core.study import model
+    from samstudio.core.study import sheets as model
 
     study = queue_study(tmp_path, 1, n_items=6)
     others = [RatingSheet(study, who) for who in ("Ann", "Bob", "Cleo")]

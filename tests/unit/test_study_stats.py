@@ -25,16 +25,14 @@ from samstudio.cli.study_stats import HISTOGRAM_PNG, MEANS_PNG, register
 from samstudio.core.masks import encode_rle
 from samstudio.core.study.model import (
     Condition,
-    Rating,
     RatingJob,
-    RatingSheet,
     Study,
     StudyError,
     StudyItem,
-    load_ratings,
     save_study,
 )
 from samstudio.core.study.plots import mean_ratings, rating_histograms
+from samstudio.core.study.sheets import Rating, RatingSheet, load_ratings
 from samstudio.core.study.stats import analyse, rater_consistency
 
 T_975_DF4 = 2.7764451051977987  # Student t quantile 0.975, 4 degrees of freedom (tables)

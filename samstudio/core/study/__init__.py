@@ -6,7 +6,8 @@ rewritten atomically after every rating). Participants rate each job's mask from
 1 (nonsense) to 10 (pixel-perfect) without knowing which condition (model, ground
 truth, ...) made it, in an order of their own (`participant_order`).
 
-Modules: `model` (the study, its files, the participants' sheets), `build` (making
+Modules: `model` (the study and its file), `sheets` (the participants' orders, their
+sheets and the queue), `sources` (images and ground truth read on demand), `build` (making
 a study from a COCO dataset and models), `external` (prompts out and masks in, for
 models that run elsewhere), `stats` (means with 95% CI, paired t-test, paired
 bootstrap), `plots` (figures), `views` (the five views of §G).

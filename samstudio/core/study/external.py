@@ -54,9 +54,9 @@ from samstudio.core.study.model import (
     Study,
     StudyError,
     StudyItem,
-    load_ratings,
     save_study,
 )
+from samstudio.core.study.sheets import load_ratings
 
 PROMPTS_FORMAT = "samstudio-study-prompts"
 MASKS_FORMAT = "samstudio-study-masks"

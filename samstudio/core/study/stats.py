@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats as sps
 
-from samstudio.core.study.model import MAX_RATING, MIN_RATING, Rating, Study, StudyError
+from samstudio.core.study.model import MAX_RATING, MIN_RATING, Study, StudyError
+from samstudio.core.study.sheets import Rating
 
 NAN = float("nan")
 BOOTSTRAP_METHOD = "percentile"
