@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from samstudio.core.study.model import MAX_RATING, MIN_RATING, RatingSheet, Study, StudyError
+from samstudio.core.study.model import MAX_RATING, MIN_RATING, Study, StudyError
+from samstudio.core.study.sheets import RatingSheet
 from samstudio.ui.study.job_pictures import JobPictures
 from samstudio.ui.study.rating_panel import RatingPanel, rating_key
 from samstudio.ui.study.views_panel import ViewsPanel
