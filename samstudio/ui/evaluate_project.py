@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -49,6 +48,7 @@ from samstudio.core.point_eval import DEFAULT_POINTS, EvalProgress, EvalReport, 
 from samstudio.inference.types import Segmenter
 from samstudio.ui.image_io import ImageReadError, load_rgb
 from samstudio.ui.inference_worker import InferenceWorker
+from samstudio.ui.report_widgets import message_label, table_view
 
 PROPOSAL = "proposal"  # an automatic mask not accepted yet (document.records.SOURCES)
 SAMPLE_SEED = 0  # which masks are drawn when the project has more than "at most N"
@@ -375,13 +375,8 @@ class EvaluateProjectDialog(QDialog):
         row.addWidget(self.progress_label)
         row.addWidget(self.cancel_button)
 
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table = QPlainTextEdit()
-        self.table.setReadOnly(True)
-        self.table.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.table.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.message = message_label()
+        self.table = table_view()
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.save_button = QPushButton("Save report…")

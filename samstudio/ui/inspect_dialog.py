@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QPixmap, QResizeEvent
+from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -47,6 +46,7 @@ from samstudio.ui.inspect_jobs import (
     mask_stats_job,
     save_report,
 )
+from samstudio.ui.report_widgets import message_label, table_view
 
 ANNOTATION_FILTER = "Annotation files (*.json);;All files (*)"
 ERROR_STYLE = "color: #b00020;"
@@ -107,13 +107,8 @@ class InspectDialog(QDialog):
         busy = QHBoxLayout()
         busy.addWidget(self.busy_label)
         busy.addWidget(self.busy_bar, 1)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.table = QPlainTextEdit()
-        self.table.setReadOnly(True)
-        self.table.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.table.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.message = message_label()
+        self.table = table_view()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.table, "Table")
 

@@ -7,12 +7,12 @@ job should hold can be computed here independently of the builder.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from ui.fakes import FakePrediction as ExactPrediction  # masks exact, no upscaling
 
 from samstudio.core.masks import decode_rle, mask_to_box
 from samstudio.core.point_eval import farthest_from_boundary
@@ -23,18 +23,6 @@ from samstudio.inference.types import ImageEmbedding, ModelInfo, Prediction, Pro
 
 HALVES = (4, 9, 16)  # half sizes of the 3 candidate squares, best ranked first
 IOUS = (0.95, 0.8, 0.6)
-
-
-@dataclass(frozen=True, eq=False)
-class ExactPrediction(Prediction):
-    exact: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 1), bool))
-
-    @property  # type: ignore[override]
-    def masks(self) -> np.ndarray:
-        return self.exact
-
-    def mask(self, index: int = 0) -> np.ndarray:
-        return self.exact[index]
 
 
 def square(shape: tuple[int, int], x: float, y: float, half: int) -> np.ndarray:
