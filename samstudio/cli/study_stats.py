@@ -34,10 +34,19 @@ CSV_COLUMNS = (
     "time",
     "source_image",
     "source_annotation",
+    "dataset",
 )
 HISTOGRAM_PNG = "ratings_histogram.png"
 MEANS_PNG = "mean_ratings.png"
 DATASETS_PNG = "mean_ratings_by_dataset.png"
+
+
+def dataset_histogram_name(dataset: str) -> str:
+    """The file of one dataset's rating histogram: letters, digits, '-', '_' and '.' of
+    its name kept, the rest '_' (a name is free text)."""
+    import re
+
+    return f"ratings_histogram_{re.sub(r'[^A-Za-z0-9_.-]+', '_', dataset) or 'dataset'}.png"
 
 
 def _fraction(text: str) -> float:
@@ -128,6 +137,9 @@ def run_stats(args: argparse.Namespace) -> int:
             print(f"plot: {mean_ratings(report, folder / MEANS_PNG)}")
             if len(report.datasets) > 1:
                 print(f"plot: {dataset_means(report, folder / DATASETS_PNG)}")
+                for name, part in report.datasets.items():  # the paper's Fig. 18
+                    path = folder / dataset_histogram_name(name)
+                    print(f"plot: {rating_histograms(part, path)}")
     except (StudyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -167,6 +179,7 @@ def run_export(args: argparse.Namespace) -> int:
                     r.time,
                     item.source_image,
                     "" if item.source_annotation is None else item.source_annotation,
+                    item.dataset,
                 ]
             )
         atomic_write_text(args.csv, buf.getvalue())

@@ -8,6 +8,7 @@ ratings only, independently of `samstudio.core.study.stats`."""
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 from collections import Counter
@@ -20,7 +21,13 @@ from scipy import stats as sps
 from test_study_build import FakeModel, picture, rect, run, scene_sources
 
 from samstudio.cli.main import main
-from samstudio.cli.study_stats import DATASETS_PNG, HISTOGRAM_PNG, MEANS_PNG, register
+from samstudio.cli.study_stats import (
+    DATASETS_PNG,
+    HISTOGRAM_PNG,
+    MEANS_PNG,
+    dataset_histogram_name,
+    register,
+)
 from samstudio.core.masks import encode_rle
 from samstudio.core.study.build import build_study, eligible_masks
 from samstudio.core.study.model import (
@@ -332,6 +339,18 @@ def test_cli_stats_plots_the_datasets_only_when_there_are_several(
     assert f"plot: {figs / DATASETS_PNG}" in printed and "=== dataset: ndd20 ===" in printed
     assert _png(figs / DATASETS_PNG).shape[0] >= 400
     assert list(json.loads(out.read_text())["datasets"]) == ["lvis", "ndd20"]
+    # one rating histogram per dataset (the paper's Fig. 18), drawn from that dataset only
+    lvis, ndd20 = (figs / dataset_histogram_name(n) for n in ("lvis", "ndd20"))
+    assert f"plot: {lvis}" in printed and f"plot: {ndd20}" in printed
+    assert not np.array_equal(_png(lvis), _png(ndd20))
+    # the CSV export names each rating's dataset
+    csv_path = tmp_path / "r.csv"
+    assert _stats(["export", str(tmp_path / "two"), "--csv", str(csv_path)]) == 0
+    with csv_path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    items = {it.id: it.dataset for it in load_study(tmp_path / "two").items}
+    assert rows and all(r["dataset"] == items[r["item"]] for r in rows)
+    assert {r["dataset"] for r in rows} == {"lvis", "ndd20"}
 
     one = make_study(tmp_path / "one", {"lvis": 3})
     rate_all(one, "ann", {"lvis": {"c1": [8, 9, 7]}})

@@ -389,7 +389,7 @@ def test_cli_export_one_row_per_rating(tmp_path: Path, capsys: pytest.CaptureFix
     assert len(rows) == 4
     assert list(rows[0]) == [
         "participant", "job", "item", "condition", "condition_name", "kind", "rating",
-        "seconds", "time", "source_image", "source_annotation",
+        "seconds", "time", "source_image", "source_annotation", "dataset",
     ]  # fmt: skip
     got = {(r["participant"], r["job"]): r for r in rows}
     row = got[("bob, the second", job_id(0, "c1"))]
