@@ -30,7 +30,6 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -48,7 +47,7 @@ from samstudio.core.point_eval import DEFAULT_POINTS, EvalProgress, EvalReport, 
 from samstudio.inference.types import Segmenter
 from samstudio.ui.image_io import ImageReadError, load_rgb
 from samstudio.ui.inference_worker import InferenceWorker
-from samstudio.ui.report_widgets import message_label, table_view
+from samstudio.ui.report_widgets import message_label, report_buttons, table_view
 
 PROPOSAL = "proposal"  # an automatic mask not accepted yet (document.records.SOURCES)
 SAMPLE_SEED = 0  # which masks are drawn when the project has more than "at most N"
@@ -378,11 +377,7 @@ class EvaluateProjectDialog(QDialog):
         self.message = message_label()
         self.table = table_view()
 
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.save_button = QPushButton("Save report…")
-        buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.ActionRole)
-        self.save_button.clicked.connect(self.ask_save_report)
-        buttons.rejected.connect(self.close)
+        buttons, self.save_button = report_buttons(self, self.ask_save_report)
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)

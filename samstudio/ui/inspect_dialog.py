@@ -24,13 +24,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QMenu,
     QProgressBar,
-    QPushButton,
     QScrollArea,
     QTabWidget,
     QVBoxLayout,
@@ -46,7 +44,7 @@ from samstudio.ui.inspect_jobs import (
     mask_stats_job,
     save_report,
 )
-from samstudio.ui.report_widgets import message_label, table_view
+from samstudio.ui.report_widgets import message_label, report_buttons, table_view
 
 ANNOTATION_FILTER = "Annotation files (*.json);;All files (*)"
 ERROR_STYLE = "color: #b00020;"
@@ -112,11 +110,7 @@ class InspectDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.table, "Table")
 
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.save_button = QPushButton("Save report…")
-        buttons.addButton(self.save_button, QDialogButtonBox.ButtonRole.ActionRole)
-        self.save_button.clicked.connect(self.ask_save_report)
-        buttons.rejected.connect(self.close)
+        buttons, self.save_button = report_buttons(self, self.ask_save_report)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
