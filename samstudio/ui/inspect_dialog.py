@@ -4,15 +4,17 @@ of the Segment Anything paper's §5 on the open project.
 - Inspect ▸ Mask statistics of this project…: masks per image, relative size, concavity
   and object centres of the project's accepted masks (`core.inspect.dataset_mask_stats`),
   as a table and the two figures (Fig. 6 and Fig. 5 of the paper).
-- Inspect ▸ Compare with an annotation file…: the project's accepted masks paired one to
-  one by IoU with those of a COCO / SA-1B / labelme file (`core.inspect.compare_sets`,
-  the file is the reference), as a table and the IoU histogram of the pairs.
+- Inspect ▸ Compare with an annotation file… / folder…: the project's accepted masks
+  paired one to one by IoU with those of a COCO / SA-1B / labelme file, or of a folder of
+  per-image SA-1B or labelme files such as `samstudio auto-segment` writes
+  (`core.inspect.compare_sets`, as `samstudio inspect compare`; the file or folder is the
+  reference), as a table and the IoU histogram of the pairs.
 - Inspect ▸ Evaluate the model on this project's masks…: its own dialog, run on the
   model's thread (`evaluate_project.py`).
 
 The work runs on `inspect_jobs.InspectRunner`'s thread; the dialog only shows a busy
-indicator and then the result, or the error naming the file. "Save report…" writes the
-JSON and the PNG figures into a folder.
+indicator and then the result, or the error naming the file or folder (and the file at
+fault in a folder). "Save report…" writes the JSON and the PNG figures into a folder.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from samstudio.ui.inspect_jobs import (
     comparison_job,
     mask_stats_job,
     save_report,
+    source_label,
 )
 from samstudio.ui.report_widgets import message_label, report_buttons, table_view
 
@@ -131,14 +134,14 @@ class InspectDialog(QDialog):
             "Mask statistics of this project", lambda cancelled: mask_stats_job(project, cancelled)
         )
 
-    def show_comparison(self, project: Any, file: Path) -> None:
-        """Compare `project`'s accepted masks with the annotation file `file`."""
+    def show_comparison(self, project: Any, source: Path) -> None:
+        """Compare `project`'s accepted masks with the annotation file or folder `source`."""
         if project is None:
             self._show_message("Comparison", "Open a folder of images or a project first.")
             return
         self._start(
-            f"This project compared with {file.name}",
-            lambda cancelled: comparison_job(project, file, cancelled),
+            f"This project compared with {source_label(source)}",
+            lambda cancelled: comparison_job(project, source, cancelled),
         )
 
     def _start(self, heading: str, job: Job) -> None:
@@ -253,6 +256,12 @@ class InspectMenu:
             "Mask statistics of this project…", self.show_mask_stats, None, menu
         )
         self.compare_action = act("Compare with an annotation file…", self.ask_compare, None, menu)
+        self.compare_folder_action = act(
+            "Compare with an annotation folder…", self.ask_compare_folder, None, menu
+        )
+        self.compare_folder_action.setStatusTip(
+            "A folder of per-image SA-1B or labelme JSON files, e.g. auto-segment's output"
+        )
         self.evaluate = EvaluateProjectAction(window, menu)
 
     def open_dialog(self) -> InspectDialog:
@@ -276,9 +285,18 @@ class InspectMenu:
         if path:
             self.compare_with(Path(path))
 
-    def compare_with(self, file: Path) -> InspectDialog:
+    def ask_compare_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self.window,
+            "Compare with a folder of annotation files (SA-1B or labelme, one per image)",
+        )
+        if folder:
+            self.compare_with(Path(folder))
+
+    def compare_with(self, source: Path) -> InspectDialog:
+        """Show the comparison with an annotation file or a folder of per-image files."""
         dialog = self.open_dialog()
-        dialog.show_comparison(self.window.project, file)
+        dialog.show_comparison(self.window.project, source)
         return dialog
 
     def shutdown(self) -> None:

@@ -164,30 +164,39 @@ def mask_stats_job(project: Any, cancelled: Cancelled) -> InspectResult:
     )
 
 
-def comparison_job(project: Any, file: Path, cancelled: Cancelled) -> InspectResult:
-    """The project's accepted masks (set a) against the annotation file `file` (set b, the
-    reference): masks paired one to one by IoU (paper §5, "Mask quality")."""
+def source_label(source: Path) -> str:
+    """How a comparison's heading names its annotation file or folder."""
+    return f"the folder {source.name}" if source.is_dir() else source.name
+
+
+def comparison_job(project: Any, source: Path, cancelled: Cancelled) -> InspectResult:
+    """The project's accepted masks (set a) against `source` (set b, the reference): an
+    annotation file, or a folder of per-image SA-1B or labelme files (as `samstudio
+    inspect compare` reads it); masks paired one to one by IoU (paper §5, "Mask
+    quality"). Errors name the file or folder (and, in a folder, the file at fault)."""
     from samstudio.core.inspect import compare_sets
     from samstudio.core.inspect.plots import plot_pair_ious
 
     masks = project_masks(project, cancelled)
     try:
-        result = compare_sets(masks.images, file, names=(masks.name, str(file)))
+        result = compare_sets(masks.images, source, names=(masks.name, str(source)))
     except (ValueError, OSError) as exc:
         message = str(exc)
-        raise ValueError(message if str(file) in message else f"{file}: {message}") from None
+        raise ValueError(message if str(source) in message else f"{source}: {message}") from None
     if cancelled():
         raise JobCancelled
     notes = masks.notes()
     if masks.n_masks == 0:
         notes.insert(
-            0, "This project has no accepted masks yet: every mask of the file is unmatched."
+            0,
+            "This project has no accepted masks yet: every mask of "
+            f"{source_label(source)} is unmatched.",
         )
     figure = FigurePng(
         "IoU of pairs", "pair_ious.png", render_png(lambda p: plot_pair_ious(result, p))
     )
     return InspectResult(
-        f"{masks.name} compared with {file.name}",
+        f"{masks.name} compared with {source_label(source)}",
         result.table(),
         tuple(notes),
         (figure,),

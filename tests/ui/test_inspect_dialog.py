@@ -59,6 +59,7 @@ def test_inspect_menu_has_both_views(window) -> None:  # noqa: ANN001
     assert texts == [
         "Mask statistics of this project…",
         "Compare with an annotation file…",
+        "Compare with an annotation folder…",
         "Evaluate the model on this project's masks…",
     ]
 
@@ -116,6 +117,91 @@ def test_compare_with_the_projects_own_coco_export(
     assert "coco.json" in dialog.heading.text()
     (histogram,) = dialog.figures()
     assert not histogram.isNull()
+
+
+def write_auto_segment_folder(folder, masks_by_image: dict[str, list[np.ndarray]]) -> None:  # noqa: ANN001
+    """Per-image SA-1B files as `samstudio auto-segment --out folder` writes them: named
+    after the image (`x.png.json`), the image named relative to the folder."""
+    from samstudio.core.masks import encode_rle
+
+    folder.mkdir(parents=True)
+    for n, (name, masks) in enumerate(masks_by_image.items()):
+        anns = []
+        for k, mask in enumerate(masks):
+            ys, xs = np.nonzero(mask)
+            box = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]
+            anns.append({"id": k, "segmentation": encode_rle(mask), "area": int(mask.sum()),
+                         "bbox": box, "predicted_iou": 0.9, "stability_score": 0.95})  # fmt: skip
+        doc = {"image": {"image_id": n + 1, "file_name": f"../images/{name}", "width": W,
+                         "height": H}, "annotations": anns}  # fmt: skip
+        (folder / f"{name}.json").write_text(json.dumps(doc))
+
+
+def test_compare_with_an_auto_segment_folder(
+    qtbot, window, image_folder, tmp_path, monkeypatch
+) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    add_known_masks(window)
+    out = tmp_path / "auto"
+    write_auto_segment_folder(out, {
+        "scene_0.png": [rectangle(10, 20, 60, 40), rectangle(200, 100, 20, 10)],  # IoU 1, 0.5
+        "scene_1.png": [rectangle(0, 0, 160, 120), rectangle(300, 200, 10, 10)],  # + 1 extra
+        "scene_2.png": [],
+    })  # fmt: skip
+    asked: list[str] = []
+
+    def choose(parent, caption, *args, **kwargs):  # noqa: ANN001,ANN202
+        asked.append(caption)
+        return str(out)
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(choose))
+    dialog = window.inspect_menu.open_dialog()
+    settle(qtbot, dialog, window.inspect_menu.compare_folder_action.trigger)
+    assert asked and "folder" in asked[0]
+    text = dialog.table_text()
+    assert "matched pairs     3 (unmatched: a 0, b 1)" in text
+    assert dialog.current is not None
+    assert sorted(p["iou"] for p in dialog.current.report["pairs"]) == [0.5, 1.0, 1.0]
+    assert "the folder auto" in dialog.heading.text()
+    assert len(dialog.figures()) == 1 and dialog.save_button.isEnabled()
+
+
+def test_a_bad_annotation_folder_is_named_with_its_problem(
+    qtbot, window, image_folder, tmp_path, dialogs
+) -> None:  # noqa: ANN001
+    open_folder(qtbot, window, image_folder)
+    add_known_masks(window)
+    dialog = window.inspect_menu.open_dialog()
+
+    def fails(source) -> str:  # noqa: ANN001
+        settle(qtbot, dialog, lambda: window.inspect_menu.compare_with(source), ok=False)
+        assert dialog.figures() == [] and not dialog.save_button.isEnabled()
+        assert dialog.message.styleSheet()  # shown as an error
+        return dialog.message_text()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    message = fails(empty)
+    assert str(empty) in message and "empty" in message
+    images_only = tmp_path / "pictures"
+    images_only.mkdir()
+    (images_only / "scene_0.png").write_bytes(b"")
+    message = fails(images_only)
+    assert str(images_only) in message and "no annotation files" in message
+    assert "scene_0.png" in message
+    out = tmp_path / "auto"
+    write_auto_segment_folder(out, {"scene_0.png": [rectangle(10, 20, 60, 40)],
+                                    "scene_1.png": [rectangle(0, 0, 160, 120)]})  # fmt: skip
+    (out / "scene_1.png.json").write_text('{"image": {"image_id": 2, "file_na')
+    message = fails(out)
+    assert str(out / "scene_1.png.json") in message and "JSON" in message
+    (out / "scene_1.png.json").write_text('{"images": [], "annotations": []}')  # a COCO file
+    message = fails(out)
+    assert str(out) in message and "scene_1.png.json" in message and "coco" in message
+    assert dialogs == []  # all shown in the dialog, no message box
+    (out / "scene_1.png.json").unlink()  # the folder fixed: the same action works again
+    settle(qtbot, dialog, lambda: window.inspect_menu.compare_with(out))
+    assert "matched pairs     1" in dialog.table_text()
 
 
 def test_truncated_file_names_it_and_the_window_goes_on(

@@ -521,13 +521,20 @@ def test_participant_dialog_needs_a_name(qtbot) -> None:  # noqa: ANN001
     assert dialog.participant() == "P-17"
 
 
-def test_main_with_a_bad_study_folder_exits_1(tmp_path, qtbot, dialogs, capsys) -> None:  # noqa: ANN001
+def test_main_with_a_bad_study_folder_exits_1(
+    tmp_path, qtbot, dialogs, capsys, monkeypatch
+) -> None:  # noqa: ANN001
     from samstudio.ui.app import main
+    from samstudio.ui.study import launch
 
     missing = tmp_path / "no_such_study"
     assert main(["main.py", "--study", str(missing), "--participant", "x"]) == 1
     err = capsys.readouterr().err
     assert str(missing) in err and "Traceback" not in err
+    assert dialogs == []  # offscreen: no screen, so no dialog that nobody could close
+    monkeypatch.setattr(launch, "has_screen", lambda: True)  # as with a real display
+    assert main(["main.py", "--study", str(missing), "--participant", "x"]) == 1
+    assert str(missing) in capsys.readouterr().err
     assert dialogs and str(missing) in dialogs[-1][1]
 
     broken = tmp_path / "broken"

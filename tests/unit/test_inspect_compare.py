@@ -163,3 +163,19 @@ def test_cli_compare_truncated_file_is_an_error(
     rc = main(["inspect", "compare", str(coco), str(cut)])
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith("error: ") and str(cut) in err
+
+
+def test_cli_compare_names_what_is_wrong_with_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty, images = tmp_path / "empty", tmp_path / "images"
+    empty.mkdir()
+    images.mkdir()
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        (images / name).write_bytes(b"")
+    assert main(["inspect", "compare", str(empty), str(empty)]) == 1
+    assert capsys.readouterr().err == f"error: cannot read {empty}: the folder is empty\n"
+    assert main(["inspect", "compare", str(images), str(images)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read {images}: the folder holds no annotation files" in err
+    assert "a.png, b.png, c.png, … (4 in all)" in err

@@ -417,6 +417,38 @@ def test_refresh_rereads_only_changed_files(
     assert dan.total == 12 - 4 and dan.done == 1
 
 
+def test_poll_refreshes_only_when_the_ratings_folder_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = queue_study(tmp_path, 1, n_items=2)
+    ann = RatingSheet(study, "Ann")
+    assert ann.folder_stamp() == ()  # no ratings yet
+    refreshes: list[int] = []
+    real = RatingSheet.refresh
+
+    def counting(self: RatingSheet) -> None:
+        refreshes.append(1)
+        real(self)
+
+    monkeypatch.setattr(RatingSheet, "refresh", counting)
+    assert not ann.poll() and refreshes == []  # nothing changed: nothing read
+    bob = RatingSheet(study, "Bob")
+    for job in list(bob.order):
+        bob.rate(job, 3)
+    refreshes.clear()
+    assert ann.poll() and len(refreshes) == 1  # Bob's file appeared
+    assert ann.total == 0 and ann.next_unrated() is None
+    assert not ann.poll() and len(refreshes) == 1
+    bob.path.unlink()  # the person running the study discards Bob's ratings
+    assert ann.poll() and ann.total == len(study.jobs) and ann.next_unrated() == ann.order[0]
+    assert not RatingSheet(load_study(tmp_path), "Dan").poll()  # just refreshed
+    save_study(make_study(2), tmp_path / "plain")
+    plain = RatingSheet(load_study(tmp_path / "plain"), "Ann")
+    (tmp_path / "plain" / "ratings").mkdir(exist_ok=True)
+    (tmp_path / "plain" / "ratings" / "x.json").write_text("{}")
+    assert not plain.poll()  # every participant rates every job: nothing to poll
+
+
 def test_only_a_queue_study_needs_the_newer_format(tmp_path: Path) -> None:
     """A study without a queue stays readable by SAM Studio versions that know only
     format 1; a queue study is written as format 2, which they refuse rather than

@@ -59,15 +59,17 @@ def import_annotations(
     """
     p = Path(path)
     if p.is_dir():
-        files = sorted(p.glob("*.json"))
+        files = sorted(f for f in p.glob("*.json") if f.is_file())
         if not files:
-            raise FormatError(str(p), "folder holds no .json files")
+            raise FormatError(str(p), _why_no_json(p))
         docs = [(f, load_json(f)) for f in files]
-        kinds = {detect_format(d, str(f)) for f, d in docs}
-        if len(kinds) != 1 or next(iter(kinds)) not in ("sa1b", "labelme"):
+        by_kind: dict[str, list[str]] = {}
+        for f, d in docs:
+            by_kind.setdefault(detect_format(d, str(f)), []).append(f.name)
+        if len(by_kind) != 1 or next(iter(by_kind)) not in ("sa1b", "labelme"):
+            found = "; ".join(f"{k}: {_some(names)}" for k, names in sorted(by_kind.items()))
             raise FormatError(
-                str(p),
-                f"a folder must hold only SA-1B or only labelme files, found {sorted(kinds)}",
+                str(p), f"a folder must hold only SA-1B or only labelme files, found {found}"
             )
     else:
         docs = [(p, load_json(p))]
@@ -90,6 +92,23 @@ def import_annotations(
     if images_dir is not None and kind != "labelme":
         attach_images(ds, images_dir, report, str(p))
     return ds, report, kind
+
+
+def _some(names: Sequence[str], shown: int = 3) -> str:
+    """'a, b, c, … (7 in all)': the first few of `names`."""
+    head = ", ".join(names[:shown])
+    return head if len(names) <= shown else f"{head}, … ({len(names)} in all)"
+
+
+def _why_no_json(folder: Path) -> str:
+    """Why a folder gives no annotations: it is empty, or what it holds instead."""
+    try:
+        names = sorted(e.name for e in folder.iterdir())
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not names:
+        return "the folder is empty"
+    return f"the folder holds no annotation files (*.json), only {_some(names)}"
 
 
 def export_annotations(

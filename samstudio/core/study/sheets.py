@@ -6,6 +6,7 @@ participant's ratings read back for the analysis. File format: see `model`'s doc
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from samstudio.core.study.model import (
     _read_json,
     now_iso,
 )
+
+FolderStamp = tuple[tuple[str, int, int], ...]
 
 
 def participant_slug(name: str) -> str:
@@ -92,8 +95,9 @@ class RatingSheet:
     mode (`Study.ratings_per_job` >= 1) the jobs they rated, in the order they rated
     them, then the jobs still available to them (unrated by them and rated by fewer
     than K others) in their own order; `refresh` recomputes it from the other
-    participants' sheets, and `rate` refreshes after saving. Another participant's
-    file that cannot be read is left out and its problem kept in `warnings`."""
+    participants' sheets, `rate` refreshes after saving, and `poll` refreshes only when
+    a ratings file was added, removed or rewritten since. Another participant's file
+    that cannot be read is left out and its problem kept in `warnings`."""
 
     def __init__(self, study: Study, participant: str) -> None:
         if study.folder is None:
@@ -107,6 +111,7 @@ class RatingSheet:
         self.warnings: list[str] = []  # other participants' files left out, and why
         # other participants' files: path -> ((mtime_ns, size), jobs they rated, problem)
         self._others: dict[Path, tuple[tuple[int, int], frozenset[str], str]] = {}
+        self._stamp: FolderStamp | None = None  # the ratings folder at the last refresh
         if self.path.exists():
             self._load()
         else:
@@ -130,10 +135,38 @@ class RatingSheet:
         if not self.queue:
             self.order = list(self.own_order)
             return
+        self._stamp = self.folder_stamp()  # before reading: a change meanwhile is seen next
         others = self._rated_by_others()
         k = self.study.ratings_per_job
         available = [j for j in self.own_order if j not in self.ratings and others[j] < k]
         self.order = list(self.ratings) + available
+
+    def folder_stamp(self) -> FolderStamp:
+        """The ratings folder's `*.json` files as (name, mtime_ns, size): it changes when
+        any participant's file is added, removed or rewritten. One listing and a stat
+        per file, no file read; empty while the folder does not exist."""
+        try:
+            with os.scandir(self.path.parent) as entries:
+                found = [e for e in entries if e.name.endswith(".json")]
+            stamp = []
+            for entry in found:
+                try:
+                    info = entry.stat()
+                except OSError:  # gone since the listing
+                    continue
+                stamp.append((entry.name, info.st_mtime_ns, info.st_size))
+        except OSError:
+            return ()
+        return tuple(sorted(stamp))
+
+    def poll(self) -> bool:
+        """In queue mode, `refresh` when the ratings folder changed since the last
+        refresh (`folder_stamp`); cheap enough to call every few seconds. True when it
+        refreshed (`order` may then hold jobs that became available)."""
+        if not self.queue or self.folder_stamp() == self._stamp:
+            return False
+        self.refresh()
+        return True
 
     def _rated_by_others(self) -> Counter[str]:
         """How many other participants have rated each job, from their sheets."""

@@ -1,5 +1,11 @@
 """Opening a rating study: `main.py --study DIR [--participant NAME]` (`run_study`) and
-the annotator's menu Study → Rate a study… (`choose_and_open_study`)."""
+the annotator's menu Study → Rate a study… (`choose_and_open_study`).
+
+From the command line a problem is printed to stderr and, where there is a screen to show
+it on, in a dialog too; in a headless run (Qt's offscreen or minimal platform, e.g.
+QT_QPA_PLATFORM=offscreen) no dialog is opened, since nobody could close it: the
+command exits at once with its code.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
 from samstudio.core.study.model import Study, StudyError, load_study
@@ -14,6 +21,15 @@ from samstudio.ui.study.rating_window import RatingWindow, shown_title
 from samstudio.ui.study.start_dialog import ask_participant
 
 USAGE = "usage: SAM Studio --study STUDY_FOLDER [--participant NAME]"
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl")  # Qt platforms without a screen
+
+
+def has_screen() -> bool:
+    """Whether a dialog can be seen and answered: False on Qt's headless platforms
+    (`HEADLESS_PLATFORMS`) or with no screen attached."""
+    if QGuiApplication.platformName().lower() in HEADLESS_PLATFORMS:
+        return False
+    return QGuiApplication.primaryScreen() is not None
 
 
 @dataclass(frozen=True)
@@ -45,7 +61,8 @@ def parse_study_args(args: list[str]) -> StudyArgs:
 def run_study(app: QApplication, argv: list[str]) -> int:
     """Run a rating session from the command line; the exit code: 0 when the window
     closes (or the participant dialog is cancelled), 1 for a study that cannot be
-    opened, 2 for bad arguments. Problems are printed to stderr and shown in a dialog."""
+    opened, 2 for bad arguments (or no --participant where there is no screen to ask
+    on). Problems are printed to stderr, and shown in a dialog where there is a screen."""
     try:
         args = parse_study_args(argv[1:])
     except ValueError as exc:
@@ -54,6 +71,12 @@ def run_study(app: QApplication, argv: list[str]) -> int:
     study = _load(args.folder, None)
     if study is None:
         return 1
+    if not args.participant and not has_screen():
+        print(
+            f"SAM Studio: --participant NAME is needed without a screen to ask on\n{USAGE}",
+            file=sys.stderr,
+        )
+        return 2
     participant = args.participant or ask_participant(shown_title(study))
     if not participant:
         return 0
@@ -100,6 +123,10 @@ def _open_window(study: Study, participant: str, parent: QWidget | None) -> Rati
 
 
 def _report(message: str, parent: QWidget | None) -> None:
+    """From the command line (no `parent`): to stderr, and in a dialog if there is a
+    screen to show it on; from the menu: in a dialog."""
     if parent is None:
         print(f"SAM Studio: {message}", file=sys.stderr)
+        if not has_screen():
+            return  # headless: a modal dialog would wait for ever
     QMessageBox.critical(parent, "Cannot open the study", message)

@@ -5,18 +5,25 @@ left (`RatingPanel`). A rating is saved at once (`RatingSheet.rate`) and the nex
 unrated job follows, in the participant's own order; Back revisits the previous job
 to change its rating. In a queue study (`Study.ratings_per_job` >= 1) the order is
 refreshed after every rating, so jobs that other participants have rated enough leave
-it; Back then goes through the participant's own rated jobs only. Nothing shown names
-the condition that made a mask (blinding): not its name, kind or id, and not the study
-title when that names one.
+it; Back then goes through the participant's own rated jobs only. While a queue study's
+thank-you page shows ("no masks left to rate right now"), the window polls the ratings
+folder every few seconds (`RatingSheet.poll`: a listing and a stat per file; files are
+read only when one changed) and shows a job that became available again, e.g. when the
+person running the study discards someone's ratings. Polling stops while a job is shown
+(a rating in progress is never interrupted) and when the window closes; it never raises
+or activates the window (it only asks the desktop to flag it). Nothing shown names the
+condition that made a mask (blinding): not its name, kind or id, and not the study title
+when that names one.
 """
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -35,6 +42,7 @@ from samstudio.ui.study.rating_panel import RatingPanel, rating_key
 from samstudio.ui.study.views_panel import ViewsPanel
 
 NEUTRAL_TITLE = "Mask quality study"
+POLL_MS = 3000  # how often an idle queue window looks for jobs that became available
 
 
 def shown_title(study: Study) -> str:
@@ -51,12 +59,19 @@ def shown_title(study: Study) -> str:
 class RatingWindow(QMainWindow):
     """Rate every job of `study` as `participant` (resuming their sheet if it exists).
 
-    Raises StudyError when the participant's ratings file is unreadable."""
+    `poll_ms`: how often the thank-you page of a queue study looks for jobs that became
+    available. Raises StudyError when the participant's ratings file is unreadable."""
 
     job_shown = Signal(str)  # job id
     finished = Signal()  # every job rated (in a queue study: none left to rate)
 
-    def __init__(self, study: Study, participant: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        study: Study,
+        participant: str,
+        parent: QWidget | None = None,
+        poll_ms: int = POLL_MS,
+    ) -> None:
         super().__init__(parent)
         self.study = study
         self.sheet = RatingSheet(study, participant)
@@ -64,6 +79,9 @@ class RatingWindow(QMainWindow):
         self.position: int | None = None  # index in sheet.order; None on the thank-you page
         self._shown_at = time.monotonic()
         self.setWindowTitle(f"Rate masks: {shown_title(study)} ({self.sheet.participant})")
+        self.poll_timer = QTimer(self)  # runs only while the thank-you page of a queue shows
+        self.poll_timer.setInterval(poll_ms)
+        self.poll_timer.timeout.connect(self.poll_queue)
 
         self.panel = RatingPanel(shown_title(study), study.guidelines, self)
         self.panel.setFixedWidth(300)
@@ -155,6 +173,7 @@ class RatingWindow(QMainWindow):
         if position is None:
             self._show_thanks()
             return
+        self.poll_timer.stop()  # a rating is in progress: nothing may replace this job
         job = self.study.job(self.sheet.order[position])
         item = self.study.item(job.item)
         self.pages.setCurrentIndex(0)
@@ -191,17 +210,42 @@ class RatingWindow(QMainWindow):
     def _show_thanks(self) -> None:
         self.views.set_full_size(False)
         total = self.sheet.total
+        more = ""
         if self.sheet.queue:
             n = self.sheet.done
-            done = f"no masks left to rate.\n\nYou rated {n} mask{'' if n == 1 else 's'}."
+            masks = f"{n} mask{'' if n == 1 else 's'}"
+            done = f"no masks left to rate right now.\n\nYou rated {masks}."
+            more = "\n\nShould masks need rating again, they appear here by themselves."
+            self.poll_timer.start()
         else:
             done = f"all {total} masks rated."
         self.thanks_label.setText(
-            f"Thank you — {done}\n\nYour ratings are saved; you may close this window."
+            f"Thank you — {done}\n\nYour ratings are saved; you may close this window.{more}"
         )
         self._show_warnings()
         self.pages.setCurrentIndex(1)
         self.finished.emit()
+
+    def poll_queue(self) -> None:
+        """On the thank-you page of a queue study: re-read the ratings folder if it
+        changed and show the first job that became available. Never while a job is shown;
+        never raises or activates the window (only flags it when it is not active)."""
+        if self.position is not None or not self.sheet.queue:
+            self.poll_timer.stop()
+            return
+        if not self.sheet.poll():
+            return  # nothing changed: nothing read
+        position = self._first_unrated()
+        if position is None:
+            self._show_warnings()  # another's file may have become (un)readable
+            return
+        self.show_position(position)
+        if not self.isActiveWindow():
+            QApplication.alert(self)  # e.g. a blinking taskbar entry; focus stays put
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.poll_timer.stop()
+        super().closeEvent(event)
 
     # -------------------------------------------------------------------------- rating
     def rate(self, rating: int) -> bool:
