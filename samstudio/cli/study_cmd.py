@@ -219,11 +219,13 @@ def _usage_error(args: argparse.Namespace) -> str | None:
             "per --coco, in the same order"
         )
     if args.coco:
+        from samstudio.core.study.create import repeated_name, split_coco_specs
+
         try:
-            names = [name for name, _ in _coco_datasets(args.coco)]
+            names = [name for name, _ in split_coco_specs(args.coco)]
         except ValueError as exc:
             return str(exc)
-        twice = next((n for n in names if names.count(n) > 1), None)
+        twice = repeated_name(names)
         if twice is not None:
             return (
                 f"two --coco datasets are named {twice!r}; name them apart with "
@@ -253,20 +255,23 @@ def run_create(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from samstudio.core.images import ImageLoadError
-    from samstudio.core.study import build
-    from samstudio.core.study import sources as sources_mod
+    from samstudio.core.study import build, create
+    from samstudio.core.study.sources import synthetic_sources
     from samstudio.inference.errors import InferenceError, ModelLoadError
     from samstudio.inference.loader import open_model
 
     try:  # the cheap checks first, then the models
         build.check_new_study_folder(args.out)
+        sources: Any
         if args.coco:
-            sources: Any = []
-            for (name, ann), images in zip(_coco_datasets(args.coco), args.images):
-                sources += sources_mod.coco_sources(ann, images, dataset=name)
+            datasets = create.split_coco_specs(args.coco)
+            sources = create.coco_study_sources(
+                [(name, ann, images) for (name, ann), images in zip(datasets, args.images)]
+            )
         else:
-            sources = sources_mod.synthetic_sources(args.synthetic)
-        models = _open_models(args.model or [None], args.device, open_model)
+            sources = synthetic_sources(args.synthetic)
+        specs = [create.split_model_spec(spec) for spec in args.model or [None]]
+        models = create.open_study_models(specs, args.device, open_model)
     except (ValueError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -308,56 +313,6 @@ def run_create(args: argparse.Namespace) -> int:
     assert study is not None
     _report(study, args.out)
     return 0
-
-
-def _open_models(specs: list[str | None], device: str | None, open_model: Any) -> list[Any]:
-    """(condition name, segmenter) per --model: the model's id, or the spec as typed
-    when two models share an id."""
-    named = [_split_name(spec) for spec in specs]
-    opened = [(spec, open_model(spec, device=device)) for _, spec in named]
-    ids = [seg.info.model_id for _, seg in opened]
-    names = [
-        given or (mid if ids.count(mid) == 1 or spec is None else str(spec))
-        for (given, _), mid, (spec, _) in zip(named, ids, opened)
-    ]
-    if len(set(names)) != len(names):
-        from samstudio.inference.errors import ModelLoadError
-
-        given = ", ".join(str(s) for s in specs)
-        raise ModelLoadError(f"a model is given twice (--model {given}); give each once")
-    return [(name, seg) for name, (_, seg) in zip(names, opened)]
-
-
-def _split_name(spec: str | None) -> tuple[str | None, str | None]:
-    """'NAME=MODEL' -> (NAME, MODEL); a spec that is an existing path, or has no '=',
-    is a model with no name."""
-    import os
-
-    if spec is None or "=" not in spec or os.path.exists(spec):
-        return None, spec
-    name, _, model = spec.partition("=")
-    if not name.strip() or not model.strip():
-        return None, spec
-    return name.strip(), model.strip()
-
-
-def _coco_datasets(specs: list[str]) -> list[tuple[str, str]]:
-    """(dataset name, annotation file) per --coco '[NAME=]FILE': NAME, or the file's name
-    without its extension. A spec that is an existing path, or has no '=', is a file.
-    Raises ValueError for an empty name or file."""
-    import os
-    from pathlib import Path
-
-    out = []
-    for spec in specs:
-        if "=" in spec and not os.path.exists(spec):
-            name, _, path = (part.strip() for part in spec.partition("="))
-            if not name or not path:
-                raise ValueError(f"--coco {spec!r}: give it as NAME=ANNOTATIONS.json")
-        else:
-            name, path = Path(spec).stem, spec
-        out.append((name, path))
-    return out
 
 
 def _report(study: Any, out: str) -> None:

@@ -38,6 +38,7 @@ from samstudio.ui.instances_panel import InstanceRow, InstancesPanel
 from samstudio.ui.overlays import instance_color
 from samstudio.ui.project_access import hex_to_rgb, open_project, record_id, rgb_to_hex
 from samstudio.ui.settings import Settings
+from samstudio.ui.study.create_dialog import NewStudyAction
 from samstudio.ui.tools import ALL_TOOLS, Tool
 
 PANEL_DELAY_MS = 12  # the candidates panel follows the canvas by this much
@@ -199,6 +200,7 @@ class MainWindow(QMainWindow):
         self.model_menu = ModelMenu(self, bar.addMenu("&Model"))
         self.autosegment_menu = AutoSegmentMenu(self, bar.addMenu("&Auto-segment"))
         self.study_menu = bar.addMenu("&Study")
+        self.new_study = NewStudyAction(self, self.study_menu)
         self._action("Rate a study…", self.rate_study, None, self.study_menu)
         self.inspect_menu = InspectMenu(self, bar.addMenu("&Inspect"))
 
@@ -619,6 +621,7 @@ class MainWindow(QMainWindow):
         """Close the store and stop the worker thread (waiting up to `wait_ms`)."""
         self.annotator.shutdown()
         self.inspect_menu.shutdown()
+        self.new_study.shutdown()
         if self.worker.isRunning():
             self.worker.stop(wait_ms)
         if self.project is not None:
