@@ -23,6 +23,7 @@ from PySide6.QtGui import QImage
 
 from samstudio.core.store import ProjectError
 from samstudio.inference.types import Prompts
+from samstudio.ui.annotator_prompts import PromptState, PromptUndo
 from samstudio.ui.annotator_strokes import (  # noqa: F401  (MIN_BRUSH, MAX_BRUSH: public)
     FAILED,
     MAX_BRUSH,
@@ -38,7 +39,7 @@ from samstudio.ui.tools.box import MIN_BOX_PX
 from samstudio.ui.undo import UndoHistory
 
 
-class Annotator(QObject, StrokeEditing):
+class Annotator(QObject, StrokeEditing, PromptUndo):
     """Holds the state of annotating one image of one project (see module docstring)."""
 
     image_opened = Signal(int)  # image id; pixels are on the canvas
@@ -50,6 +51,7 @@ class Annotator(QObject, StrokeEditing):
     embedding_ready = Signal(int)
     message = Signal(str)
     error = Signal(str, str)  # title, text (the window shows a dialog)
+    undo_changed = Signal()  # what Undo / Redo would do has changed
 
     def __init__(
         self, canvas: Canvas, worker: InferenceWorker, parent: QObject | None = None
@@ -74,6 +76,9 @@ class Annotator(QObject, StrokeEditing):
         self.prefetch_depth = 2
         self.embedding_is_ready = False
         self.history = UndoHistory(self.refresh_instances, self)
+        self.history.changed.connect(self.undo_changed)
+        self._prompt_undo: list[PromptState] = []
+        self._prompt_redo: list[PromptState] = []
         self._pictures: dict[int, tuple[tuple[Any, ...], MaskPicture]] = {}
         self._latest_request = 0
         self._ticket = 0
@@ -213,6 +218,7 @@ class Annotator(QObject, StrokeEditing):
         h, w = self.image_rgb.shape[:2]
         if not (0 <= x < w and 0 <= y < h):
             return
+        self.remember_prompts("Add point" if foreground else "Add exclude point")
         self.points.append((float(x), float(y)))
         self.labels.append(1 if foreground else 0)
         self._prompts_changed()
@@ -225,6 +231,7 @@ class Annotator(QObject, StrokeEditing):
         y0, y1 = sorted((min(max(0.0, y0), h), min(max(0.0, y1), h)))
         if x1 - x0 < MIN_BOX_PX or y1 - y0 < MIN_BOX_PX:
             return  # what is left on the image is no box (a drag beside or along an edge)
+        self.remember_prompts("Draw box")
         self.box = np.asarray([x0, y0, x1, y1], np.float32)
         self._prompts_changed()
 
@@ -265,6 +272,7 @@ class Annotator(QObject, StrokeEditing):
 
     def clear_prompts(self) -> None:
         """Esc: forget points, box, candidates and the previous logits."""
+        self.forget_prompt_steps()
         self.points, self.labels, self.box = [], [], None
         self.previous_logits = None
         self.candidate_set = None
@@ -323,6 +331,7 @@ class Annotator(QObject, StrokeEditing):
     def model_changed(self) -> None:
         """A new model is loaded: the old model's candidates (and the logits that would
         steer the next prompt) go; the new model answers the prompts, which stay."""
+        self.drop_answers_of_prompt_steps()
         self.previous_logits = None
         self.candidate_set = None
         self.candidates = []
@@ -551,8 +560,28 @@ class Annotator(QObject, StrokeEditing):
         except Exception as exc:
             self.message.emit(f"Could not update the image status: {exc}")
 
+    def can_undo(self) -> bool:
+        return self.can_undo_prompt() or self.history.can_undo()
+
+    def can_redo(self) -> bool:
+        return self.can_redo_prompt() or self.history.can_redo()
+
+    def undo_text(self) -> str:
+        """What Undo would take back: a step of the mask being made, else a saved change."""
+        return self.prompt_undo_text() if self.can_undo_prompt() else self.history.undo_text()
+
+    def redo_text(self) -> str:
+        return self.prompt_redo_text() if self.can_redo_prompt() else self.history.redo_text()
+
     def undo(self) -> None:
+        """Ctrl+Z: the last step of the mask being made (`annotator_prompts`), if there is
+        one, else the image's last saved change."""
         self.cancel_stroke()
+        if self.undo_prompt():
+            return
+        if self._prompt_redo:  # a saved change moves: the mask's steps are behind it now
+            self._prompt_redo.clear()
+            self.undo_changed.emit()
         try:
             done = self.history.undo()
         except ProjectError as exc:  # full disk, I/O error, busy file: nothing moved
@@ -562,6 +591,8 @@ class Annotator(QObject, StrokeEditing):
             self.message.emit("Nothing to undo")
 
     def redo(self) -> None:
+        if self.redo_prompt():
+            return
         try:
             done = self.history.redo()
         except ProjectError as exc:

@@ -2,8 +2,9 @@
 
 A stroke is a (H, W) uint8 mask of discs joined by lines, drawn while the mouse moves
 and committed at release as one store operation (one undo step): painted into or erased
-from the selected instance, applied to the chosen candidate (before it is accepted), or
-painted as a new instance of the current category.
+from the selected instance (a stroke that erases all of it deletes the instance),
+applied to the chosen candidate (before it is accepted; Ctrl+Z takes it back, see
+`annotator_prompts`), or painted as a new instance of the current category.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class StrokeEditing:
     _stroke: Any
     _stroke_paint: bool
     _stroke_last: Any
+    remember_prompts: Any
 
     def set_brush_radius(self, radius: float) -> None:
         self.brush_radius = int(max(MIN_BRUSH, min(MAX_BRUSH, round(radius))))
@@ -82,8 +84,12 @@ class StrokeEditing:
         value = self._stroke_paint
         if self.selected is not None:
             ann_id = self.selected
-            if not (self.project.mask(ann_id)[stroke_mask] != value).any():
+            old = self.project.mask(ann_id)
+            if not (old[stroke_mask] != value).any():
                 return  # the stroke changes nothing: no store operation, no undo step
+            if not value and not (old & ~stroke_mask).any():
+                self._erase_whole(ann_id)
+                return
             self._store(
                 "Brush stroke" if value else "Eraser stroke",
                 lambda: self.project.paint(ann_id, stroke_mask, value),
@@ -106,6 +112,15 @@ class StrokeEditing:
         else:
             self.message.emit("Select an instance to erase from.")
 
+    def _erase_whole(self, ann_id: int) -> None:
+        """An eraser stroke that leaves nothing of the instance deletes it (one undo step):
+        an empty mask is no instance, and would be a 0-pixel annotation in an export."""
+        deleted = self._store("Erase mask", lambda: self.project.delete_annotation(ann_id))
+        if deleted is not FAILED:
+            self.selected = None
+            self.message.emit("The eraser removed the whole mask (Ctrl+Z brings it back).")
+        self.refresh_instances()
+
     def cancel_stroke(self) -> None:
         self._stroke = None
         self._stroke_last = None
@@ -117,6 +132,9 @@ class StrokeEditing:
         if cand.mask is None:
             cand = self._complete(self.chosen)
         assert cand.mask is not None
+        if not (cand.mask[stroke_mask] != value).any():
+            return  # the stroke changes nothing: no step to undo
+        self.remember_prompts("Brush stroke on the mask" if value else "Eraser stroke on the mask")
         mask = cand.mask.copy()
         mask[stroke_mask] = value
         color = self.category_color(self.category_id)

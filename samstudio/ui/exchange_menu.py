@@ -11,6 +11,8 @@ from typing import Any
 
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox
 
+from samstudio.ui.project_session import rescan_folder
+
 EXPORT_FORMATS = {
     "coco-rle": ("Export COCO (RLE masks)…", "COCO JSON (*.json)", "annotations_coco.json"),
     "coco-polygon": (
@@ -85,6 +87,9 @@ def build_file_menu(window: Any, menu: QMenu) -> None:
     recent.aboutToShow.connect(fill_recent)
     fill_recent()
     menu.addAction(window._action("Locate moved images…", lambda: ask_relocate(window)))
+    menu.addAction(
+        window._action("Add new images from the folder", lambda: rescan_folder(window), "F5")
+    )
     menu.addSeparator()
     menu.addAction(
         window._action("Import annotations (COCO, SA-1B, labelme)…", lambda: ask_import(window))

@@ -37,6 +37,13 @@ from samstudio.ui.inference_worker import (
 from samstudio.ui.instances_panel import InstanceRow, InstancesPanel
 from samstudio.ui.overlays import instance_color
 from samstudio.ui.project_access import hex_to_rgb, open_project, record_id, rgb_to_hex
+from samstudio.ui.project_session import (
+    add_new_images,
+    image_to_open,
+    remember_image,
+    restore_layout,
+    save_layout,
+)
 from samstudio.ui.settings import Settings
 from samstudio.ui.study.create_dialog import NewStudyAction
 from samstudio.ui.tools import ALL_TOOLS, Tool
@@ -101,6 +108,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._connect()
         self.set_tool("point")
+        restore_layout(self)
         self._refresh_all()
         if load_default_model:
             QTimer.singleShot(0, self.load_startup_model)
@@ -234,7 +242,7 @@ class MainWindow(QMainWindow):
         a.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         a.error.connect(self.show_error)
         a.image_failed.connect(self._image_failed)
-        a.history.changed.connect(self._update_undo_actions)
+        a.undo_changed.connect(self._update_undo_actions)
         self.candidates_panel.chosen_changed.connect(a.choose)
         self.candidates_panel.hovered.connect(a.look_at)
         self.instances_panel.selected.connect(a.select_instance)
@@ -297,6 +305,7 @@ class MainWindow(QMainWindow):
             if previous is not None:
                 self._reopen(*previous)
             return False
+        add_new_images(self, project)
         self.set_project(project, Path(path))
         self.settings.add_recent(str(Path(path).resolve()))
         return True
@@ -378,12 +387,13 @@ class MainWindow(QMainWindow):
                 + "\n\nWhat is shown can be exported (File ▸ Export).",
             )
         self._refresh_all()
-        first = next((r.id for r in project.images() if not getattr(r, "error", None)), None)
+        first = image_to_open(self.settings, project)  # where the user was, else the first
         if first is not None:
             self.open_image(first)
 
     def open_image(self, image_id: int) -> None:
         self.annotator.open_image(image_id)
+        remember_image(self.settings, self.project, image_id)
         self.images_panel.set_current(image_id)
         self.candidates_panel.clear()
         self._refresh_instances()
@@ -542,11 +552,11 @@ class MainWindow(QMainWindow):
         )
 
     def _update_undo_actions(self) -> None:
-        h = self.annotator.history
-        self.undo_action.setEnabled(h.can_undo())
-        self.redo_action.setEnabled(h.can_redo())
-        self.undo_action.setText(f"Undo {h.undo_text()}".strip())
-        self.redo_action.setText(f"Redo {h.redo_text()}".strip())
+        a = self.annotator  # the mask being made first, then the saved changes
+        self.undo_action.setEnabled(a.can_undo())
+        self.redo_action.setEnabled(a.can_redo())
+        self.undo_action.setText(f"Undo {a.undo_text()}".strip())
+        self.redo_action.setText(f"Redo {a.redo_text()}".strip())
 
     def _image_failed(self, image_id: int, message: str) -> None:
         self.embedding_label.setText("Embedding: —")
@@ -614,6 +624,7 @@ class MainWindow(QMainWindow):
         choose_and_open_study(self)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        save_layout(self)
         self.shutdown(wait_ms=3000)  # app.main leaves without waiting for a long encode
         super().closeEvent(event)
 

@@ -1,10 +1,14 @@
-"""User settings kept in QSettings: recent projects, colours, brush size, cache, prefetch."""
+"""User settings kept in QSettings: recent projects, colours, brush size, cache, prefetch,
+the window's size and layout, and the image each project was left at."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings
+import json
+
+from PySide6.QtCore import QByteArray, QSettings
 
 MAX_RECENT = 10
+MAX_REMEMBERED_PROJECTS = 50  # projects whose last image is remembered
 
 
 class Settings:
@@ -65,3 +69,47 @@ class Settings:
     @last_model.setter
     def last_model(self, value: str) -> None:
         self.q.setValue("last_model", value)
+
+    def _bytes(self, key: str) -> QByteArray | None:
+        value = self.q.value(key)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @property
+    def window_geometry(self) -> QByteArray | None:
+        """`QMainWindow.saveGeometry()` of the last window closed, or None."""
+        return self._bytes("window/geometry")
+
+    @window_geometry.setter
+    def window_geometry(self, value: QByteArray) -> None:
+        self.q.setValue("window/geometry", value)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        """`QMainWindow.saveState()` (docks and toolbars) of the last window closed, or None."""
+        return self._bytes("window/state")
+
+    @window_state.setter
+    def window_state(self, value: QByteArray) -> None:
+        self.q.setValue("window/state", value)
+
+    def _last_images(self) -> dict[str, int]:
+        try:
+            value = json.loads(str(self.q.value("last_images", "{}")))
+        except (TypeError, ValueError):
+            return {}
+        if not isinstance(value, dict):
+            return {}
+        return {str(k): v for k, v in value.items() if isinstance(v, int)}
+
+    def last_image(self, project_file: str) -> int | None:
+        """The id of the image the user was at in this project (its resolved file path)."""
+        return self._last_images().get(project_file)
+
+    def set_last_image(self, project_file: str, image_id: int) -> None:
+        images = self._last_images()
+        if images.get(project_file) == image_id:
+            return
+        images.pop(project_file, None)
+        images[project_file] = int(image_id)  # newest last; the oldest are dropped
+        kept = dict(list(images.items())[-MAX_REMEMBERED_PROJECTS:])
+        self.q.setValue("last_images", json.dumps(kept))

@@ -82,6 +82,35 @@ def test_eraser_removes_pixels(qtbot, window, image_folder) -> None:  # noqa: AN
     assert not after[120, 150]
 
 
+def test_erasing_a_whole_instance_deletes_it_in_one_undo_step(
+    qtbot, window, image_folder, tmp_path
+) -> None:  # noqa: ANN001
+    from pycocotools.coco import COCO
+
+    from samstudio.ui.exchange_menu import run_export
+
+    open_folder(qtbot, window, image_folder)
+    keep = accept_one(qtbot, window, 250, 180)
+    small = accept_one(qtbot, window, 150, 120)  # a 24 x 24 square (the fake's best)
+    before = window.project.mask(small)
+    click_image(qtbot, window, 150, 120, modifiers=Qt.KeyboardModifier.ControlModifier)
+    assert window.annotator.selected == small
+    key(qtbot, window, Qt.Key.Key_E)
+    window.annotator.set_brush_radius(10)
+    drag_image(qtbot, window, [(138, 110), (162, 110), (162, 130), (138, 130)])
+    # nothing of it is left: no empty instance stays in the list or the project
+    ids = [a.id for a in window.project.annotations(window.annotator.image_id)]
+    assert ids == [keep] and window.instances_panel.row_ids() == [keep]
+    assert window.annotator.selected is None
+    out = run_export(window, "coco-rle", tmp_path / "coco.json")
+    assert out is not None and [a["area"] > 0 for a in COCO(str(out)).anns.values()] == [True]
+    # one Ctrl+Z brings the whole mask back
+    assert window.undo_action.text() == "Undo Erase mask"
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(window.project.mask(small), before)
+    assert sorted(window.instances_panel.row_ids()) == sorted([keep, small])
+
+
 def test_brush_size_keys_and_cursor(qtbot, window, image_folder) -> None:  # noqa: ANN001
     open_folder(qtbot, window, image_folder)
     key(qtbot, window, Qt.Key.Key_R)

@@ -1,0 +1,179 @@
+"""Undo and redo of the mask being made, before it is accepted (`Annotator` mixes this in).
+
+While prompts are on screen, Ctrl+Z takes back the last click, box or brush stroke on
+the chosen candidate, and Ctrl+Shift+Z puts it back; only with no prompts on screen do
+they reach the saved masks (`UndoHistory`). So a misplaced click is taken back with the
+key every annotation tool uses for it, instead of silently removing the previous saved
+mask (whose redo step the next accept would then drop).
+
+Each step restores exactly what was on screen before it: the prompts, the model's
+candidates and the chosen one, and the logits that steer the next click. Nothing is
+decoded again unless that answer had not arrived yet (then its prompts are asked again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from samstudio.ui.overlays import preview
+
+
+@dataclass(frozen=True)
+class PromptState:
+    """What the annotator showed before one prompt change, and that change's name.
+
+    points: image pixels (x, y) of the displayed frame; labels: 1 include, 0 exclude;
+    box: XYXY float32 or None; candidates: the model's answer as shown (edited by the
+    brush, perhaps), `chosen` its index; previous_logits: (256, 256) float32 or None.
+    """
+
+    label: str
+    points: tuple[tuple[float, float], ...]
+    labels: tuple[int, ...]
+    box: np.ndarray | None
+    candidate_set: Any
+    candidates: tuple[Any, ...]
+    chosen: int
+    previous_logits: np.ndarray | None
+
+
+class PromptUndo:
+    """The prompt-undo methods of `Annotator`; they use its prompt and candidate state."""
+
+    # set by Annotator
+    points: list[tuple[float, float]]
+    labels: list[int]
+    box: Any
+    candidate_set: Any
+    candidates: list[Any]
+    chosen: int
+    previous_logits: Any
+    image_id: Any
+    image_rgb: Any
+    canvas: Any
+    worker: Any
+    candidates_changed: Any
+    undo_changed: Any
+    _latest_request: int
+    _prompt_undo: list[PromptState]
+    _prompt_redo: list[PromptState]
+    _prompts_changed: Any
+
+    def remember_prompts(self, label: str) -> None:
+        """Call before a prompt change named `label` ("Add point", "Draw box", ...)."""
+        self._prompt_undo.append(self._prompt_state(label))
+        self._prompt_redo.clear()
+        self.undo_changed.emit()
+
+    def forget_prompt_steps(self) -> None:
+        """The mask being made is gone (accepted, cleared, another image or model)."""
+        if self._prompt_undo or self._prompt_redo:
+            self._prompt_undo.clear()
+            self._prompt_redo.clear()
+            self.undo_changed.emit()
+
+    def drop_answers_of_prompt_steps(self) -> None:
+        """Another model is loaded: the steps keep their prompts, and undoing one asks
+        the new model (the old model's candidates and logits mean nothing to it)."""
+        for steps in (self._prompt_undo, self._prompt_redo):
+            steps[:] = [
+                replace(s, candidate_set=None, candidates=(), chosen=-1, previous_logits=None)
+                for s in steps
+            ]
+
+    def can_undo_prompt(self) -> bool:
+        return bool(self._prompt_undo)
+
+    def can_redo_prompt(self) -> bool:
+        return bool(self._prompt_redo)
+
+    def undo_prompt(self) -> bool:
+        """Take back the last prompt change; False when there is none."""
+        if not self._prompt_undo:
+            return False
+        state = self._prompt_undo.pop()
+        self._prompt_redo.append(self._prompt_state(state.label))
+        self._restore_prompts(state)
+        self.undo_changed.emit()
+        return True
+
+    def redo_prompt(self) -> bool:
+        """Put back the last prompt change taken back; False when there is none."""
+        if not self._prompt_redo:
+            return False
+        state = self._prompt_redo.pop()
+        self._prompt_undo.append(self._prompt_state(state.label))
+        self._restore_prompts(state)
+        self.undo_changed.emit()
+        return True
+
+    def prompt_undo_text(self) -> str:
+        return self._prompt_undo[-1].label if self._prompt_undo else ""
+
+    def prompt_redo_text(self) -> str:
+        return self._prompt_redo[-1].label if self._prompt_redo else ""
+
+    def _prompt_state(self, label: str) -> PromptState:
+        return PromptState(
+            label=label,
+            points=tuple(self.points),
+            labels=tuple(self.labels),
+            box=None if self.box is None else np.array(self.box, np.float32),
+            candidate_set=self.candidate_set,
+            candidates=tuple(self.candidates),
+            chosen=self.chosen,
+            previous_logits=self.previous_logits,
+        )
+
+    def _restore_prompts(self, state: PromptState) -> None:
+        self.points = list(state.points)
+        self.labels = list(state.labels)
+        self.box = None if state.box is None else np.array(state.box, np.float32)
+        self.canvas.set_prompts(
+            np.asarray(self.points).reshape(-1, 2), np.asarray(self.labels), self.box
+        )
+        self.previous_logits = state.previous_logits
+        cs = state.candidate_set
+        if (
+            cs is not None
+            and cs.image_id == self.image_id
+            and cs.model_generation == self.worker.model_generation
+            and state.candidates
+        ):
+            # the answer that was on screen, as it was (completed now where the worker
+            # had not finished it, so that every card has its mask and preview)
+            self.candidate_set = cs
+            self.candidates = [self._restored(c) for c in state.candidates]
+            self.chosen = state.chosen
+            self._latest_request = cs.request
+            chosen = (
+                self.candidates[self.chosen] if 0 <= self.chosen < len(self.candidates) else None
+            )
+            self.canvas.set_candidate(None if chosen is None else chosen.picture)
+            self.candidates_changed.emit()
+            return
+        self.candidate_set = None
+        self.candidates = []
+        self.chosen = -1
+        self._latest_request = -1
+        self.canvas.set_candidate(None)
+        self.candidates_changed.emit()
+        if self.points or self.box is not None:
+            self._prompts_changed()  # its answer had not arrived: ask for it again
+
+    def _restored(self, cand: Any) -> Any:
+        if not cand.complete and self.candidate_set.prediction is not None:
+            from samstudio.ui.inference_worker import complete_candidate
+
+            cand = complete_candidate(cand, self.candidate_set.prediction, self.candidate_set.color)
+        if cand.preview is None and self.image_rgb is not None and cand.mask is not None:
+            cand = replace(
+                cand,
+                preview=preview(
+                    self.image_rgb, cand.mask, box=cand.box, color=self.candidate_set.color
+                ),
+            )
+        return cand
