@@ -181,9 +181,13 @@ def iter_evaluate(
     seed: int = 0,
     mask_input: bool = True,
     cancel: Callable[[], bool] | None = None,
+    encode: Callable[[np.ndarray], ImageEmbedding] | None = None,
 ) -> Iterator[EvalProgress]:
     """§D.1 over `samples` step by step: pairs of (image (H, W, 3) uint8 RGB, masks
     (N, H, W) bool), read lazily, one at a time.
+
+    `encode(image)` gives an image's embedding for `segmenter` (default
+    `segmenter.encode`; the window passes one that goes through its embedding cache).
 
     Yields an `EvalProgress` after each mask; the last step of a complete run carries the
     `EvalReport`. To stop early, stop iterating (or close the generator), or give
@@ -197,11 +201,13 @@ def iter_evaluate(
     if first not in ("center", "random"):
         raise ValueError(f"first point mode must be 'center' or 'random', got {first!r}")
     total = len(samples) if isinstance(samples, Sized) else None
-    return _steps(segmenter, samples, pts, first, seed, mask_input, cancel, total)
+    encoder = encode if encode is not None else segmenter.encode
+    return _steps(segmenter, encoder, samples, pts, first, seed, mask_input, cancel, total)
 
 
 def _steps(
     segmenter: Segmenter,
+    encode: Callable[[np.ndarray], ImageEmbedding],
     samples: Iterable[tuple[np.ndarray, np.ndarray]],
     pts: tuple[int, ...],
     first: str,
@@ -220,7 +226,7 @@ def _steps(
             continue
         if stopped():
             return
-        emb = segmenter.encode(image)
+        emb = encode(image)
         for i, gt in enumerate(targets):
             if stopped():
                 return
@@ -256,13 +262,16 @@ def evaluate(
     seed: int = 0,
     mask_input: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    encode: Callable[[np.ndarray], ImageEmbedding] | None = None,
 ) -> EvalReport:
     """§D.1 over `samples`: pairs of (image (H, W, 3) uint8 RGB, masks (N, H, W) bool).
 
-    Each image is encoded once; empty masks are skipped. `progress(images, masks)`
-    is called after each image. (`iter_evaluate` is the same, step by step.)
+    Each image is encoded once (by `encode`, default `segmenter.encode`); empty masks
+    are skipped. `progress(images, masks)` is called after each image.
+    (`iter_evaluate` is the same, step by step.)
     """
-    for step in iter_evaluate(segmenter, samples, points, first, seed, mask_input):
+    steps = iter_evaluate(segmenter, samples, points, first, seed, mask_input, encode=encode)
+    for step in steps:
         if step.report is not None:
             return step.report
         if progress is not None and step.image_done:

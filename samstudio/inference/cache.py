@@ -41,6 +41,7 @@ import struct
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +106,29 @@ def _digest(head: bytes, payload: bytes | memoryview) -> bytes:
     return h.digest()
 
 
+def stored_dtype(features: np.ndarray, dtype: np.dtype[Any] | str) -> np.dtype[Any]:
+    """The (little-endian) dtype an entry stores `features` in: `dtype`, or float32 where
+    float16 would overflow to inf."""
+    dt = np.dtype(dtype).newbyteorder("<")
+    if dt.itemsize == 2 and np.isfinite(features).all():
+        if float(np.abs(features).max(initial=0.0)) > _FP16_MAX:
+            dt = np.dtype("<f4")  # would overflow to inf in float16
+    return dt
+
+
+def as_stored(embedding: ImageEmbedding, dtype: np.dtype[Any] | str = "float16") -> ImageEmbedding:
+    """`embedding` as `EmbeddingCache.get` gives it back after a `put` with `dtype`: the
+    features rounded to the stored precision, as float32 (C, h, w). Idempotent, so a value
+    taken from the cache and one just computed and passed through here are equal."""
+    features = np.asarray(embedding.features)
+    stored = np.ascontiguousarray(features, dtype=stored_dtype(features, dtype))
+    return replace(embedding, features=stored.astype(np.float32))
+
+
 def encode_entry(key: str, embedding: ImageEmbedding, dtype: np.dtype[Any]) -> bytes:
     """Serialise one embedding (features (C, h, w) float) into the entry format."""
     features = np.asarray(embedding.features)
-    dtype = np.dtype(dtype).newbyteorder("<")
-    if dtype.itemsize == 2 and np.isfinite(features).all():
-        if float(np.abs(features).max(initial=0.0)) > _FP16_MAX:
-            dtype = np.dtype("<f4")  # would overflow to inf in float16
-    payload_arr = np.ascontiguousarray(features, dtype=dtype)
+    payload_arr = np.ascontiguousarray(features, dtype=stored_dtype(features, dtype))
     payload = payload_arr.tobytes()
     header = {
         "key": key,
@@ -234,6 +250,10 @@ class EmbeddingCache:
             return
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.root / LIMIT_FILE, {"max_bytes": self.max_bytes})
+
+    def as_stored(self, embedding: ImageEmbedding) -> ImageEmbedding:
+        """`embedding` as `get` gives it back after `put` (see the module function)."""
+        return as_stored(embedding, self.dtype)
 
     def path(self, key: str) -> Path:
         if not _KEY.match(key):

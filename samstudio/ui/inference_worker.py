@@ -15,7 +15,8 @@ through Qt signals, which Qt queues onto the main thread:
   in the embedding cache (memory, and the disk cache when one is given).
 - `submit_task(task)`: a long job that needs the model (automatic mask generation):
   `task(segmenter)` runs here after any pending encode or decode of the current image,
-  before prefetching. A task reports through its own signals and polls `stopping`.
+  before prefetching. A task reports through its own signals and polls `stopping`; it
+  gets embeddings through the annotator's caches with `task_embedding`.
 
 An encoder pass cannot be interrupted halfway; a stale one finishes into the cache.
 """
@@ -50,6 +51,9 @@ class EmbeddingStore(Protocol):
     ) -> ImageEmbedding | None: ...
 
     def put(self, content_key: str, embedding: ImageEmbedding) -> None: ...
+
+    # Optional: `as_stored(embedding)`, the embedding as `get` gives it back after `put`
+    # (e.g. rounded to float16); see `InferenceWorker.task_embedding`.
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,10 +172,10 @@ def image_content_hash(image: np.ndarray) -> str:
 class DiskEmbeddingStore:
     """The inference layer's on-disk EmbeddingCache behind the `EmbeddingStore` protocol."""
 
-    def __init__(self, max_bytes: int = 2 << 30) -> None:
+    def __init__(self, max_bytes: int = 2 << 30, root: Path | None = None) -> None:
         from samstudio.inference.cache import EmbeddingCache
 
-        self.cache = EmbeddingCache(max_bytes=max_bytes)
+        self.cache = EmbeddingCache(root=root, max_bytes=max_bytes)
         try:  # the command line shares this folder: it keeps to the user's limit too
             self.cache.save_limit()
         except OSError:
@@ -188,6 +192,9 @@ class DiskEmbeddingStore:
         self.cache.put(
             cache_key(content_key, embedding.model_id, embedding.preprocessing_id), embedding
         )
+
+    def as_stored(self, embedding: ImageEmbedding) -> ImageEmbedding:
+        return self.cache.as_stored(embedding)
 
 
 class InferenceWorker(QThread):
@@ -430,20 +437,12 @@ class InferenceWorker(QThread):
             with self._cond:
                 if item.generation == self._generation:  # else its project is gone
                     self._keys[item.image_id] = (item.path, key)
-            emb = self._memory.get((key, info.model_id))
+            emb = self._cached(key, info)
             from_cache = emb is not None
-            if emb is None and self._disk_cache is not None:
-                emb = _safe_cache_get(self._disk_cache, key, info)
-                from_cache = emb is not None
             if emb is None:
                 if current:
                     self.encode_started.emit(item.image_id)
-                emb = seg.encode(image)
-                if self._disk_cache is not None:
-                    problem = _safe_cache_put(self._disk_cache, key, emb)
-                    if problem is not None and not self._cache_warned:
-                        self._cache_warned = True
-                        self.cache_failed.emit(problem)
+                emb = self._encode_and_store(seg, image, key)
         except Exception as exc:
             if current:
                 with self._cond:
@@ -465,6 +464,48 @@ class InferenceWorker(QThread):
             self.embedding_ready.emit(item.image_id, seconds, from_cache)
         elif not current:
             self.prefetched.emit(item.image_id, from_cache)
+
+    def _cached(self, key: str, info: ModelInfo) -> ImageEmbedding | None:
+        """This thread: the embedding of pixel hash `key` under `info`'s model from memory,
+        else from the disk cache, else None. Memory is only read here: which images stay
+        in its few slots is up to `_run_encode` (the current and the next images)."""
+        emb = self._memory.get((key, info.model_id))
+        if emb is None and self._disk_cache is not None:
+            emb = _safe_cache_get(self._disk_cache, key, info)
+        return emb
+
+    def _encode_and_store(self, seg: Segmenter, image: np.ndarray, key: str) -> ImageEmbedding:
+        """This thread: encode `image` and put it in the disk cache (a failed put is said
+        once per session through `cache_failed`, and the embedding is used uncached)."""
+        emb = seg.encode(image)
+        if self._disk_cache is not None:
+            problem = _safe_cache_put(self._disk_cache, key, emb)
+            if problem is not None and not self._cache_warned:
+                self._cache_warned = True
+                self.cache_failed.emit(problem)
+        return emb
+
+    def task_embedding(
+        self, seg: Segmenter, image: np.ndarray, key: str | None = None
+    ) -> tuple[ImageEmbedding, bool]:
+        """Inside a task (this thread only): the embedding of `image` ((H, W, 3) uint8 RGB
+        as `load_rgb` reads it) under `seg`, found as the annotator finds it (memory, then
+        the disk cache, under the pixel hash `key`, computed here when not given) or
+        encoded and then put in the disk cache, so that opening the image later is
+        instant. It is not put in memory: a long task must not push the annotator's
+        current and next images out of their few slots.
+
+        Returned as the disk cache gives it back (its `as_stored`, e.g. rounded to
+        float16), so that it is the same value whether it came from memory, from disk or
+        from the encoder: results computed from it do not change from one run to the
+        next. Second: True when it came from a cache."""
+        key = key or image_content_hash(image)
+        emb = self._cached(key, seg.info)
+        from_cache = emb is not None
+        if emb is None:
+            emb = self._encode_and_store(seg, image, key)
+        convert = getattr(self._disk_cache, "as_stored", None)
+        return (convert(emb) if convert is not None else emb), from_cache
 
     def _run_decode(
         self,

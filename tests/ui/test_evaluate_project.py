@@ -1,17 +1,21 @@
 """Inspect ▸ Evaluate the model on this project's masks…: the §D.1 point evaluation of the
-loaded model (a FakeSegmenter), run on the window's inference worker, with the project's
-accepted masks as the ground truth."""
+loaded model (a FakeSegmenter; the shipped demo model for the embedding cache), run on the
+window's inference worker, with the project's accepted masks as the ground truth."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from samstudio.core import point_eval
+from samstudio.inference.cache import image_content_hash
 from samstudio.ui.evaluate_project import (
     MODEL_CHANGED,
     NO_MASKS,
@@ -57,8 +61,8 @@ def add_masks(window, extra: int = 0) -> list[int]:  # noqa: ANN001
     return ids
 
 
-def expected_report(window, points, first: str) -> point_eval.EvalReport:  # noqa: ANN001
-    """The core's figures for the project's accepted masks, in project order."""
+def ground_truth(window) -> list[tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
+    """(image, accepted masks) of each image that has some, in project order."""
     project = window.project
     samples = []
     for record in project.images():
@@ -66,7 +70,12 @@ def expected_report(window, points, first: str) -> point_eval.EvalReport:  # noq
         masks = [m for m, a in zip(masks, project.annotations(record.id)) if a.source != "proposal"]
         if masks:
             samples.append((load_rgb(project.image_path(record.id)), np.stack(masks)))
-    return point_eval.evaluate(FakeSegmenter(), samples, points, first, seed=0)
+    return samples
+
+
+def expected_report(window, points, first: str) -> point_eval.EvalReport:  # noqa: ANN001
+    """The core's figures for the project's accepted masks, in project order."""
+    return point_eval.evaluate(FakeSegmenter(), ground_truth(window), points, first, seed=0)
 
 
 def run_to_end(qtbot, dialog: EvaluateProjectDialog, ok: bool = True) -> None:  # noqa: ANN001
@@ -282,3 +291,145 @@ def test_save_report_writes_json(qtbot, window, image_folder, tmp_path, monkeypa
     bad = tmp_path / "missing" / "r.json"
     assert dialog.save_report(bad) is None
     assert str(bad) in dialog.message_text()
+
+
+def test_images_and_masks_are_read_off_the_model_thread(
+    qtbot, window, image_folder, monkeypatch
+) -> None:  # noqa: ANN001
+    import samstudio.ui.evaluate_reading as reading
+
+    open_folder(qtbot, window, image_folder)
+    add_masks(window, extra=6)
+    readers: list[str] = []
+
+    def on_thread(function):  # noqa: ANN001,ANN202
+        def call(*args):  # noqa: ANN002,ANN202
+            readers.append(threading.current_thread().name)
+            return function(*args)
+
+        return call
+
+    for name in ("load_rgb", "decode_rle", "list_ground_truth"):
+        monkeypatch.setattr(reading, name, on_thread(getattr(reading, name)))
+    dialog = window.inspect_menu.evaluate.open_dialog()
+    run_to_end(qtbot, dialog)
+    assert dialog.current is not None and dialog.current.report.n_masks == 10
+    assert len(readers) == 1 + 2 + 10  # the listing, 2 images, 10 masks
+    assert set(readers) == {"samstudio-evaluation-reader"}
+    qtbot.waitUntil(
+        lambda: not [t for t in threading.enumerate() if t.name == "samstudio-evaluation-reader"],
+        timeout=TIMEOUT,
+    )
+
+
+class CountingSegmenter:
+    """A model that records the pixel hash of every image it encodes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.encoded: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def info(self) -> Any:
+        return self.inner.info
+
+    def encode(self, image: np.ndarray) -> Any:
+        with self._lock:
+            self.encoded.append(image_content_hash(image))
+        return self.inner.encode(image)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_embeddings_come_from_the_annotator_cache_and_go_back_to_it(
+    qtbot, settings, dialogs, image_folder, tmp_path
+) -> None:  # noqa: ANN001
+    from samstudio.inference.errors import ModelLoadError
+    from samstudio.inference.loader import open_model
+    from samstudio.ui.inference_worker import DiskEmbeddingStore
+    from samstudio.ui.main_window import MainWindow
+
+    try:
+        model = CountingSegmenter(open_model(None))  # the shipped demo model
+    except ModelLoadError as exc:
+        pytest.skip(f"the shipped demo model is not in this checkout: {exc}")
+    store = DiskEmbeddingStore(root=tmp_path / "embeddings")
+    win = MainWindow(settings=settings, disk_cache=store)
+    qtbot.addWidget(win)
+    win.annotator.prefetch_depth = 0  # only the image the user opens is encoded ahead
+    win.show()
+    try:
+        with qtbot.waitSignal(win.worker.model_loaded, timeout=60000):
+            win.load_model(lambda: model, "demo")
+        open_folder(qtbot, win, image_folder)
+        ids = add_masks(win)  # 3 masks on the first image, 1 on the second
+        win.project.add_annotation(ids[3], disc(160, 120, 40), win.annotator.category_id)
+        pixels = [image_content_hash(load_rgb(win.project.image_path(i))) for i in ids]
+        assert model.encoded == [pixels[0]]  # the annotator's image
+
+        dialog = win.inspect_menu.evaluate.open_dialog()
+        run_to_end(qtbot, dialog)
+        first = dialog.current
+        assert first is not None and (first.report.n_masks, first.report.n_images) == (5, 3)
+        # The first image's embedding is the annotator's; the others are encoded once.
+        assert model.encoded == [pixels[0], pixels[1], pixels[3]]
+        assert "Image embeddings: 1 of 3 from the cache." in dialog.message_text()
+
+        run_to_end(qtbot, dialog)  # again: every embedding from the cache, the same figures
+        second = dialog.current
+        assert second is not None and second is not first
+        assert model.encoded == [pixels[0], pixels[1], pixels[3]]  # no encoder pass at all
+        assert "Image embeddings: 3 of 3 from the cache." in dialog.message_text()
+        assert second.report.miou == first.report.miou
+        assert second.report.oracle_miou_1 == first.report.oracle_miou_1
+        assert second.report.to_json() == first.report.to_json()
+        assert second.table() == first.table()
+
+        # They are the core's figures on the embeddings as the disk cache keeps them.
+        expected = point_eval.evaluate(
+            model.inner,
+            ground_truth(win),
+            seed=0,
+            encode=lambda image: store.as_stored(model.inner.encode(image)),
+        )
+        assert first.report.to_json() == expected.to_json()
+        assert first.report.miou == expected.miou
+
+        # The annotator opens an evaluated image from the disk cache: no encoder pass.
+        with qtbot.waitSignal(win.worker.embedding_ready, timeout=60000) as ready:
+            win.annotator.open_image(ids[1])
+        assert ready.args[0] == ids[1] and ready.args[2] is True
+        assert len(model.encoded) == 3
+    finally:
+        win.shutdown()
+
+
+def test_cancel_while_the_next_image_is_being_read(
+    qtbot, window, image_folder, monkeypatch, fake
+) -> None:  # noqa: ANN001
+    import samstudio.ui.evaluate_reading as reading
+
+    open_folder(qtbot, window, image_folder)
+    add_masks(window)
+    reading_started = threading.Event()
+    real_prepare = reading.prepare_image
+
+    def slow_prepare(item, cancelled):  # noqa: ANN001,ANN202
+        reading_started.set()
+        threading.Event().wait(0.5)  # a big image on a slow disk
+        return real_prepare(item, cancelled)
+
+    monkeypatch.setattr(reading, "prepare_image", slow_prepare)
+    dialog = window.inspect_menu.evaluate.open_dialog()
+    decoded = len(fake.decoded)
+    with qtbot.waitSignal(dialog.settled, timeout=TIMEOUT) as blocker:
+        run = dialog.start()
+        assert run is not None
+        qtbot.waitUntil(reading_started.is_set, timeout=TIMEOUT)
+        dialog.cancel()  # the run ends when the reader stops; no mask was evaluated
+    assert blocker.args == [False] and "cancelled" in dialog.message_text()
+    assert len(fake.decoded) == decoded
+    qtbot.waitUntil(lambda: window.worker.busy_with == "", timeout=TIMEOUT)
+    assert not window.worker._tasks

@@ -23,6 +23,7 @@ from samstudio.inference.cache import (
     CacheWriteWarning,
     CorruptEntry,
     EmbeddingCache,
+    as_stored,
     cache_key,
     decode_entry,
     encode_entry,
@@ -101,6 +102,19 @@ def test_features_beyond_float16_range_are_kept_as_float32(tmp_path: Path) -> No
     got = cache.get(key_of(3))
     assert got is not None and np.isfinite(got.features).all()
     assert_same(got, emb, emb.features)
+
+
+@pytest.mark.parametrize("dtype, scale", [("float16", 1.0), ("float16", 1e5), ("float32", 1.0)])
+def test_as_stored_equals_what_get_gives_back(tmp_path: Path, dtype: str, scale: float) -> None:
+    cache = EmbeddingCache(tmp_path, dtype=dtype)
+    emb = make_embedding(4, scale=scale)
+    cache.put(key_of(4), emb)
+    got = cache.get(key_of(4))
+    assert got is not None
+    stored = cache.as_stored(emb)
+    assert_same(stored, emb, got.features)
+    assert_same(as_stored(stored, dtype), emb, got.features)  # idempotent
+    assert_same(as_stored(got, dtype), emb, got.features)  # a cached value is left as it is
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,24 @@ def test_cancel_before_the_start_encodes_nothing() -> None:
     assert encoded == [] and seg.calls == []
 
 
+def test_embeddings_come_from_the_given_encode() -> None:
+    labels, samples = _scenes()
+    seg = RegionSegmenter(labels)
+    plain = list(point_eval.iter_evaluate(seg, samples, points=(1, 2)))[-1].report
+    seg.encode = lambda image: pytest.fail("segmenter.encode was called")  # type: ignore[method-assign]
+    given: list[np.ndarray] = []
+
+    def encode(image: np.ndarray) -> object:
+        given.append(image)
+        return RegionSegmenter(labels).encode(image)
+
+    steps = list(point_eval.iter_evaluate(seg, samples, points=(1, 2), encode=encode))
+    assert [g is s[0] for g, s in zip(given, (samples[0], samples[2]))] == [True, True]
+    assert len(given) == 2  # once per image with masks
+    assert steps[-1].report is not None and plain is not None
+    assert steps[-1].report.to_json() == plain.to_json()
+
+
 def test_closing_the_generator_stops_it() -> None:
     labels, samples = _scenes()
     seg = RegionSegmenter(labels)
