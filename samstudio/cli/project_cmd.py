@@ -163,5 +163,10 @@ def run_import(args: argparse.Namespace) -> int:
         f"imported {summary.annotations_added} annotation(s) ({summary.format}) into "
         f"{summary.images_matched} image(s); categories added: {len(summary.categories_added)}, "
         f"merged by name: {len(summary.categories_merged)}; conflicts: {len(summary.conflicts)}"
+        + (
+            f"; {summary.annotations_skipped} already in the project (skipped)"
+            if summary.annotations_skipped
+            else ""
+        )
     )
     return 1 if summary.conflicts else 0

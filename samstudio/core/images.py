@@ -112,6 +112,17 @@ def content_hash(path: PathLike) -> str:
     return digest.hexdigest()
 
 
+def file_stamp(path: PathLike) -> tuple[int, int] | None:
+    """(size in bytes, modification time in ns) of a file, or None when it cannot be
+    found. The cheap test for "this file may have changed": a different stamp calls for
+    ``content_hash``; the same stamp is taken to mean the same bytes."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return int(st.st_size), int(st.st_mtime_ns)
+
+
 def bytes_hash(data: bytes) -> str:
     """SHA-256 (hex) of in-memory image bytes; equals ``content_hash`` of the same file."""
     return hashlib.sha256(data).hexdigest()

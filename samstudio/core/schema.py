@@ -5,10 +5,13 @@ version-1 DDL and then every migration in order, so the migration path is exerci
 every time a project is created. Migrations only ever go forward; a file with a
 version newer than `SCHEMA_VERSION` is refused (see `store.ProjectVersionError`).
 
-Tables (version 4):
+Tables (version 5):
 - images: one row per image file; `path` is relative to the project root (POSIX
   separators); `width`/`height` are the displayed frame (EXIF orientation applied);
-  `error` is set when the file could not be read.
+  `content_hash` is the SHA-256 of the file's bytes; `error` is set when the file could
+  not be read. `file_size` and `file_mtime_ns` (added in version 5, NULL until known) are
+  the file's size and modification time when `content_hash` was taken: a file whose stamp
+  differs is hashed again to see whether it was replaced (document/image_files.py).
 - categories: `color` is '#rrggbb'.
 - annotations: `id` is AUTOINCREMENT (since version 3): an id is never given to a
   second annotation of the project, even after the one holding it is purged (ids are
@@ -31,7 +34,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 APPLICATION_ID = 0x53414D53  # "SAMS": marks the file as a SAM Studio project
 
 _V1 = """
@@ -197,6 +200,14 @@ def _v3_to_v4(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE annotations ADD COLUMN iscrowd INTEGER NOT NULL DEFAULT 0")
 
 
+def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """Add `images.file_size` and `images.file_mtime_ns`, NULL (not known yet) for every
+    existing image: the first check of each file hashes it once and records them. Like
+    3 -> 4, only the schema entry changes (no pass over the table)."""
+    conn.execute("ALTER TABLE images ADD COLUMN file_size INTEGER")
+    conn.execute("ALTER TABLE images ADD COLUMN file_mtime_ns INTEGER")
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     for statement in _V1.split(";"):
         if statement.strip():
@@ -208,11 +219,12 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 # Migrations that change only how later writes behave, not what is read (2 -> 3: ids).
 # A read-only open migrates a copy in memory and skips these: they cost a pass over
 # the table and would fail on a damaged file that can still be read and exported.
-# (3 -> 4 adds a column that reads need, so it runs on the copy too.)
+# (3 -> 4 and 4 -> 5 add columns that reads need, so they run on the copy too.)
 FOR_WRITING_ONLY = frozenset({2})
 
 

@@ -23,7 +23,7 @@ from PySide6.QtGui import QImage
 
 from samstudio.core.store import ProjectError
 from samstudio.inference.types import Prompts
-from samstudio.ui.annotator_prompts import PromptState, PromptUndo
+from samstudio.ui.annotator_prompts import PromptState, PromptUndo, UnfinishedMask
 from samstudio.ui.annotator_strokes import (  # noqa: F401  (MIN_BRUSH, MAX_BRUSH: public)
     FAILED,
     MAX_BRUSH,
@@ -31,6 +31,7 @@ from samstudio.ui.annotator_strokes import (  # noqa: F401  (MIN_BRUSH, MAX_BRUS
     StrokeEditing,
 )
 from samstudio.ui.canvas import Canvas
+from samstudio.ui.image_checks import fits
 from samstudio.ui.inference_worker import CandidateSet, InferenceWorker, MaskCandidate
 from samstudio.ui.overlays import MaskPicture, instance_color
 from samstudio.ui.pixel_loader import InstanceJob, PixelLoader, render_instance
@@ -79,6 +80,7 @@ class Annotator(QObject, StrokeEditing, PromptUndo):
         self.history.changed.connect(self.undo_changed)
         self._prompt_undo: list[PromptState] = []
         self._prompt_redo: list[PromptState] = []
+        self._unfinished: dict[int, UnfinishedMask] = {}  # image id -> mask left unfinished
         self._pictures: dict[int, tuple[tuple[Any, ...], MaskPicture]] = {}
         self._latest_request = 0
         self._ticket = 0
@@ -109,6 +111,7 @@ class Annotator(QObject, StrokeEditing, PromptUndo):
         self.worker.reset_images()  # ids restart at 1 in every project
         self.project = project
         self.history.set_project(project)
+        self._unfinished.clear()
         cats = project.categories() if project is not None else []
         self.category_id = cats[0].id if cats else None
         self.image_id = None
@@ -132,6 +135,8 @@ class Annotator(QObject, StrokeEditing, PromptUndo):
         if self.canvas.tool is not None:
             self.canvas.tool.cancel()
         self.cancel_stroke()
+        if self.image_id not in (None, image_id):
+            self.keep_unfinished()
         self.clear_prompts()
         self.selected = None
         self.hidden.clear()
@@ -170,6 +175,7 @@ class Annotator(QObject, StrokeEditing, PromptUndo):
         self.image_rgb = rgb
         self.canvas.set_image(qimage)
         self.refresh_instances()
+        self.restore_unfinished()
         self.image_opened.emit(image_id)
 
     def _pixels_failed(self, ticket: int, image_id: int, message: str) -> None:
@@ -466,6 +472,8 @@ class Annotator(QObject, StrokeEditing, PromptUndo):
             bx, by, bw, bh = rec.bbox
             if rec.id in self.hidden or not (bx <= xi < bx + bw and by <= yi < by + bh):
                 continue
+            if not fits(rec, self.image_rgb):  # not drawn: not to be picked either
+                continue
             if self.project.mask(rec.id)[yi, xi]:
                 hit = rec.id
                 break
@@ -511,6 +519,8 @@ class Annotator(QObject, StrokeEditing, PromptUndo):
         seen = set()
         jobs: list[InstanceJob] = []
         for rec in records:
+            if not fits(rec, self.image_rgb):
+                continue  # made on an earlier picture of another size (`image_checks`)
             seen.add(rec.id)
             selected = rec.id == self.selected
             key = (_rle_key(rec.rle), colors.get(rec.category_id), selected)

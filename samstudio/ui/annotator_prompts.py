@@ -9,11 +9,17 @@ mask (whose redo step the next accept would then drop).
 Each step restores exactly what was on screen before it: the prompts, the model's
 candidates and the chosen one, and the logits that steer the next click. Nothing is
 decoded again unless that answer had not arrived yet (then its prompts are asked again).
+
+A mask still being made when the user goes to another image is kept for the session
+(`keep_unfinished`), with its undo steps, and put back when they come back to that image
+(`restore_unfinished`): the model's answer as it was when the embedding is the same
+(same model; the image file unchanged), else its prompts are asked again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -40,6 +46,16 @@ class PromptState:
     previous_logits: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class UnfinishedMask:
+    """A mask being made on an image the user left: what was on screen, and its undo
+    and redo steps."""
+
+    state: PromptState
+    undo: tuple[PromptState, ...]
+    redo: tuple[PromptState, ...]
+
+
 class PromptUndo:
     """The prompt-undo methods of `Annotator`; they use its prompt and candidate state."""
 
@@ -53,14 +69,59 @@ class PromptUndo:
     previous_logits: Any
     image_id: Any
     image_rgb: Any
+    project: Any
     canvas: Any
     worker: Any
     candidates_changed: Any
     undo_changed: Any
+    message: Any
     _latest_request: int
     _prompt_undo: list[PromptState]
     _prompt_redo: list[PromptState]
     _prompts_changed: Any
+    _unfinished: dict[int, UnfinishedMask]
+
+    def keep_unfinished(self) -> bool:
+        """Leaving the image: keep the mask being made on it, if any, for the session,
+        and say so in the status bar."""
+        if self.image_id is None or (not self.points and self.box is None):
+            return False
+        try:
+            name = PurePath(self.project.image(self.image_id).path).name
+        except Exception:  # a busy project file: the note names no file
+            name = "this image"
+        self._unfinished[self.image_id] = UnfinishedMask(
+            self._prompt_state("Unfinished mask"),
+            tuple(self._prompt_undo),
+            tuple(self._prompt_redo),
+        )
+        self.message.emit(f"Unfinished mask kept for {name}; come back to finish it, Esc to drop")
+        return True
+
+    def restore_unfinished(self) -> bool:
+        """The image's pixels are on screen: put back the mask that was being made on it
+        when the user left it, with its undo steps. False when there was none."""
+        kept = self._unfinished.pop(self.image_id, None) if self.image_id is not None else None
+        if kept is None:
+            return False
+        self._prompt_undo[:] = kept.undo
+        self._prompt_redo[:] = kept.redo
+        self._restore_prompts(kept.state)
+        self.undo_changed.emit()
+        self.message.emit("Unfinished mask restored: Enter to accept it, Esc to drop it")
+        return True
+
+    def drop_unfinished(self, image_id: int, keep_prompts: bool = False) -> None:
+        """The image's file or the model changed: the mask kept for the image goes (with
+        `keep_prompts`, only the model's answers go: its prompts are asked again when it
+        is restored)."""
+        kept = self._unfinished.pop(image_id, None)
+        if kept is not None and keep_prompts:
+            self._unfinished[image_id] = UnfinishedMask(
+                _unanswered(kept.state),
+                tuple(_unanswered(s) for s in kept.undo),
+                tuple(_unanswered(s) for s in kept.redo),
+            )
 
     def remember_prompts(self, label: str) -> None:
         """Call before a prompt change named `label` ("Add point", "Draw box", ...)."""
@@ -79,10 +140,9 @@ class PromptUndo:
         """Another model is loaded: the steps keep their prompts, and undoing one asks
         the new model (the old model's candidates and logits mean nothing to it)."""
         for steps in (self._prompt_undo, self._prompt_redo):
-            steps[:] = [
-                replace(s, candidate_set=None, candidates=(), chosen=-1, previous_logits=None)
-                for s in steps
-            ]
+            steps[:] = [_unanswered(s) for s in steps]
+        for image_id in list(self._unfinished):  # masks left unfinished on other images
+            self.drop_unfinished(image_id, keep_prompts=True)
 
     def can_undo_prompt(self) -> bool:
         return bool(self._prompt_undo)
@@ -117,14 +177,18 @@ class PromptUndo:
         return self._prompt_redo[-1].label if self._prompt_redo else ""
 
     def _prompt_state(self, label: str) -> PromptState:
+        # An answer to earlier prompts while the latest one's is on its way is not the
+        # answer to these prompts: without it, restoring the state asks for them again.
+        cs = self.candidate_set
+        answered = cs is not None and cs.request == self._latest_request
         return PromptState(
             label=label,
             points=tuple(self.points),
             labels=tuple(self.labels),
             box=None if self.box is None else np.array(self.box, np.float32),
-            candidate_set=self.candidate_set,
-            candidates=tuple(self.candidates),
-            chosen=self.chosen,
+            candidate_set=cs if answered else None,
+            candidates=tuple(self.candidates) if answered else (),
+            chosen=self.chosen if answered else -1,
             previous_logits=self.previous_logits,
         )
 
@@ -177,3 +241,9 @@ class PromptUndo:
                 ),
             )
         return cand
+
+
+def _unanswered(state: PromptState) -> PromptState:
+    """`state` with its prompts only: restoring it asks the model again (the model or the
+    image it answered for has changed)."""
+    return replace(state, candidate_set=None, candidates=(), chosen=-1, previous_logits=None)

@@ -6,6 +6,7 @@ that name the file and the problem.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,23 @@ def export_project(project: Any, fmt: str, out: Path) -> tuple[Path, list[str]]:
         )
     try:
         written, problems = store_export(project, fmt, out)
-    except PermissionError as exc:
-        raise ExportError(f"{out}: permission denied ({exc.strerror or exc})") from exc
     except OSError as exc:
-        raise ExportError(f"{out}: {exc.strerror or exc}") from exc
+        raise ExportError(_write_failure(out, exc)) from exc
     return (out if fmt == "sa1b" else Path(written[0])), list(problems)
+
+
+def _write_failure(out: Path, exc: OSError) -> str:
+    """One sentence naming the path once and the problem. The core's atomic writes
+    already say "cannot write FILE: reason" (FILE may be one file of an SA-1B folder)."""
+    text = str(exc.strerror or exc)
+    if not text.startswith("cannot write "):
+        text = f"cannot write {out}: {text}"
+    text = "C" + text[1:]
+    if exc.errno == errno.ENOSPC:
+        return f"{text}. The disk is full: free some space or export to another disk"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{text}. Export to a folder you can write to"
+    return text
 
 
 def import_file(project: Any, path: Path) -> Any:
@@ -122,6 +135,7 @@ def relocate(window: Any, folder: Path) -> int | None:
         window.show_error("Could not locate the images", f"{folder}: {exc}")
         return None
     total = len(window.project.images())
+    window.image_checks.scan()  # the files found there are no longer missing
     window._refresh_all()
     if window.annotator.image_id is not None:
         window.open_image(window.annotator.image_id)
@@ -156,6 +170,12 @@ def run_import(window: Any, path: Path) -> Any:
         f"{summary.annotations_added} masks on {summary.images_matched} images from {path.name} "
         f"({summary.format})"
     )
+    skipped = int(getattr(summary, "annotations_skipped", 0))
+    if skipped:
+        text = (
+            f"{summary.annotations_added} added, {skipped} already in the project (skipped), "
+            f"on {summary.images_matched} images from {path.name} ({summary.format})"
+        )
     notes = list(summary.conflicts) + list(summary.format_issues)
     if notes:
         QMessageBox.warning(window, "Imported with notes", text + "\n\n" + "\n".join(notes[:30]))

@@ -1,4 +1,6 @@
-"""The project's images: name, status, mask count, an error mark; a status filter."""
+"""The project's images: name, status, mask count, a mark for an image that needs
+attention (unreadable, its file missing, masks made on an earlier picture); a status
+filter ("Errors" lists the marked ones)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ class ImageRow:
     status: str
     mask_count: int
     error: str | None = None
+    missing: str | None = None  # why its file cannot be used now (gone, no permission)
+    unfitting: int = 0  # saved masks made on an earlier picture of another size
 
 
 class ImageListPanel(QWidget):
@@ -117,7 +121,7 @@ class ImageListPanel(QWidget):
         if f is None:
             return True
         if f == "error":
-            return row.error is not None
+            return row.error is not None or row.missing is not None or row.unfitting > 0
         return row.status == f and row.error is None
 
     def _rebuild(self) -> None:
@@ -137,18 +141,32 @@ class ImageListPanel(QWidget):
 
     def _fill(self, item: QTreeWidgetItem, row: ImageRow) -> None:
         if row.error:
-            item.setText(0, f"⚠ {row.name}")
-            item.setText(1, "unreadable")
-            item.setForeground(0, QBrush(QColor(255, 90, 90)))
-            item.setForeground(1, QBrush(QColor(255, 90, 90)))
-            item.setToolTip(0, row.error)
-            item.setToolTip(1, row.error)
+            self._mark(item, row, "unreadable", row.error, QColor(255, 90, 90))
+        elif row.missing:
+            self._mark(item, row, "missing", f"{row.name}: {row.missing}", QColor(255, 90, 90))
+        elif row.unfitting:
+            tip = (
+                f"{row.unfitting} saved mask(s) were made on an earlier picture of another "
+                "size: not shown, not exported (Edit ▸ Delete masks made on an earlier picture)"
+            )
+            self._mark(item, row, "check masks", tip, QColor(255, 165, 0))
         else:
             item.setText(0, row.name)
             item.setText(1, STATUS_LABELS.get(row.status, row.status))
             item.setToolTip(0, row.name)
+            item.setToolTip(1, "")
+            for column in (0, 1):  # a mark that is gone (the file is back)
+                item.setData(column, Qt.ItemDataRole.ForegroundRole, None)
         item.setText(2, str(row.mask_count))
         item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    @staticmethod
+    def _mark(item: QTreeWidgetItem, row: ImageRow, status: str, tip: str, color: QColor) -> None:
+        item.setText(0, f"⚠ {row.name}")
+        item.setText(1, status)
+        for column in (0, 1):
+            item.setForeground(column, QBrush(color))
+            item.setToolTip(column, tip)
 
     def _changed(self, item: QTreeWidgetItem | None, _prev: QTreeWidgetItem | None) -> None:
         if self._updating or item is None:

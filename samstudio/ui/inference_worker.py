@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
+from samstudio.core.images import file_stamp
 from samstudio.inference.types import ImageEmbedding, ModelInfo, Prompts, Segmenter
 from samstudio.ui.image_io import ImageReadError, load_rgb
 from samstudio.ui.overlays import MaskPicture, mask_box, preview, render_mask, small_mask
@@ -148,6 +149,13 @@ class _ImageJob:
     image_id: int
     path: Path
     generation: int = 0  # of `reset_images`: an older job's ids belong to another project
+    # the file's (size, mtime) when the job was posted: another stamp than the one its
+    # pixel hash was taken under means the file was replaced, so it is read and hashed again
+    stamp: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.stamp is None:
+            self.stamp = file_stamp(self.path)
 
 
 @dataclass
@@ -228,8 +236,8 @@ class InferenceWorker(QThread):
         self._tasks: deque[Callable[[Segmenter], None]] = deque()
         self._memory: OrderedDict[tuple[str, str], ImageEmbedding] = OrderedDict()
         self._memory_slots = max(1, memory_slots)
-        # image id -> (path, pixel hash); ids are only unique within one project
-        self._keys: dict[int, tuple[Path, str]] = {}
+        # image id -> (path, file stamp, pixel hash); ids are only unique within one project
+        self._keys: dict[int, tuple[Path, tuple[int, int] | None, str]] = {}
         self._generation = 0
         self._cache_warned = False
         self._disk_cache = disk_cache
@@ -297,9 +305,10 @@ class InferenceWorker(QThread):
             self._cond.notify_all()
 
     def _key_for(self, job: _ImageJob) -> str | None:
-        """The pixel hash recorded for `job`'s id, if it was recorded for the same file."""
+        """The pixel hash recorded for `job`'s id, if it was recorded for the same file
+        with the same stamp (a file replaced on disk is hashed again)."""
         entry = self._keys.get(job.image_id)
-        return entry[1] if entry is not None and entry[0] == job.path else None
+        return entry[2] if entry is not None and entry[:2] == (job.path, job.stamp) else None
 
     def submit_task(self, task: Callable[[Segmenter], None]) -> None:
         """Queue `task(segmenter)` to run in this thread once a model is loaded."""
@@ -340,9 +349,9 @@ class InferenceWorker(QThread):
         with self._cond:
             entry = self._keys.get(image_id)
             seg = self._segmenter
-            if entry is None or seg is None:
-                return None
-            return self._memory.get((entry[1], seg.info.model_id))
+            if entry is None or seg is None or file_stamp(entry[0]) != entry[1]:
+                return None  # not encoded, or its file has changed since
+            return self._memory.get((entry[2], seg.info.model_id))
 
     def has_embedding(self, image_id: int) -> bool:
         """True when the embedding of `image_id` is in memory for the current model."""
@@ -352,7 +361,7 @@ class InferenceWorker(QThread):
             return (
                 entry is not None
                 and seg is not None
-                and (entry[1], seg.info.model_id) in self._memory
+                and (entry[2], seg.info.model_id) in self._memory
             )
 
     # ------------------------------------------------------------------------- the thread
@@ -430,13 +439,15 @@ class InferenceWorker(QThread):
         info = seg.info
         started = time.perf_counter()
         try:
+            stamp = file_stamp(item.path)  # before reading: a change while reading shows
             image = load_rgb(item.path)
             with self._cond:
-                key = self._key_for(item)
+                key = self._key_for(item) if stamp == item.stamp else None
+                item.stamp = stamp  # the job is the file as read now
             key = key or image_content_hash(image)
             with self._cond:
                 if item.generation == self._generation:  # else its project is gone
-                    self._keys[item.image_id] = (item.path, key)
+                    self._keys[item.image_id] = (item.path, stamp, key)
             emb = self._cached(key, info)
             from_cache = emb is not None
             if emb is None:

@@ -29,6 +29,7 @@ class InstanceRow:
     area: int
     predicted_iou: float | None = None
     crowd: bool = False  # a COCO crowd region (iscrowd 1, from an imported file)
+    aside: bool = False  # made on an earlier picture of another size: not drawn
 
 
 def swatch(color: str, size: int = 14) -> QIcon:
@@ -76,10 +77,11 @@ class InstancesPanel(QWidget):
             for row in rows:
                 iou = "" if row.predicted_iou is None else f" · IoU {row.predicted_iou:.2f}"
                 crowd = " · crowd" if row.crowd else ""
+                aside = " · ⚠ made on an earlier picture, not shown" if row.aside else ""
                 item = QListWidgetItem(
                     swatch(row.color),
                     f"#{row.annotation_id} {row.category}{crowd} · {row.source} · "
-                    f"{row.area:,} px{iou}",
+                    f"{row.area:,} px{iou}{aside}",
                 )
                 item.setData(Qt.ItemDataRole.UserRole, row.annotation_id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)

@@ -27,7 +27,8 @@ from samstudio.ui.annotator import Annotator
 from samstudio.ui.candidates_panel import CandidatesPanel
 from samstudio.ui.canvas import Canvas
 from samstudio.ui.categories import CategoriesPanel, CategoryRow
-from samstudio.ui.image_list import ImageListPanel, ImageRow
+from samstudio.ui.image_checks import ImageChecks, fits
+from samstudio.ui.image_list import ImageListPanel
 from samstudio.ui.inference_worker import (
     DiskEmbeddingStore,
     EmbeddingStore,
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
         self.annotator = Annotator(self.canvas, self.worker, self)
         self.annotator.prefetch_depth = self.settings.prefetch_depth
         self.annotator.set_brush_radius(self.settings.brush_size)
+        self.image_checks = ImageChecks(self)  # files missing or replaced on disk
 
         self.images_panel = ImageListPanel()
         self.candidates_panel = CandidatesPanel()
@@ -178,6 +180,7 @@ class MainWindow(QMainWindow):
         self.done_action = self._action(
             "Mark image done / not done", self.toggle_done, "Ctrl+D", edit
         )
+        self.image_checks.add_action(edit)
         edit.addSeparator()
         self._action("Preferences…", self.edit_preferences, "Ctrl+,", edit)
         edit.addSeparator()
@@ -386,17 +389,23 @@ class MainWindow(QMainWindow):
                 + more
                 + "\n\nWhat is shown can be exported (File ▸ Export).",
             )
+        missing = self.image_checks.scan()
+        if missing:
+            self.statusBar().showMessage(f"{missing} image file(s) missing: marked ⚠", 20000)
         self._refresh_all()
         first = image_to_open(self.settings, project)  # where the user was, else the first
         if first is not None:
             self.open_image(first)
 
     def open_image(self, image_id: int) -> None:
+        note = self.image_checks.check(image_id)  # the file replaced on disk?
         self.annotator.open_image(image_id)
         remember_image(self.settings, self.project, image_id)
         self.images_panel.set_current(image_id)
         self.candidates_panel.clear()
         self._refresh_instances()
+        if note:
+            self.statusBar().showMessage(note, 20000)
 
     def step_image(self, step: int) -> None:
         nxt = self.images_panel.neighbour(step)
@@ -497,11 +506,7 @@ class MainWindow(QMainWindow):
         rows = []
         for rec in self.project.images():
             n = len(self.project.annotations(rec.id)) if not getattr(rec, "error", None) else 0
-            rows.append(
-                ImageRow(
-                    rec.id, Path(str(rec.path)).name, rec.status, n, getattr(rec, "error", None)
-                )
-            )
+            rows.append(self.image_checks.row(rec, n))
         self.images_panel.set_rows(rows, self.annotator.image_id)
 
     def _refresh_categories(self) -> None:
@@ -529,6 +534,7 @@ class MainWindow(QMainWindow):
                     int(rec.area),
                     rec.predicted_iou,
                     rec.iscrowd,
+                    a.image_rgb is not None and not fits(rec, a.image_rgb),
                 )
             )
         self.instances_panel.set_rows(rows, a.selected, a.hidden)
@@ -539,11 +545,7 @@ class MainWindow(QMainWindow):
     def _update_image_row(self, image_id: int, count: int) -> None:
         rec = next((r for r in self.project.images() if r.id == image_id), None)
         if rec is not None:
-            self.images_panel.update_row(
-                ImageRow(
-                    rec.id, Path(str(rec.path)).name, rec.status, count, getattr(rec, "error", None)
-                )
-            )
+            self.images_panel.update_row(self.image_checks.row(rec, count, live=True))
 
     def _show_candidates(self) -> None:
         cs = self.annotator.candidate_set

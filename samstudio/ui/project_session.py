@@ -1,7 +1,8 @@
 """What the window finds on opening a project and keeps from one session to the next.
 
 - Image files copied into a project's folder after its project file was made join the
-  project when it is opened (or on File ▸ Add new images from the folder), as new images.
+  project when it is opened (or on File ▸ Add new images from the folder), as new images;
+  F5 also marks the images whose file has gone missing (see `image_checks`).
 - The image the user was at in each project is remembered (per user, in Settings, by the
   project file's resolved path) and opened again, instead of the first image.
 - The window's size, position, docks and toolbar are saved on closing and restored.
@@ -34,18 +35,24 @@ def add_new_images(window: Any, project: Any) -> int:
 
 
 def rescan_folder(window: Any) -> int:
-    """File ▸ Add new images from the folder."""
+    """File ▸ Add new images from the folder (F5); also marks again the images whose
+    file is missing (and unmarks those that are back)."""
     project = window.project
     if project is None:
         return 0
-    if getattr(project, "read_only", False):
-        window.statusBar().showMessage("The project is open read-only: no images added", 10000)
-        return 0
-    added = add_new_images(window, project)
-    if added:
-        window._refresh_image_rows()
+    read_only = getattr(project, "read_only", False)
+    added = 0 if read_only else add_new_images(window, project)
+    missing = window.image_checks.scan()
+    window._refresh_image_rows()
+    if read_only:
+        text = "The project is open read-only: no images added"
+    elif added:
+        text = window.statusBar().currentMessage()  # how many were added
     else:
-        window.statusBar().showMessage(f"No new images in {project.root}", 10000)
+        text = f"No new images in {project.root}"
+    if missing:
+        text += f"; {missing} image file(s) missing: marked ⚠ in the image list"
+    window.statusBar().showMessage(text, 20000)
     return added
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,14 @@ def make_scene(seed: int, size: tuple[int, int] = (240, 320)) -> np.ndarray:
     x0, y0 = rng.integers(10, w // 2), rng.integers(10, h // 2)
     img[y0 : y0 + 50, x0 : x0 + 70] = rng.integers(120, 255, 3)
     return img
+
+
+def replace_picture(path: Path, rgb: np.ndarray) -> None:
+    """Another picture under the same name, as an image editor's "Save" leaves it (its
+    modification time set 2 s later, as file systems with coarse clocks need)."""
+    before = path.stat().st_mtime_ns
+    Image.fromarray(rgb).save(path)
+    os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
 
 
 @pytest.fixture

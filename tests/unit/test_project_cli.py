@@ -189,12 +189,14 @@ def test_import_of_a_real_coco_file(
     code, out, _ = _cli(capsys, "project", "info", str(work), "--json")
     info = json.loads(out)
     assert sum(info["categories"].values()) == 12 and info["categories"]["person"] == 6
-    # the same file again: categories merge by name, nothing is created twice
+    # the same file again: categories merge by name, nothing is created twice, and the
+    # annotations already there are skipped, not added a second time
     code, out, err = _cli(capsys, "import", str(work), str(src / "annotations.json"))
     assert code == 0 and "categories added: 0" in out
+    assert "imported 0 annotation(s)" in out and "12 already in the project (skipped)" in out
     exported = tmp_path / "again.json"
     assert _cli(capsys, "export", str(work), "--format", "coco-rle", "--out", str(exported))[0] == 0
-    assert len(COCO(str(exported)).dataset["annotations"]) == 24
+    assert len(COCO(str(exported)).dataset["annotations"]) == 12
 
 
 def test_clear_errors_for_locked_damaged_and_missing_projects(

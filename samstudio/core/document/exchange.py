@@ -18,7 +18,13 @@ SA-V) and adds its masks as `source="imported"` annotations (crowd regions keep
   (its label set), unless the file has images and matched none of them;
 - conflicts are reported, never silently dropped: images not in the project, masks
   whose size differs from the project's image, box-only annotations (no mask),
-  categories whose supercategory differs from the project's.
+  categories whose supercategory differs from the project's;
+- an annotation identical to one the image already has (the same mask and category,
+  e.g. the same file imported twice) is skipped and counted, not added again.
+
+Export leaves out masks made on an earlier picture of another size (the image file was
+replaced, see `image_files`), each named in the problems: they would not fit the image
+the file describes.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -49,6 +55,7 @@ class ImportSummary:
 
     format: str
     annotations_added: int = 0
+    annotations_skipped: int = 0  # identical to one the image already had
     images_matched: int = 0
     categories_added: list[str] = field(default_factory=list)
     categories_merged: list[str] = field(default_factory=list)
@@ -61,12 +68,8 @@ def project_dataset(project: Project, *, salvage: bool = False) -> tuple[Dataset
     file still holds."""
     ds = _dataset_head(project)
     annotations, problems = _annotations(project, salvage)
-    known = {img.id for img in ds.images}
-    for ann in annotations:
-        if ann.image_id in known:
-            ds.annotations.append(_record(ann))
-        else:
-            problems.append(f"annotation {ann.id}: its image {ann.image_id} is missing")
+    for ann in _fitting(ds, annotations, problems):
+        ds.annotations.append(_record(ann))
     return ds, problems
 
 
@@ -85,6 +88,7 @@ def export_project(
         raise ValueError(f"export format is coco-rle, coco-polygon or sa1b, not {to!r}")
     head = _dataset_head(project)
     annotations, problems = _annotations(project, salvage)
+    annotations = _fitting(head, annotations, problems)
     if to == "sa1b":
         return _export_sa1b(head, annotations, Path(out), problems)
     return [_export_coco(head, annotations, Path(out), to, problems)], problems
@@ -104,6 +108,32 @@ def _dataset_head(project: Project) -> Dataset:
         for c in project.categories()
     ]
     return ds
+
+
+def _fitting(
+    head: Dataset, annotations: Iterable[Annotation], problems: list[str]
+) -> Iterator[Annotation]:
+    """The annotations whose image is in `head` and whose mask has that image's size;
+    each other one is named in `problems` (streamed, as `annotations` comes)."""
+    frames = {img.id: img for img in head.images}
+    for ann in annotations:
+        image = frames.get(ann.image_id)
+        if image is None:
+            problems.append(f"annotation {ann.id}: its image {ann.image_id} is missing")
+            continue
+        size = tuple(int(v) for v in ann.rle.get("size", ()))
+        if size != (image.height, image.width):
+            problems.append(
+                f"annotation {ann.id} of {image.file_name}: its mask was made on an earlier "
+                f"{_wxh(size)} picture and the file is now {image.width} x {image.height}; "
+                "not exported (put the old file back, or delete the mask in the window)"
+            )
+            continue
+        yield ann
+
+
+def _wxh(size: tuple[int, ...]) -> str:
+    return f"{size[1]} x {size[0]}" if len(size) == 2 else str(size)
 
 
 def _annotations(project: Project, salvage: bool) -> tuple[Iterable[Annotation], list[str]]:
@@ -253,6 +283,7 @@ def _import_dataset(
             )
         )
     labels = _label_set(ds, {item[1] for items in groups.values() for item in items}, targets)
+    groups = _without_duplicates(project, groups, summary)
     _write_imports(project, groups, summary, existing, labels)
     for what, ids in dropped.items():
         shown = ", ".join(str(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
@@ -260,6 +291,63 @@ def _import_dataset(
             f"{source}: {len(ids)} annotation(s) (ids {shown}) {what}: a project does not "
             "keep it; imported without it"
         )
+
+
+def _without_duplicates(
+    project: Project, groups: dict[int, list[tuple[Any, ...]]], summary: ImportSummary
+) -> dict[int, list[tuple[Any, ...]]]:
+    """`groups` without the annotations identical to one their image already has: the
+    same mask (compared by its RLE, and pixel by pixel where two encodings of one mask
+    could differ) and the same category (by name; none matches none). Each existing
+    annotation matches one imported annotation at most. Skipped ones are counted in
+    `summary.annotations_skipped`."""
+    names: dict[int | None, str] = {c.id: c.name for c in project.categories()}
+    out: dict[int, list[tuple[Any, ...]]] = {}
+    for image_id, items in groups.items():
+        have: dict[tuple[Any, ...], list[bytes]] = {}
+        for ann in project.annotations(image_id):
+            have.setdefault(_mask_key(ann.rle, names.get(ann.category_id)), []).append(
+                _counts(ann.rle)
+            )
+        kept = []
+        for item in items:
+            same = have.get(_mask_key(item[0], item[1]), [])
+            match = _same_mask(item[0], same) if same else None
+            if match is None:
+                kept.append(item)
+                continue
+            same.pop(match)
+            summary.annotations_skipped += 1
+        if kept:
+            out[image_id] = kept
+    return out
+
+
+def _counts(rle: dict[str, Any]) -> bytes:
+    counts = rle["counts"]
+    return counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+
+
+def _mask_key(rle: dict[str, Any], category: str | None) -> tuple[Any, ...]:
+    """What two identical annotations share, cheap to compute from the RLE: category,
+    size, box and area."""
+    coco = {"size": [int(v) for v in rle["size"]], "counts": _counts(rle)}
+    box = tuple(int(v) for v in mask_utils.toBbox(coco))
+    return (category, tuple(coco["size"]), box, int(mask_utils.area(coco)))
+
+
+def _same_mask(rle: dict[str, Any], candidates: list[bytes]) -> int | None:
+    """The index in `candidates` (RLE counts of masks of the same size, box and area) of
+    one with the same pixels as `rle`, or None."""
+    counts = _counts(rle)
+    if counts in candidates:
+        return candidates.index(counts)
+    size = [int(v) for v in rle["size"]]
+    mask = mask_utils.decode({"size": size, "counts": counts})
+    for i, other in enumerate(candidates):
+        if (mask_utils.decode({"size": size, "counts": other}) == mask).all():
+            return i
+    return None
 
 
 # labelme's reserved labels (labelme2coco writes "_background_" as a category)

@@ -84,7 +84,8 @@ def scan_images(folder: Path, skip: Sequence[Path] = ()) -> list[Path]:
     return sorted(found, key=lambda p: p.as_posix())
 
 
-ImageRow = tuple[str, int, int, str, str | None]
+# (path, width, height, content hash, error, file size, file mtime in ns)
+ImageRow = tuple[str, int, int, str, str | None, int | None, int | None]
 
 # Annotations whose cells cannot be what `annotation_from_row` expects: a mask that is
 # not ASCII bytes, a size, box or area that is not an integer, prompts that are not JSON,
@@ -104,17 +105,24 @@ def _is_ascii_bytes(value: object) -> bool:
 
 
 def _probe_rows(root: Path, relative: Sequence[Path]) -> list[ImageRow]:
-    """(path, width, height, content hash, error) of each image, ready for `_insert_images`."""
+    """(path, width, height, content hash, error, file size, mtime) of each image, ready
+    for `_insert_images`. The stamp is taken before the file is read: a file changed
+    while it is read gets a stamp that no longer matches, and is hashed again later."""
+    from samstudio.core.images import file_stamp
+
     rows = []
     for rel in relative:
+        stamp = file_stamp(root / rel)
         height, width, digest, error = probe_image(root / rel)
-        rows.append((rel.as_posix(), width, height, digest, error))
+        size, mtime = stamp if stamp is not None and error is None else (None, None)
+        rows.append((rel.as_posix(), width, height, digest, error, size, mtime))
     return rows
 
 
 def _insert_images(conn: sqlite3.Connection, rows: Sequence[ImageRow]) -> None:
     conn.executemany(
-        "INSERT INTO images (path, width, height, content_hash, error) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO images (path, width, height, content_hash, error, file_size, file_mtime_ns)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
 
