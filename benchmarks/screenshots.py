@@ -1,7 +1,10 @@
 """Render the annotator's main states into docs/*.png (offscreen Qt, no display needed).
 
 States: the empty window, three candidates after one click, instances listed, the
-brush in use; and the rating study's window (a study built from generated scenes). Images are generated scenes (no third-party photos in the repository).
+brush in use; Study ▸ New study… filled in; Inspect ▸ Compare with an annotation file
+(the model's masks against the scenes' exact masks); and the rating study's window (a
+study built from generated scenes). Images are generated scenes (no third-party photos
+in the repository).
 
 Usage: .venv/bin/python benchmarks/screenshots.py [--model SPEC] [--out docs]
 SPEC: a checkpoint, an ONNX folder or a catalog name; default: the shipped demo model.
@@ -10,6 +13,7 @@ SPEC: a checkpoint, an ONNX folder or a catalog name; default: the shipped demo 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -177,8 +181,88 @@ def main() -> None:
             Qt.KeyboardModifier.NoModifier,
         ),
     )
+    new_study_shot(app, win, args)
+    inspect_shot(app, win, scenes, args, tmp)
     win.shutdown()
     study_shot(app, args, tmp)
+
+
+def grab(app: Any, widget: Any, path: Path, seconds: float = 0.5) -> None:
+    settle(app, seconds)
+    widget.grab().save(str(path))
+    print(path)
+
+
+def new_study_shot(app: Any, win: Any, args: argparse.Namespace) -> None:
+    """Study ▸ New study… filled in: the demo model twice (its ONNX export and its PyTorch
+    weights), generated scenes, centre-point prompts -> study_new.png."""
+    from samstudio.inference.catalog import shipped_model_dir
+
+    demo = shipped_model_dir()
+    dialog = win.new_study.open_dialog()
+    form = dialog.form
+    form.folder_edit.setText("~/studies/demo-onnx-vs-pytorch")
+    form.title_edit.setText("Mask quality: the demo model, ONNX and PyTorch")
+    form.model_list.table.setRowCount(0)
+    form.model_list.add(demo / "onnx", "Demo (ONNX)")
+    form.model_list.add(demo / "model.pt", "Demo (PyTorch)")
+    form.single_output.setChecked(True)
+    form.synthetic_choice.setChecked(True)
+    form.synthetic_count.setValue(40)
+    form.items.setValue(60)
+    form.prompt.setCurrentIndex(form.prompt.findData("point"))
+    dialog.adjustSize()
+    grab(app, dialog, args.out / "study_new.png")
+    dialog.close()
+
+
+def inspect_shot(
+    app: Any, win: Any, scenes: list[Any], args: argparse.Namespace, tmp: Path
+) -> None:
+    """Inspect ▸ Compare with an annotation file: the project's masks (one click of the
+    model on each object of the other scenes, the best-ranked candidate accepted) against
+    the scenes' exact masks as a COCO file -> inspect_compare.png (the IoU histogram)."""
+    from samstudio.core.masks import encode_rle
+    from samstudio.inference.loader import open_model
+    from samstudio.inference.types import Prompts
+
+    segmenter = open_model(args.model)
+    project = win.project
+    records = sorted(project.images(), key=lambda r: Path(r.path).name)
+    images, annotations = [], []
+    for n, (record, scene) in enumerate(zip(records, scenes, strict=True)):
+        h, w = scene.image.shape[:2]
+        images.append({"id": n + 1, "file_name": Path(record.path).name, "width": w, "height": h})
+        embedding = segmenter.encode(scene.image) if n else None
+        for mask in scene.masks:
+            ys, xs = np.nonzero(mask)
+            box = [int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1]
+            annotations.append({"id": len(annotations) + 1, "image_id": n + 1,
+                                "category_id": 1, "segmentation": encode_rle(mask),
+                                "area": int(mask.sum()), "bbox": box, "iscrowd": 0})  # fmt: skip
+            if embedding is not None:  # the first scene keeps its annotator's masks
+                prompts = Prompts(np.array([interior(mask)], np.float32), np.array([1]))
+                pred = segmenter.decode(embedding, prompts)
+                project.add_annotation(record.id, pred.masks[0], win.annotator.category_id)
+    reference = tmp / "ground_truth.json"
+    reference.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": [{"id": 1, "name": "object"}],
+            }
+        )
+    )
+    dialog = win.inspect_menu.open_dialog()
+    settled: list[bool] = []
+    dialog.settled.connect(settled.append)
+    win.inspect_menu.compare_with(reference)
+    wait(app, lambda: bool(settled))
+    dialog.resize(760, 540)
+    dialog.tabs.setCurrentIndex(1)  # the IoU histogram
+    grab(app, dialog, args.out / "inspect_compare.png", 1.0)
+    dialog.close()
 
 
 def study_shot(app: Any, args: argparse.Namespace, tmp: Path) -> None:

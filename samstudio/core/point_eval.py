@@ -18,7 +18,7 @@ Masks and points are in the image frame as displayed: masks (H, W) bool, points
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sized
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -114,6 +114,80 @@ class EvalReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True, eq=False)
+class MaskClicks:
+    """The clicks made so far on one ground-truth mask, as a plain value: all that the
+    next click needs (`next_click`), so the protocol can stop after any click and go on
+    later, elsewhere or never.
+
+    points: (x, y) pixel of each click; labels: 1 foreground, 0 background; ious: the
+    IoU with the ground truth after each click; oracle_iou_1: the best of the 3
+    candidates after the first click; prediction: (H, W) bool mask after the last click;
+    low_res_logits: (256, 256) float32, its logits (the next click's mask prompt).
+    """
+
+    points: tuple[tuple[int, int], ...]
+    labels: tuple[int, ...]
+    ious: tuple[float, ...]
+    oracle_iou_1: float
+    prediction: np.ndarray
+    low_res_logits: np.ndarray
+
+    def result(self) -> MaskResult:
+        return MaskResult(list(self.ious), self.oracle_iou_1)
+
+
+def first_click(
+    segmenter: Segmenter,
+    embedding: ImageEmbedding,
+    gt: np.ndarray,
+    first: str = "center",
+    rng: np.random.Generator | None = None,
+) -> MaskClicks:
+    """The first click on `gt` ((H, W) bool, non-empty): one decoder call (3 candidates,
+    the top-ranked one kept). `rng` is drawn from only when `first` is "random"."""
+    if not gt.any():
+        raise ValueError("cannot evaluate an empty ground-truth mask")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    x, y = first_point(gt, first, rng)
+    pred = segmenter.decode(embedding, Prompts(np.array([(x, y)], np.float32), np.array([1])))
+    candidates = pred.masks
+    oracle = max(iou(c, gt) for c in candidates)
+    current = candidates[0]
+    return MaskClicks(((x, y),), (1,), (iou(current, gt),), oracle, current, pred.low_res_logits[0])
+
+
+def next_click(
+    segmenter: Segmenter,
+    embedding: ImageEmbedding,
+    gt: np.ndarray,
+    clicks: MaskClicks,
+    mask_input: bool = True,
+) -> MaskClicks:
+    """One more corrective click on `gt` after `clicks`: at most one decoder call (none
+    when the prediction is already exact: more clicks change nothing)."""
+    click = next_point(gt, clicks.prediction)
+    if click is None:
+        return replace(clicks, ious=(*clicks.ious, clicks.ious[-1]))
+    points = (*clicks.points, (click[0], click[1]))
+    labels = (*clicks.labels, click[2])
+    prompts = Prompts(
+        np.array(points, np.float32),
+        np.array(labels, np.int32),
+        mask_input=clicks.low_res_logits if mask_input else None,
+    )
+    pred = segmenter.decode(embedding, prompts, multimask=False)
+    current = pred.masks[0]
+    return replace(
+        clicks,
+        points=points,
+        labels=labels,
+        ious=(*clicks.ious, iou(current, gt)),
+        prediction=current,
+        low_res_logits=pred.low_res_logits[0],
+    )
+
+
 def evaluate_mask(
     segmenter: Segmenter,
     embedding: ImageEmbedding,
@@ -124,46 +198,24 @@ def evaluate_mask(
     mask_input: bool = True,
 ) -> MaskResult:
     """Click on `gt` ((H, W) bool, non-empty) up to `n_points` times; IoU after each."""
-    if not gt.any():
-        raise ValueError("cannot evaluate an empty ground-truth mask")
-    rng = rng if rng is not None else np.random.default_rng(0)
-    x, y = first_point(gt, first, rng)
-    points = [(x, y)]
-    labels = [1]
-    pred = segmenter.decode(embedding, Prompts(np.array(points, np.float32), np.array(labels)))
-    candidates = pred.masks
-    oracle = max(iou(c, gt) for c in candidates)
-    current = candidates[0]
-    low = pred.low_res_logits[0]
-    ious = [iou(current, gt)]
-    while len(ious) < n_points:
-        click = next_point(gt, current)
-        if click is None:  # exact: more clicks change nothing
-            ious.append(ious[-1])
-            continue
-        points.append((click[0], click[1]))
-        labels.append(click[2])
-        prompts = Prompts(
-            np.array(points, np.float32),
-            np.array(labels, np.int32),
-            mask_input=low if mask_input else None,
-        )
-        pred = segmenter.decode(embedding, prompts, multimask=False)
-        current = pred.masks[0]
-        low = pred.low_res_logits[0]
-        ious.append(iou(current, gt))
-    return MaskResult(ious, oracle)
+    clicks = first_click(segmenter, embedding, gt, first, rng)
+    while len(clicks.ious) < n_points:
+        clicks = next_click(segmenter, embedding, gt, clicks, mask_input)
+    return clicks.result()
 
 
 @dataclass(frozen=True)
 class EvalProgress:
-    """One step of `iter_evaluate`, after each mask.
+    """One step of `iter_evaluate`: after each mask (with `each_click`, also after each
+    image's encoder pass and each click).
 
     images: images finished so far (those with at least one non-empty mask; images
     without one are skipped and not counted). masks: masks evaluated so far.
     total_images: how many samples were given, when `samples` has a length, else None.
-    image_done: this step finished an image. report: the figures, on the last step of a
-    complete run only (then images and masks are the report's counts).
+    image_done: this step finished an image. mask_done: this step finished a mask.
+    clicks: clicks made on the mask in hand (0 after an encoder pass). report: the
+    figures, on the last step of a complete run only (then images and masks are the
+    report's counts).
     """
 
     images: int
@@ -171,6 +223,8 @@ class EvalProgress:
     total_images: int | None
     image_done: bool = False
     report: EvalReport | None = None
+    mask_done: bool = False
+    clicks: int = 0
 
 
 def iter_evaluate(
@@ -182,6 +236,7 @@ def iter_evaluate(
     mask_input: bool = True,
     cancel: Callable[[], bool] | None = None,
     encode: Callable[[np.ndarray], ImageEmbedding] | None = None,
+    each_click: bool = False,
 ) -> Iterator[EvalProgress]:
     """§D.1 over `samples` step by step: pairs of (image (H, W, 3) uint8 RGB, masks
     (N, H, W) bool), read lazily, one at a time.
@@ -190,10 +245,13 @@ def iter_evaluate(
     `segmenter.encode`; the window passes one that goes through its embedding cache).
 
     Yields an `EvalProgress` after each mask; the last step of a complete run carries the
-    `EvalReport`. To stop early, stop iterating (or close the generator), or give
-    `cancel`, polled before each image's encoder pass and before each mask: when it
-    returns True the generator ends at once, without a report. Bad arguments raise
-    ValueError here, before anything is read or encoded.
+    `EvalReport`. With `each_click`, it also yields after each image's encoder pass and
+    after each click but a mask's last, so that one step is at most one decoder call (or
+    one encoder pass): the same calls in the same order, the same figures. To stop early,
+    stop iterating (or close the generator), or give `cancel`, polled before each
+    image's encoder pass, before each mask and (with `each_click`) before each click:
+    when it returns True the generator ends at once, without a report. Bad arguments
+    raise ValueError here, before anything is read or encoded.
     """
     pts = tuple(sorted({int(p) for p in points}))
     if not pts or pts[0] < 1:
@@ -202,7 +260,9 @@ def iter_evaluate(
         raise ValueError(f"first point mode must be 'center' or 'random', got {first!r}")
     total = len(samples) if isinstance(samples, Sized) else None
     encoder = encode if encode is not None else segmenter.encode
-    return _steps(segmenter, encoder, samples, pts, first, seed, mask_input, cancel, total)
+    return _steps(
+        segmenter, encoder, samples, pts, first, seed, mask_input, cancel, total, each_click
+    )
 
 
 def _steps(
@@ -215,6 +275,7 @@ def _steps(
     mask_input: bool,
     cancel: Callable[[], bool] | None,
     total: int | None,
+    each_click: bool,
 ) -> Iterator[EvalProgress]:
     stopped = cancel if cancel is not None else (lambda: False)
     rng = np.random.default_rng(seed)
@@ -227,13 +288,24 @@ def _steps(
         if stopped():
             return
         emb = encode(image)
+        if each_click:
+            yield EvalProgress(n_images, len(per_mask), total)
         for i, gt in enumerate(targets):
             if stopped():
                 return
-            per_mask.append(evaluate_mask(segmenter, emb, gt, pts[-1], first, rng, mask_input))
+            clicks = first_click(segmenter, emb, gt, first, rng)
+            while len(clicks.ious) < pts[-1]:
+                if each_click:
+                    yield EvalProgress(n_images, len(per_mask), total, clicks=len(clicks.ious))
+                    if stopped():
+                        return
+                clicks = next_click(segmenter, emb, gt, clicks, mask_input)
+            per_mask.append(clicks.result())
             last = i == len(targets) - 1
             n_images += int(last)
-            yield EvalProgress(n_images, len(per_mask), total, image_done=last)
+            yield EvalProgress(
+                n_images, len(per_mask), total, last, mask_done=True, clicks=len(clicks.ious)
+            )
     yield EvalProgress(
         n_images, len(per_mask), total, report=_report(per_mask, pts, first, mask_input, n_images)
     )

@@ -3,16 +3,18 @@ point-prompt evaluation (§D.1, `samstudio.core.point_eval`) of the loaded model
 project's accepted masks, driven step by step on the inference worker's thread.
 
 `EvaluationRun` runs `point_eval.iter_evaluate` on the worker's thread (the one thread
-that owns the model: no second copy of it), one worker task per mask, so the
-annotator's own encodes and decodes slip in between. Listing the masks, reading the
-images (as the annotator reads them) and decoding the masks happen in a plain
-background thread (`evaluate_reading.GroundTruthReader`), one image ahead, so that the
-model thread spends its time on the model only. Embeddings come from the annotator's
+that owns the model: no second copy of it), one worker task per click (one decoder call
+and its error region) or per image's encoder pass, so the annotator's own encodes and
+decodes slip in between: a click of the annotator waits for one of the evaluation's
+clicks at most, not for a whole mask's. Listing the masks, reading the images (as the
+annotator reads them) and decoding the masks happen in a plain background thread
+(`evaluate_reading.GroundTruthReader`), one image ahead, so that the model thread spends
+its time on the model only. Embeddings come from the annotator's
 caches when they hold the image (`InferenceWorker.task_embedding`, the same key as the
 annotator's), and the ones computed here go to the disk cache for the annotator; they
 are used as the disk cache stores them, so the figures are the same whichever way an
 embedding came. Progress, the result and the end come back as Qt signals (queued to
-the main thread); `cancel()` is polled before every encoder pass and every mask.
+the main thread); `cancel()` is polled before every encoder pass and every click.
 """
 
 from __future__ import annotations
@@ -115,9 +117,10 @@ class EvaluationRun(QObject):
     failed: a message (naming the image when one is at fault). finished: always last,
     True when the run was cancelled (or the worker stopped) before the end.
 
-    The reader thread queues the first step once the masks are listed; each step queues
-    the next, except that a step needing an image that is not read yet leaves it to
-    the reader to queue the next step when the image is ready.
+    The reader thread queues the first step once the masks are listed; each step (one
+    click, or one image's encoder pass) queues the next, except that a step needing an
+    image that is not read yet leaves it to the reader to queue the next step when the
+    image is ready.
     """
 
     progress = Signal(int, int, int, int)
@@ -156,7 +159,7 @@ class EvaluationRun(QObject):
         self.reader.start()
 
     def cancel(self) -> None:
-        """Stop before the next encoder pass or mask; no result is reported."""
+        """Stop before the next encoder pass or click; no result is reported."""
         self._cancel.set()
         self.reader.stop()
 
@@ -173,7 +176,8 @@ class EvaluationRun(QObject):
         self.finished.emit(cancelled)
 
     def _step(self, segmenter: Segmenter) -> None:
-        """Worker thread: one mask (the first step also takes the listing)."""
+        """Worker thread: one click or one encoder pass (the first step also takes the
+        listing)."""
         if self._ended:
             return
         try:
@@ -205,6 +209,7 @@ class EvaluationRun(QObject):
                     seed=CLICK_SEED,
                     cancel=self.cancelled,
                     encode=lambda image: self._embedding(segmenter, image),
+                    each_click=True,
                 )
             if self._needs_image and not self.reader.ready():
                 return  # the reader queues this step again
@@ -218,7 +223,8 @@ class EvaluationRun(QObject):
         self._needs_image = step.image_done
         truth = self._truth
         assert truth is not None
-        self.progress.emit(step.images, len(truth.images), step.masks, truth.n_masks)
+        if step.mask_done or step.report is not None:
+            self.progress.emit(step.images, len(truth.images), step.masks, truth.n_masks)
         if step.report is None:
             self.worker.submit_task(self._step)
             return

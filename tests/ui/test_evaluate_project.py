@@ -30,6 +30,7 @@ from ui.helpers import click_image
 
 H, W = 240, 320  # conftest.make_scene's images
 TIMEOUT = 30000
+DEFAULTS = point_eval.DEFAULT_POINTS
 
 
 def rectangle(x: int, y: int, w: int, h: int) -> np.ndarray:
@@ -433,3 +434,40 @@ def test_cancel_while_the_next_image_is_being_read(
     assert len(fake.decoded) == decoded
     qtbot.waitUntil(lambda: window.worker.busy_with == "", timeout=TIMEOUT)
     assert not window.worker._tasks
+
+
+def test_each_model_thread_task_is_one_click_and_cancel_works_between_clicks(
+    qtbot, window, image_folder, monkeypatch, fake
+) -> None:  # noqa: ANN001
+    """A click of the annotator waits for one of the evaluation's clicks at most: each
+    task the evaluation runs on the model thread makes at most one decoder call."""
+    open_folder(qtbot, window, image_folder)
+    add_masks(window)
+    worker = window.worker
+    per_task: list[int] = []
+    real_run_task = worker._run_task
+    cancel_after: list[int] = []  # a total of decoder calls after which to cancel
+    dialog = window.inspect_menu.evaluate.open_dialog()
+
+    def counted(seg, task) -> None:  # noqa: ANN001
+        before = len(fake.decoded)
+        real_run_task(seg, task)
+        per_task.append(len(fake.decoded) - before)
+        if cancel_after and len(fake.decoded) == cancel_after[0] and dialog.run is not None:
+            dialog.run.cancel()  # from the model thread, between two clicks of a mask
+
+    monkeypatch.setattr(worker, "_run_task", counted)
+    decoded = len(fake.decoded)
+    run_to_end(qtbot, dialog)
+    assert dialog.current is not None
+    assert dialog.current.report.to_json() == expected_report(window, DEFAULTS, "center").to_json()
+    assert max(per_task) == 1 and sum(per_task) == len(fake.decoded) - decoded
+    assert sum(per_task) > 2 * dialog.current.report.n_masks  # several clicks per mask
+
+    per_task.clear()
+    decoded = len(fake.decoded)
+    cancel_after.append(decoded + 2)  # after the first mask's second click
+    run_to_end(qtbot, dialog, ok=False)
+    assert "cancelled" in dialog.message_text() and dialog.current is None
+    qtbot.waitUntil(lambda: worker.busy_with == "", timeout=TIMEOUT)
+    assert len(fake.decoded) == decoded + 2 and not worker._tasks
