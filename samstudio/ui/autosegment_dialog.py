@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from samstudio.core.amg_params import AmgParams, AmgParamsError
 from samstudio.ui.autosegment import AutoSegmenter
+from samstudio.ui.proposal_review import ProposalReview
 
 PRESETS: dict[str, Callable[[], AmgParams]] = {
     "fast": AmgParams.fast,
@@ -302,14 +303,20 @@ class AutoSegmentMenu:
         self.current_action = act("Auto-segment current image…", self.run_current, None, menu)
         self.all_action = act("Auto-segment all images…", self.run_all, None, menu)
         menu.addSeparator()
-        self.accept_all_action = act("Accept all proposals", self.auto.accept_all, None, menu)
-        self.reject_all_action = act("Reject all proposals", self.auto.reject_all, None, menu)
+        self.review = review = ProposalReview(window, self.auto)  # J / K, the status line
+        self.next_action, self.previous_action = review.step_actions(menu)
         self.accept_one_action = act(
-            "Accept selected proposal", self.auto.accept_selected, "Ctrl+Return", menu
+            "Accept proposal, go to the next", review.accept_current, "Ctrl+Return", menu
         )
         self.reject_one_action = act(
-            "Reject selected proposal", self.auto.reject_selected, "Ctrl+Backspace", menu
+            "Reject proposal, go to the next", review.reject_current, "Ctrl+Backspace", menu
         )
+        menu.addSeparator()
+        self.accept_above_action = act(
+            "Accept proposals above…", review.ask_accept_above, None, menu
+        )
+        self.accept_all_action = act("Accept all proposals", review.accept_all, None, menu)
+        self.reject_all_action = act("Reject all proposals", review.reject_all, None, menu)
         menu.addSeparator()
         self.cancel_action = act("Cancel auto-segment", self.auto.cancel, None, menu)
         self.cancel_action.setEnabled(False)
@@ -336,7 +343,7 @@ class AutoSegmentMenu:
         if count:
             return (
                 f"Auto-segment: {count} proposal{'s' if count != 1 else ''} on {name} "
-                "— review them (Auto-segment ▸ Accept / Reject)"
+                "— review them: J next, Ctrl+Return accept, Ctrl+Backspace reject"
             )
         p = self.auto.last_params
         filters = (

@@ -1,8 +1,9 @@
 """The image canvas: a QGraphicsView whose scene coordinates are image pixels.
 
-Layers (z order): image, instance overlays, candidate overlay, brush stroke, prompts,
-box preview, brush size cursor. Overlays are RGBA pictures cropped to each mask's
-box (`overlays.MaskPicture`), so a small object on a large photo costs little.
+Layers (z order): image, instance overlays, the box around the proposal under review,
+candidate overlay, brush stroke, prompts, box preview, brush size cursor. Overlays are
+RGBA pictures cropped to each mask's box (`overlays.MaskPicture`), so a small object on
+a large photo costs little.
 Zoom with the wheel (towards the cursor), pan with the middle button or Space+drag,
 `fit()` and `actual_size()` for Fit and 1:1. Mouse events go to the active Tool.
 """
@@ -38,6 +39,7 @@ from samstudio.ui.tools.base import Tool, ToolEvent
 
 Z_IMAGE, Z_INSTANCES, Z_CANDIDATE, Z_STROKE, Z_PROMPTS, Z_CURSOR = 0, 10, 20, 30, 40, 50
 FG_COLOR, BG_COLOR, BOX_COLOR = QColor(40, 220, 90), QColor(235, 50, 50), QColor(255, 210, 40)
+Z_FOCUS = Z_INSTANCES + 5  # the box around the proposal under review, above every mask
 MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 
 
@@ -122,6 +124,11 @@ class Canvas(QGraphicsView):
         self._brush_cursor.setZValue(Z_CURSOR)
         self._brush_cursor.setVisible(False)
         self.scene().addItem(self._brush_cursor)
+        self._focus_box = QGraphicsRectItem()
+        self._focus_box.setPen(_cosmetic_pen(BOX_COLOR, 2.5))
+        self._focus_box.setZValue(Z_FOCUS)
+        self._focus_box.setVisible(False)
+        self.scene().addItem(self._focus_box)
         self.tool: Tool | None = None
         self.brush_radius = 8.0
         self._space_down = False
@@ -144,6 +151,7 @@ class Canvas(QGraphicsView):
         self.set_candidate(None)
         self.set_stroke(None)
         self.set_prompts(np.zeros((0, 2)), np.zeros((0,)), None)
+        self.set_focus_box(None)
         if self._image_item is not None:
             self.scene().removeItem(self._image_item)
             self._image_item = None
@@ -267,7 +275,47 @@ class Canvas(QGraphicsView):
     def hide_box_preview(self) -> None:
         self._box_preview.setVisible(False)
 
+    def set_focus_box(self, bbox: tuple[float, float, float, float] | None) -> None:
+        """Frame `bbox` (XYWH, image pixels) in a solid box, e.g. the proposal under
+        review; None hides it."""
+        if bbox is None:
+            self._focus_box.setVisible(False)
+            return
+        x, y, w, h = bbox
+        self._focus_box.setRect(QRectF(x, y, w, h))
+        self._focus_box.setVisible(True)
+
+    def focus_box(self) -> tuple[float, float, float, float] | None:
+        """The framed box (XYWH, image pixels), or None."""
+        if not self._focus_box.isVisible():
+            return None
+        r = self._focus_box.rect()
+        return r.x(), r.y(), r.width(), r.height()
+
     # ------------------------------------------------------------------------------ view
+    def visible_rect(self) -> QRectF:
+        """The part of the scene (image pixels) that the viewport shows."""
+        return self.mapToScene(self.viewport().rect()).boundingRect()
+
+    def bring_into_view(self, bbox: tuple[float, float, float, float], margin: int = 24) -> None:
+        """Show all of `bbox` (XYWH, image pixels): nothing moves when it is on screen
+        already; otherwise the view is centred on it, at the same zoom unless the box
+        is too big for the window at that zoom (then zoomed out just enough)."""
+        if self._image_item is None:
+            return
+        x, y, w, h = bbox
+        rect = QRectF(x, y, max(w, 1.0), max(h, 1.0))
+        if self.visible_rect().contains(rect):
+            return
+        view = self.viewport().rect()
+        room = min(
+            max(view.width() - 2 * margin, 1) / rect.width(),
+            max(view.height() - 2 * margin, 1) / rect.height(),
+        )
+        if room < self.zoom:
+            self.zoom_by(room / self.zoom)
+        self.centerOn(rect.center())
+
     @property
     def zoom(self) -> float:
         return float(self.transform().m11())

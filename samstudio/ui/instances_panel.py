@@ -96,8 +96,8 @@ class InstancesPanel(QWidget):
                     font.setItalic(True)
                     item.setFont(font)
                     item.setToolTip(
-                        "Auto-segment proposal: Auto-segment ▸ Accept / Reject selected "
-                        "proposal (Ctrl+Return / Ctrl+Backspace) · Delete removes"
+                        "Auto-segment proposal: Ctrl+Return / Ctrl+Backspace accept / reject "
+                        "it · J / K: next / previous proposal · Delete removes"
                     )
                 self.list.addItem(item)
                 if row.annotation_id == selected:
