@@ -230,7 +230,7 @@ class PromptUndo:
 
     def _restored(self, cand: Any) -> Any:
         if not cand.complete and self.candidate_set.prediction is not None:
-            from samstudio.ui.inference_worker import complete_candidate
+            from samstudio.ui.mask_candidates import complete_candidate
 
             cand = complete_candidate(cand, self.candidate_set.prediction, self.candidate_set.color)
         if cand.preview is None and self.image_rgb is not None and cand.mask is not None:

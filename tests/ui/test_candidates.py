@@ -111,17 +111,19 @@ def test_the_window_shows_the_draft_without_redrawing_it(
 ) -> None:  # noqa: ANN001
     """The UI thread shows the worker's draft of a big mask as it is (redrawing it at full
     resolution there would delay the first paint); the full overlay follows."""
-    import samstudio.ui.inference_worker as worker_module
+    import samstudio.ui.mask_candidates as candidates_module
+    import samstudio.ui.worker_runs as runs_module
 
-    monkeypatch.setattr(worker_module, "DRAFT_PIXELS", 500)  # the 120 px square is "big"
+    monkeypatch.setattr(candidates_module, "DRAFT_PIXELS", 500)  # the 120 px square is "big"
     drawn_in_ui: list[bool] = []
-    real = worker_module.complete_candidate
+    real = candidates_module.complete_candidate
 
     def spy(*args, **kwargs):  # noqa: ANN002,ANN003,ANN202
         drawn_in_ui.append(threading.current_thread() is threading.main_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(worker_module, "complete_candidate", spy)
+    monkeypatch.setattr(candidates_module, "complete_candidate", spy)  # the annotator's
+    monkeypatch.setattr(runs_module, "complete_candidate", spy)  # the worker's
     open_folder(qtbot, window, image_folder)
     at_arrival: list[tuple[int, float]] = []
     window.annotator.candidates_arrived.connect(

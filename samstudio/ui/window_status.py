@@ -1,0 +1,90 @@
+"""The window's status bar (`MainWindow` mixes this in): the permanent labels (cursor
+position, brush size, zoom, the embedding's state, the model) and the messages about
+the model, the embedding cache and images that cannot be read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QLabel
+
+from samstudio.ui.inference_worker import describe
+
+
+class StatusBarWidgets:
+    """The status-bar labels of `MainWindow` and the slots that write them."""
+
+    # set by MainWindow (a QMainWindow: statusBar is its own)
+    annotator: Any
+    canvas: Any
+    worker: Any
+    project: Any
+    show_error: Any
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.model_label = QLabel("Model: none")
+        self.embedding_label = QLabel("Embedding: —")
+        self.zoom_label = QLabel("100%")
+        self.position_label = QLabel("")
+        self.brush_label = QLabel("")
+        for w in (
+            self.position_label,
+            self.brush_label,
+            self.zoom_label,
+            self.embedding_label,
+            self.model_label,
+        ):
+            bar.addPermanentWidget(w)
+
+    def _connect_status_bar(self) -> None:
+        a = self.annotator
+        a.embedding_state.connect(lambda s: self.embedding_label.setText(f"Embedding: {s}"))
+        a.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        a.image_failed.connect(self._image_failed)
+        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.canvas.cursor_moved.connect(
+            lambda x, y: self.position_label.setText(f"x {x:.0f}  y {y:.0f}")
+        )
+        self.worker.model_loading.connect(
+            lambda label: self.model_label.setText(f"Model: loading {label}…")
+        )
+        self.worker.model_loaded.connect(self._model_loaded)
+        self.worker.model_failed.connect(self._model_failed)
+        self.worker.cache_failed.connect(
+            lambda m: self.statusBar().showMessage(
+                f"Embedding cache not written ({m}); embeddings are kept in memory only", 20000
+            )
+        )
+
+    def _update_brush_label(self) -> None:
+        tool = self.canvas.tool
+        show = tool is not None and tool.shows_brush
+        self.brush_label.setText(f"Brush {2 * self.annotator.brush_radius + 1} px" if show else "")
+
+    def _image_failed(self, image_id: int, message: str) -> None:
+        self.embedding_label.setText("Embedding: —")
+        hint = ""
+        if self.project is not None and not Path(self.project.image_path(image_id)).exists():
+            hint = " — if the images moved, use File ▸ Locate moved images…"
+        self.statusBar().showMessage(message + hint, 15000)
+
+    def _model_loaded(self, info: Any) -> None:
+        self.model_label.setText(f"Model: {describe(info)}")
+        notes = tuple(getattr(info, "notes", ()) or ())
+        self.model_label.setToolTip("\n".join(notes))
+        ready = f"Model {info.model_id} ready on {info.device}"
+        if notes:  # e.g. an ONNX export running without its damaged prepared decoder
+            self.statusBar().showMessage(f"{ready}. Note: {' '.join(notes)}", 30000)
+        else:
+            self.statusBar().showMessage(ready, 5000)
+        # the previous model's candidates and logits go; the new model answers the prompts
+        self.annotator.model_changed()
+
+    def _model_failed(self, label: str, message: str) -> None:
+        self.annotator.model_kept()
+        info = self.worker.model_info
+        self.model_label.setText(f"Model: {describe(info)}")
+        self.show_error("The model could not be loaded", f"{label}\n\n{message}")
