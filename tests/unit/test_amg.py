@@ -514,10 +514,12 @@ class _CallCounter:
 
 
 @pytest.mark.slow
-def test_filling_refinement_batches_saves_calls_with_the_demo_model(demo_model, monkeypatch):
-    """Adaptive mode with the shipped model, whose late refinement passes ask about a
-    few points each: filling those batches costs fewer decoder calls, loses none of
-    the masks found without it, and the progress counts stay exact."""
+def test_filling_refinement_batches_never_costs_calls_or_masks(demo_model, monkeypatch):
+    """Adaptive mode with the shipped model: filling partly empty refinement batches
+    never costs more decoder calls (points decoded ahead ask about no one, so the
+    refinement is the same), loses none of the masks found without it, and the
+    progress counts stay exact. How many calls it saves depends on the model: with
+    stages 5-9 fewer here; with stage 10, on these four scenes, the same (40 and 40)."""
     import samstudio.core.amg_adaptive as adaptive
     from samstudio.training.synthetic import make_scene
 
@@ -535,7 +537,7 @@ def test_filling_refinement_batches_saves_calls_with_the_demo_model(demo_model, 
             assert events[-1].points_done == events[-1].points_total
             masks[reach].append([r.mask() for r in events[-1].masks])
         calls[reach] = counter.calls
-    assert calls[default] < calls[0], calls
+    assert calls[default] <= calls[0], calls
     for without, filled in zip(masks[0], masks[default], strict=True):
         assert min(best_ious(np.array(without), filled), default=1.0) >= 0.95
 
