@@ -108,11 +108,15 @@ class CandidateHandling:
         self.forget_prompt_steps()
         self.points, self.labels, self.box = [], [], None
         self.previous_logits = None
+        self.canvas.set_prompts(np.zeros((0, 2)), np.zeros((0,)), None)
+        self.forget_candidates()
+
+    def forget_candidates(self) -> None:
+        """No candidates shown, none chosen, no answer awaited (a late one is stale)."""
         self.candidate_set = None
         self.candidates = []
         self.chosen = -1
         self._latest_request = -1
-        self.canvas.set_prompts(np.zeros((0, 2)), np.zeros((0,)), None)
         self.canvas.set_candidate(None)
         self.candidates_changed.emit()
 
@@ -166,12 +170,7 @@ class CandidateHandling:
         steer the next prompt) go; the new model answers the prompts, which stay."""
         self.drop_answers_of_prompt_steps()
         self.previous_logits = None
-        self.candidate_set = None
-        self.candidates = []
-        self.chosen = -1
-        self._latest_request = -1
-        self.canvas.set_candidate(None)
-        self.candidates_changed.emit()
+        self.forget_candidates()
         self._prompts_changed()
 
     def model_kept(self) -> None:

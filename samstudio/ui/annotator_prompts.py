@@ -219,12 +219,7 @@ class PromptUndo:
             self.canvas.set_candidate(None if chosen is None else chosen.picture)
             self.candidates_changed.emit()
             return
-        self.candidate_set = None
-        self.candidates = []
-        self.chosen = -1
-        self._latest_request = -1
-        self.canvas.set_candidate(None)
-        self.candidates_changed.emit()
+        self.forget_candidates()
         if self.points or self.box is not None:
             self._prompts_changed()  # its answer had not arrived: ask for it again
 
