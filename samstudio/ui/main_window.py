@@ -127,7 +127,7 @@ class MainWindow(QMainWindow, WindowActions, ProjectHandling, PanelRefresh, Stat
         self.candidates_panel.hovered.connect(a.look_at)
         self.instances_panel.selected.connect(a.select_instance)
         self.instances_panel.visibility_changed.connect(a.set_instance_visible)
-        self.instances_panel.delete_requested.connect(a.delete_instance)
+        self.instances_panel.delete_requested.connect(self.delete_selected)
         self.categories_panel.current_changed.connect(self._category_chosen)
         self.categories_panel.add_requested.connect(self.add_category)
         self.categories_panel.rename_requested.connect(self._rename_category)

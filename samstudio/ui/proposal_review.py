@@ -7,8 +7,8 @@ the canvas is zoomed in on another part of the image.
 
 - `J` / `K`: next / previous proposal (wrapping round). On an image without proposals
   they open the next (previous) image that has some.
-- `Ctrl+Return` / `Ctrl+Backspace`: accept / reject the proposal under the cursor and
-  move on to the next one; after the last one the status bar says the image is
+- `Ctrl+Return` / `Ctrl+Backspace` (or `Delete`): accept / reject the proposal under
+  the cursor and move on to the next one; after the last one the status bar says the image is
   reviewed and names the next image with proposals.
 - Auto-segment ▸ Accept proposals above…: every proposal of the image whose predicted
   IoU and stability reach two thresholds, in one undo step.
@@ -19,7 +19,8 @@ doubtful ones, which need a closer look and are rejected more often, come last, 
 and after "Accept proposals above…" the cursor starts at the best one left, just below
 the threshold.
 
-Each accept or reject is one undo step of the image, as `AutoSegmenter` records them.
+Each accept or reject is one undo step of the image, as `AutoSegmenter` records them;
+Undo puts the proposal it brings back under the cursor, Redo moves on as the key did.
 The keys do nothing while a text field has the keyboard focus.
 """
 
@@ -35,24 +36,18 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QDoubleSpinBox,
-    QFormLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QTextEdit,
-    QVBoxLayout,
-    QWidget,
 )
 
 from samstudio.core.store import ProjectError
 from samstudio.ui.autosegment import ACCEPTED, AutoSegmenter, record_steps
+from samstudio.ui.proposal_accept_dialog import AcceptAboveDialog, passes, score
 
 NEXT_KEY, PREVIOUS_KEY = "J", "K"
 MESSAGE_MS = 15000
-SCORE_SLACK = 1e-6  # scores are stored as float32: 0.95 reads back as 0.94999999
 
 
 def review_order(records: Sequence[Any]) -> list[Any]:
@@ -61,17 +56,9 @@ def review_order(records: Sequence[Any]) -> list[Any]:
 
     def key(rec: Any) -> tuple[float, float, int, int, int]:
         x, y = rec.bbox[0], rec.bbox[1]
-        return (-_score(rec.predicted_iou), -_score(rec.stability_score), y, x, rec.id)
+        return (-score(rec.predicted_iou), -score(rec.stability_score), y, x, rec.id)
 
     return sorted(records, key=key)
-
-
-def passes(rec: Any, min_iou: float, min_stability: float) -> bool:
-    """Whether a proposal's predicted IoU and stability reach both thresholds."""
-    return (
-        _score(rec.predicted_iou) + SCORE_SLACK >= min_iou
-        and _score(rec.stability_score) + SCORE_SLACK >= min_stability
-    )
 
 
 def describe(rec: Any, index: int, count: int) -> str:
@@ -80,10 +67,6 @@ def describe(rec: Any, index: int, count: int) -> str:
         f"proposal {index + 1} of {count} (predicted IoU {_text(rec.predicted_iou)}, "
         f"stability {_text(rec.stability_score)})"
     )
-
-
-def _score(value: float | None) -> float:
-    return -1.0 if value is None else float(value)
 
 
 def _text(value: float | None) -> str:
@@ -100,64 +83,6 @@ def typing_in_text_field() -> bool:
     if isinstance(widget, QComboBox):
         return widget.isEditable()
     return isinstance(widget, (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit))
-
-
-class AcceptAboveDialog(QDialog):
-    """Two thresholds and how many of the image's proposals reach both."""
-
-    def __init__(
-        self,
-        records: Sequence[Any],
-        min_iou: float,
-        min_stability: float,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Accept proposals above…")
-        self.records = list(records)
-        layout = QVBoxLayout(self)
-        form = QFormLayout()
-        layout.addLayout(form)
-        self.iou = self._box(min_iou, "The model's own estimate of the mask's quality (IoU).")
-        self.stability = self._box(
-            min_stability, "How little the mask changes when its logit threshold moves."
-        )
-        form.addRow("Predicted IoU at least", self.iou)
-        form.addRow("Stability at least", self.stability)
-        self.count_label = QLabel()
-        layout.addWidget(self.count_label)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
-        self.iou.valueChanged.connect(self._count)
-        self.stability.valueChanged.connect(self._count)
-        self._count()
-
-    def _box(self, value: float, tip: str) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setDecimals(2)
-        box.setRange(0.0, 1.0)
-        box.setSingleStep(0.01)
-        box.setValue(value)
-        box.setToolTip(tip)
-        return box
-
-    def thresholds(self) -> tuple[float, float]:
-        """(minimum predicted IoU, minimum stability) as shown."""
-        return self.iou.value(), self.stability.value()
-
-    def passing(self) -> list[Any]:
-        return [r for r in self.records if passes(r, *self.thresholds())]
-
-    def _count(self) -> None:
-        n = len(self.passing())
-        self.count_label.setText(f"{n} of {len(self.records)} proposals of this image pass")
-        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText(f"Accept {n}")
-        ok.setEnabled(n > 0)
 
 
 class ProposalReview(QObject):
@@ -287,6 +212,34 @@ class ProposalReview(QObject):
             return False
         self._go_on(ids, ids.index(selected))
         return True
+
+    def follow(self, move: Callable[[], Any]) -> None:
+        """Run `move` (Undo or Redo) and keep the cursor with the proposals it touched.
+
+        A proposal that comes back (an accept or reject undone; after undoing "Accept
+        all", the best of them) is put under the cursor, to be decided again; when the
+        proposal under the cursor goes (an accept or reject redone), the cursor goes on
+        to the next one, as after the key itself. Any other step leaves it alone."""
+        a = self.annotator
+        if a.project is None or a.image_id is None:
+            move()
+            return
+        image_id = a.image_id
+        before = [r.id for r in self.order()]
+        selected = a.selected
+        move()
+        if a.image_id != image_id:
+            return
+        after = self.order()
+        back = [r for r in after if r.id not in set(before)]
+        if back:
+            self.go_to(back[0].id, after)
+        elif selected in before and selected not in {r.id for r in after}:
+            self._go_on(before, before.index(selected))
+
+    def delete_current(self) -> bool:
+        """Delete with a proposal under the cursor: reject it and go on to the next."""
+        return self.current() is not None and self.reject_current()
 
     def _go_on(self, ids: Sequence[int], index: int) -> None:
         """After proposal `ids[index]` was decided: the next one still open in the old

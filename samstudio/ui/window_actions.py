@@ -25,6 +25,7 @@ class WindowActions:
     canvas: Any
     candidates_panel: Any
     image_checks: Any
+    autosegment_menu: Any
     tools: dict[str, Tool]
 
     def _action(
@@ -51,16 +52,12 @@ class WindowActions:
         self.file_menu = bar.addMenu("&File")
         build_file_menu(self, self.file_menu)
         edit = bar.addMenu("&Edit")
-        self.undo_action = self._action("Undo", self.annotator.undo, "Ctrl+Z", edit)
-        self.redo_action = self._action(
-            "Redo", self.annotator.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], edit
-        )
+        self.undo_action = self._action("Undo", self.undo, "Ctrl+Z", edit)
+        self.redo_action = self._action("Redo", self.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], edit)
         edit.addSeparator()
         self.accept_action = self._action("Accept mask", self.accept, ["Return", "Enter"], edit)
         self.clear_action = self._action("Clear prompts", self.clear_prompts, "Esc", edit)
-        self.delete_action = self._action(
-            "Delete instance", self.annotator.delete_instance, "Delete", edit
-        )
+        self.delete_action = self._action("Delete instance", self.delete_selected, "Delete", edit)
         self.done_action = self._action(
             "Mark image done / not done", self.toggle_done, "Ctrl+D", edit
         )
@@ -115,3 +112,21 @@ class WindowActions:
         toolbar.addSeparator()
         toolbar.addAction(self._action("Fit", self.canvas.fit))
         toolbar.addAction(self._action("1:1", self.canvas.actual_size))
+
+    # the Auto-segment menu's review cursor (`proposal_review`) follows these
+    def undo(self) -> None:
+        self.autosegment_menu.review.follow(self.annotator.undo)
+
+    def redo(self) -> None:
+        self.autosegment_menu.review.follow(self.annotator.redo)
+
+    def delete_selected(self, annotation_id: int | None = None) -> None:
+        """Delete (the Edit action, or the key in the Instances panel on `annotation_id`):
+        the proposal under the review cursor is rejected and the cursor goes on; any
+        other instance is deleted."""
+        review = self.autosegment_menu.review
+        current = review.current()
+        if current is None or annotation_id not in (None, current.id):
+            self.annotator.delete_instance(annotation_id)
+        else:
+            review.delete_current()

@@ -131,16 +131,38 @@ def test_accept_and_reject_go_on_to_the_next_each_one_undo_step(qtbot, reviewing
     key(qtbot, win, Qt.Key.Key_Backspace, CTRL)
     assert source(win, ids["G"]) is None and win.annotator.selected == ids["F"]
 
+    # Undo brings each one back under the cursor, to be decided again
     key(qtbot, win, Qt.Key.Key_Z, CTRL)  # G back
-    assert source(win, ids["G"]) == "proposal"
+    assert source(win, ids["G"]) == "proposal" and win.annotator.selected == ids["G"]
+    assert indicator(win) == "proposal 5 of 5 (predicted IoU 0.50, stability 0.99)"
     key(qtbot, win, Qt.Key.Key_Z, CTRL)  # B back
-    assert source(win, ids["B"]) == "proposal"
+    assert source(win, ids["B"]) == "proposal" and win.annotator.selected == ids["B"]
     key(qtbot, win, Qt.Key.Key_Z, CTRL)  # C a proposal again
-    assert source(win, ids["C"]) == "proposal"
+    assert source(win, ids["C"]) == "proposal" and win.annotator.selected == ids["C"]
     assert stack.count() == steps + 3 and stack.index() == steps
-    # the cursor stays where it was, among all seven again
-    assert win.annotator.selected == ids["F"]
-    qtbot.waitUntil(lambda: indicator(win).startswith("proposal 3 of 7"), timeout=2000)
+    assert indicator(win) == "proposal 1 of 7 (predicted IoU 0.95, stability 0.99)"
+    assert win.canvas.focus_box() == SPECS["C"][:4]
+    # Redo decides it again and the cursor goes on, as the key did
+    key(qtbot, win, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)
+    assert source(win, ids["C"]) == "auto" and win.annotator.selected == ids["B"]
+    assert indicator(win) == "proposal 1 of 6 (predicted IoU 0.95, stability 0.90)"
+
+
+def test_delete_rejects_the_proposal_under_the_cursor_and_goes_on(qtbot, reviewing) -> None:  # noqa: ANN001
+    win, ids = reviewing
+    key(qtbot, win, Qt.Key.Key_J)  # C
+    key(qtbot, win, Qt.Key.Key_Delete)
+    assert source(win, ids["C"]) is None and win.annotator.selected == ids["B"]
+    assert win.annotator.undo_text() == "Reject proposal"
+    # Delete in the Instances panel on the proposal under the cursor: the same
+    win.instances_panel.list.setFocus()
+    qtbot.keyClick(win.instances_panel.list, Qt.Key.Key_Delete)
+    assert source(win, ids["B"]) is None and win.annotator.selected == ids["F"]
+    # an accepted instance selected: Delete deletes it, as before
+    key(qtbot, win, Qt.Key.Key_Return, CTRL)  # F accepted, the cursor on E
+    win.annotator.select_instance(ids["F"])
+    key(qtbot, win, Qt.Key.Key_Delete)
+    assert source(win, ids["F"]) is None and win.annotator.undo_text() == "Delete mask"
 
 
 def test_last_one_says_reviewed_and_j_opens_the_next_image_with_proposals(
@@ -172,8 +194,8 @@ def test_last_one_says_reviewed_and_j_opens_the_next_image_with_proposals(
     assert window.autosegment_menu.auto.proposals() == []
     assert message(window) == f"All proposals on {name[2]} reviewed; no other image has proposals."
     key(qtbot, window, Qt.Key.Key_Z, CTRL)
-    assert source(window, third["E"]) == "proposal"
-    qtbot.waitUntil(lambda: indicator(window) == "1 proposal to review (J: next)", timeout=2000)
+    assert source(window, third["E"]) == "proposal" and window.annotator.selected == third["E"]
+    assert indicator(window) == "proposal 1 of 1 (predicted IoU 0.91, stability 0.97)"
 
 
 def test_an_image_without_proposals(qtbot, window, image_folder) -> None:  # noqa: ANN001
@@ -195,7 +217,7 @@ def test_an_image_without_proposals(qtbot, window, image_folder) -> None:  # noq
 
 
 def test_accept_above_thresholds_in_one_undo_step(qtbot, reviewing, monkeypatch) -> None:  # noqa: ANN001
-    from samstudio.ui.proposal_review import AcceptAboveDialog
+    from samstudio.ui.proposal_accept_dialog import AcceptAboveDialog
 
     win, ids = reviewing
     counts = []
