@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from samstudio.core.document.image_files import fits_image
 from samstudio.core.masks import decode_rle
 from samstudio.inference.cache import image_content_hash
 from samstudio.ui.image_io import load_rgb
@@ -44,12 +45,15 @@ class GroundTruthImage:
 @dataclass(frozen=True)
 class GroundTruth:
     """The accepted masks to evaluate, in project order. `accepted`: accepted (non-empty)
-    masks of the project; `proposals` and `unreadable`: masks and images left out."""
+    masks of the project; `proposals` and `unreadable`: masks and images left out;
+    `earlier`: masks left out because they were made on an earlier picture of another
+    size (the file was replaced)."""
 
     images: tuple[GroundTruthImage, ...]
     accepted: int
     proposals: int = 0
     unreadable: int = 0
+    earlier: int = 0
 
     @property
     def n_masks(self) -> int:
@@ -66,6 +70,11 @@ class GroundTruth:
             out.append(f"{self.proposals} proposal(s) not accepted yet are left out.")
         if self.unreadable:
             out.append(f"{self.unreadable} image(s) that cannot be read are left out.")
+        if self.earlier:
+            out.append(
+                f"{self.earlier} mask(s) made on an earlier picture of another size are left "
+                "out (Edit ▸ Delete masks made on an earlier picture)."
+            )
         return out
 
 
@@ -75,7 +84,7 @@ def list_ground_truth(
     """The accepted, non-empty masks of `project` (a `core.document.Project`), at most
     `max_masks` of them drawn with `SAMPLE_SEED`. None when `cancelled()` while reading."""
     found: list[tuple[int, Path, dict[str, Any]]] = []
-    proposals = unreadable = 0
+    proposals = unreadable = earlier = 0
     for record in project.images():
         if cancelled():
             return None
@@ -86,6 +95,8 @@ def list_ground_truth(
         for ann in project.annotations(record.id):
             if ann.source == PROPOSAL:
                 proposals += 1
+            elif not fits_image(ann.rle, record.height, record.width):
+                earlier += 1
             elif ann.area > 0:
                 found.append((record.id, path, ann.rle))
     chosen: list[int] | range = range(len(found))
@@ -99,7 +110,7 @@ def list_ground_truth(
             images[-1] = GroundTruthImage(image_id, path, (*images[-1].rles, rle))
         else:
             images.append(GroundTruthImage(image_id, path, (rle,)))
-    return GroundTruth(tuple(images), len(found), proposals, unreadable)
+    return GroundTruth(tuple(images), len(found), proposals, unreadable, earlier)
 
 
 @dataclass(frozen=True, eq=False)

@@ -95,6 +95,7 @@ class EvaluationResult:
             "sample_seed": SAMPLE_SEED,
             "proposals_left_out": self.truth.proposals,
             "unreadable_images_left_out": self.truth.unreadable,
+            "masks_of_an_earlier_picture_left_out": self.truth.earlier,
         }
         return data
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QMessageBox
 from samstudio.core.document.image_files import (
     ImageFileCheck,
     check_image_file,
+    fits_image,
     missing_images,
     unfitting_masks,
 )
@@ -37,8 +38,7 @@ DELETE_LABEL = "Delete masks made on an earlier picture"
 
 def fits(rec: Any, image_rgb: np.ndarray | None) -> bool:
     """Whether annotation `rec`'s mask has the size of the image on screen."""
-    size = rec.rle.get("size", ()) if isinstance(rec.rle, dict) else ()
-    return image_rgb is not None and tuple(size) == image_rgb.shape[:2]
+    return image_rgb is not None and fits_image(rec.rle, *image_rgb.shape[:2])
 
 
 class ImageChecks:

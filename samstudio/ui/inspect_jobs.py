@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
+from samstudio.core.document.image_files import fits_image
+
 if TYPE_CHECKING:
     from samstudio.core.inspect import ImageMasks
 
@@ -39,12 +41,14 @@ class ProjectMasks:
     """The accepted masks of a project, one `ImageMasks` per readable image (file name: its
     path relative to the project root, as File ▸ Export writes it); `proposals` counts the
     masks left out because they are not accepted yet, `unreadable` the images left out
-    because their file could not be read (no size)."""
+    because their file could not be read (no size), `earlier` the masks left out because
+    they were made on an earlier picture of another size (the file was replaced)."""
 
     name: str
     images: list[ImageMasks]
     proposals: int = 0
     unreadable: int = 0
+    earlier: int = 0
 
     @property
     def n_masks(self) -> int:
@@ -59,6 +63,11 @@ class ProjectMasks:
             )
         if self.unreadable:
             out.append(f"{self.unreadable} image(s) that cannot be read are left out.")
+        if self.earlier:
+            out.append(
+                f"{self.earlier} mask(s) made on an earlier picture of another size are left "
+                "out (Edit ▸ Delete masks made on an earlier picture)."
+            )
         return out
 
 
@@ -68,7 +77,7 @@ def project_masks(project: Any, cancelled: Cancelled = lambda: False) -> Project
     from samstudio.core.inspect import ImageMasks
 
     images: list[ImageMasks] = []
-    proposals = unreadable = 0
+    proposals = unreadable = earlier = 0
     for record in project.images():
         if cancelled():
             raise JobCancelled
@@ -79,6 +88,8 @@ def project_masks(project: Any, cancelled: Cancelled = lambda: False) -> Project
         for ann in project.annotations(record.id):
             if ann.source == PROPOSAL:
                 proposals += 1
+            elif not fits_image(ann.rle, record.height, record.width):
+                earlier += 1
             else:
                 accepted.append(ann)
         images.append(
@@ -91,7 +102,7 @@ def project_masks(project: Any, cancelled: Cancelled = lambda: False) -> Project
             )
         )
     name = f"project {Path(project.root).name}"
-    return ProjectMasks(name, images, proposals, unreadable)
+    return ProjectMasks(name, images, proposals, unreadable, earlier)
 
 
 @dataclass(frozen=True)
@@ -157,7 +168,11 @@ def mask_stats_job(project: Any, cancelled: Cancelled) -> InspectResult:
     report = {
         "seed": SEED,
         "datasets": [stats.to_json(seed=SEED)],
-        "left_out": {"proposals": masks.proposals, "unreadable_images": masks.unreadable},
+        "left_out": {
+            "proposals": masks.proposals,
+            "unreadable_images": masks.unreadable,
+            "masks_of_an_earlier_picture": masks.earlier,
+        },
     }
     return InspectResult(
         heading, stats.table(seed=SEED), tuple(notes), figures, "mask_stats.json", report

@@ -177,6 +177,22 @@ def test_after_a_restart_a_resized_picture_keeps_its_old_masks_aside(
         assert title == "Exported with notes"
         assert f"annotation {old_ann.id} of scene_0.png" in text and "earlier" in text
 
+        # Inspect's statistics and Evaluate's ground truth leave it out too, and say so
+        from samstudio.ui.evaluate_reading import list_ground_truth
+        from samstudio.ui.inspect_jobs import project_masks
+
+        masks = project_masks(win.project)
+        first_masks = next(im for im in masks.images if im.file_name.endswith("scene_0.png"))
+        assert first_masks.ids == (new_ann.id,) and masks.earlier == 1
+        assert any("1 mask(s) made on an earlier picture" in n for n in masks.notes())
+        truth = list_ground_truth(win.project, 100)
+        assert truth is not None and truth.earlier == 1
+        assert all(
+            r["size"] == [300, 400] for im in truth.images if im.image_id == first for r in im.rles
+        )
+        assert sum(len(im.rles) for im in truth.images if im.image_id == first) == 1
+        assert any("earlier picture" in n for n in truth.notes())
+
         # Edit ▸ Delete masks made on an earlier picture: one undo step
         menu_action(win, "Delete masks made on an earlier picture").trigger()
         assert [a.id for a in win.project.annotations(first)] == [new_ann.id]

@@ -87,6 +87,13 @@ def check_image_file(project: Any, image_id: int) -> ImageFileCheck:
     )
 
 
+def fits_image(rle: Any, height: int, width: int) -> bool:
+    """Whether a saved mask (its RLE) has the size (height, width) of its image's
+    picture now; False for one made on an earlier picture of another size."""
+    size = rle.get("size", ()) if isinstance(rle, dict) else ()
+    return tuple(int(v) for v in size) == (height, width)
+
+
 def unfitting_masks(project: Any, image_id: int | None = None) -> dict[int, list[int]]:
     """Image id -> ids of its saved masks whose size differs from the image's recorded
     size (of `image_id` only, when given); images with none are left out."""
