@@ -325,3 +325,40 @@ def test_the_annotators_model_file_is_listed_first(tmp_path: Path) -> None:
     assert _loaded_model(SimpleNamespace(worker=SimpleNamespace(model_info=None))) is None
     if (DEMO_ONNX / "manifest.json").is_file():
         assert _loaded_model(window(str(DEMO_ONNX))) is None  # the demo model: its label
+
+
+def test_add_my_model_lists_downloaded_and_imported_models_by_name(
+    qtbot,  # noqa: ANN001
+    dialog,  # noqa: ANN001
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import samstudio.inference.catalog as catalog
+    from samstudio.inference.catalog import ModelStatus
+
+    vit_b = tmp_path / "sam_vit_b_01ec64.pth"
+    mine = tmp_path / "finetuned"
+    rows = [
+        ModelStatus("samstudio-demo", "demo", "shipped", tmp_path / "demo.pt", 6, ""),
+        ModelStatus("sam_vit_b", "vit_b", "downloaded", vit_b, 375 * 2**20, ""),
+        ModelStatus("sam_vit_h", "vit_h", "not downloaded", None, 2564 * 2**20, ""),
+        ModelStatus("sam_vit_l", "vit_l", "partial 40%", None, 1250 * 2**20, ""),
+        ModelStatus("my-sam", "vit_b", "imported", mine, None, ""),
+        ModelStatus("gone", "vit_b", "missing", tmp_path / "gone.pth", None, ""),
+    ]
+    monkeypatch.setattr(catalog, "list_models", lambda: rows)
+    models = dialog.form.model_list
+    models.known_menu.aboutToShow.emit()  # the menu is filled when it opens
+    texts = [a.text() for a in models.known_menu.actions()]
+    assert texts == ["sam_vit_b (downloaded · 375 MB)", "my-sam (imported)"]
+    models.known_menu.actions()[1].trigger()
+    models.known_menu.actions()[0].trigger()
+    assert models.models() == ((None, None), ("my-sam", mine), ("sam_vit_b", vit_b))
+    shown = [models.table.item(r, 1).text() for r in range(models.table.rowCount())]
+    assert shown[1:] == ["finetuned", "sam_vit_b_01ec64.pth"]
+
+    # nothing downloaded or imported: one line that says where to get models
+    monkeypatch.setattr(catalog, "list_models", lambda: rows[:1])
+    models.known_menu.aboutToShow.emit()
+    (only,) = models.known_menu.actions()
+    assert not only.isEnabled() and "Model menu" in only.text()

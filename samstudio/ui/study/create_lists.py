@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QMenu,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -24,6 +25,7 @@ from samstudio.ui.study.create_job import CocoDataset
 
 DEMO_LABEL = "the shipped demo model (samstudio-demo)"
 PATH_ROLE = Qt.ItemDataRole.UserRole
+KNOWN = ("downloaded", "imported")  # `catalog.ModelStatus.status` of models on this disk
 
 
 def _table(headers: list[str], tooltips: list[str]) -> QTableWidget:
@@ -93,6 +95,14 @@ class ModelList:
         )
         self.add_demo_button = QPushButton("Add demo model")
         self.add_demo_button.setToolTip("Compare the small demo model shipped with SAM Studio")
+        self.add_known_button = QPushButton("Add my model")
+        self.add_known_button.setToolTip(
+            "Compare a model downloaded or imported before (Model menu, or `samstudio "
+            "model download` / `model import`), by its name"
+        )
+        self.known_menu = QMenu(self.add_known_button)
+        self.known_menu.aboutToShow.connect(self.list_known)
+        self.add_known_button.setMenu(self.known_menu)
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Leave the selected models out of the study")
         self.add_file_button.clicked.connect(self.ask_file)
@@ -103,6 +113,7 @@ class ModelList:
             self.add_file_button,
             self.add_folder_button,
             self.add_demo_button,
+            self.add_known_button,
             self.remove_button,
         )
 
@@ -113,6 +124,25 @@ class ModelList:
         self.table.setItem(row, 0, QTableWidgetItem(name))
         shown = DEMO_LABEL if path is None else path.name or str(path)
         self.table.setItem(row, 1, _fixed(shown, path))
+
+    def list_known(self) -> None:
+        """Fill the "Add my model" menu: the downloaded and imported models, by name."""
+        from samstudio.inference.catalog import list_models
+
+        self.known_menu.clear()
+        rows = [r for r in list_models() if r.status in KNOWN and r.path is not None]
+        for row in rows:
+            size = f" · {row.size / 2**20:.0f} MB" if row.size else ""
+            action = self.known_menu.addAction(f"{row.name} ({row.status}{size})")
+            action.setToolTip(str(row.path))
+            action.triggered.connect(
+                lambda _checked=False, r=row: self.add(Path(r.path), name=r.name)
+            )
+        if not rows:
+            none = self.known_menu.addAction(
+                "No model downloaded or imported yet (see the Model menu)"
+            )
+            none.setEnabled(False)
 
     def ask_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
