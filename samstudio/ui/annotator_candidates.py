@@ -61,6 +61,7 @@ class CandidateHandling:
         if not (0 <= x < w and 0 <= y < h):
             return
         self.remember_prompts("Add point" if foreground else "Add exclude point")
+        self.drop_selection()
         self.points.append((float(x), float(y)))
         self.labels.append(1 if foreground else 0)
         self._prompts_changed()
@@ -74,8 +75,15 @@ class CandidateHandling:
         if x1 - x0 < MIN_BOX_PX or y1 - y0 < MIN_BOX_PX:
             return  # what is left on the image is no box (a drag beside or along an edge)
         self.remember_prompts("Draw box")
+        self.drop_selection()
         self.box = np.asarray([x0, y0, x1, y1], np.float32)
         self._prompts_changed()
+
+    def drop_selection(self) -> None:
+        """A click or box makes a new mask: the instance selected before is let go, so
+        the category keys and the brush then work on the mask being made, not on it."""
+        if self.selected is not None:
+            self.select_instance(None)
 
     def current_prompts(self) -> Prompts | None:
         if not self.points and self.box is None:

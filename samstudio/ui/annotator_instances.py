@@ -68,16 +68,23 @@ class InstanceEditing:
         self.canvas.set_instance_visible(annotation_id, visible)
 
     def set_current_category(self, category_id: int) -> None:
-        """Choose the category for new masks; a selected instance changes to it too."""
+        """Choose the category for new masks; a selected instance changes to it too,
+        and the status bar says so (the change is one undo step)."""
         self.category_id = category_id
         if self.selected is not None and self.project is not None:
             ann_id = self.selected
             rec = next((a for a in self.project.annotations(self.image_id) if a.id == ann_id), None)
             if rec is not None and rec.category_id != category_id:
-                self._store(
+                done = self._store(
                     "Change category", lambda: self.project.set_category(ann_id, category_id)
                 )
                 self.refresh_instances()
+                if done is not FAILED:
+                    names = {c.id: c.name for c in self.project.categories()}
+                    self.message.emit(
+                        f"Selected mask #{ann_id}: {names.get(rec.category_id, '?')} → "
+                        f"{names.get(category_id, '?')} (Ctrl+Z undoes; Esc lets the mask go)"
+                    )
 
     def refresh_instances(self) -> None:
         """Repaint the overlays of the current image from the store (cached per mask).

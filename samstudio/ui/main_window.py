@@ -163,10 +163,16 @@ class MainWindow(QMainWindow, WindowActions, ProjectHandling, PanelRefresh, Stat
             self._refresh_image_rows()
 
     def clear_prompts(self) -> None:
+        """Esc: the prompts and candidates of the mask being made; with none, the
+        selection (so nothing is selected after a second Esc)."""
+        a = self.annotator
         if self.canvas.tool is not None:
             self.canvas.tool.cancel()
-        self.annotator.cancel_stroke()
-        self.annotator.clear_prompts()
+        a.cancel_stroke()
+        if a.points or a.box is not None or a.candidates or a.selected is None:
+            a.clear_prompts()
+        else:
+            a.select_instance(None)
 
     def change_brush(self, factor: float) -> None:
         r = self.annotator.brush_radius
