@@ -3,6 +3,7 @@
     samstudio project init DIR [--file PROJECT_FILE]
     samstudio project info PROJECT
     samstudio export PROJECT --format coco-rle|coco-polygon|sa1b --out PATH
+        [--images all|annotated|done] [--with-proposals]
     samstudio import PROJECT FILE [--images DIR]
 
 PROJECT is a project file or the folder holding `project.samstudio`. Exit status: 0 on
@@ -45,6 +46,18 @@ def register(sub: Any) -> None:
     export.add_argument("--format", required=True, choices=FORMATS, help="output format")
     export.add_argument(
         "--out", required=True, metavar="PATH", help="output file (COCO) or folder (SA-1B)"
+    )
+    export.add_argument(
+        "--images",
+        choices=("all", "annotated", "done"),
+        default="all",
+        help="which images: all (default; images without masks too), annotated (with at "
+        "least one mask) or done (marked done)",
+    )
+    export.add_argument(
+        "--with-proposals",
+        action="store_true",
+        help="also export auto-segment proposals not reviewed yet (left out by default)",
     )
     export.set_defaults(func=run_export)
 
@@ -119,7 +132,7 @@ def run_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from samstudio.core.document import CorruptProjectError, Project, ProjectError
-    from samstudio.core.document.exchange import export_project
+    from samstudio.core.document.exchange import ExportScope, export_project
 
     salvage = False
     try:
@@ -133,14 +146,17 @@ def run_export(args: argparse.Namespace) -> int:
                 print(
                     f"{project.path} is damaged; exporting what can still be read", file=sys.stderr
                 )
-            written, problems = export_project(project, args.format, args.out, salvage=salvage)
+            scope = ExportScope(images=args.images, proposals=args.with_proposals)
+            result = export_project(project, args.format, args.out, salvage=salvage, scope=scope)
     except (ProjectError, OSError) as exc:
         return _fail("export", exc)
-    for line in problems:
+    for line in result.problems:
         print(line, file=sys.stderr)
-    total = len(written)
-    print(f"wrote {total} file(s) to {args.out}" if args.format == "sa1b" else f"wrote {args.out}")
-    return 1 if problems else 0
+    where = f"{len(result.files)} file(s) to {args.out}" if args.format == "sa1b" else str(args.out)
+    print(f"wrote {where}: {result.annotations} masks on {result.images} images")
+    for line in result.notes():
+        print(f"note: {line}")
+    return 1 if result.problems else 0
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -29,10 +29,12 @@ class ExportError(Exception):
     """An export could not be written. The message names the path and the reason."""
 
 
-def export_project(project: Any, fmt: str, out: Path) -> tuple[Path, list[str]]:
+def export_project(project: Any, fmt: str, out: Path, scope: Any = None) -> tuple[Path, Any]:
     """Write the project's annotations in `fmt` ("coco-rle", "coco-polygon", "sa1b") to
-    `out` through the store's export. Returns (what was written, problems the format
-    could not hold). Raises ExportError naming the path and the reason."""
+    `out` through the store's export, taking `scope` (`exchange.ExportScope`; default:
+    every image, no unreviewed proposal). Returns (what was written, the store's
+    `ExportResult`). Raises ExportError naming the path and the reason."""
+    from samstudio.core.document.exchange import ExportScope
     from samstudio.core.document.exchange import export_project as store_export
 
     out = Path(out)
@@ -48,10 +50,10 @@ def export_project(project: Any, fmt: str, out: Path) -> tuple[Path, list[str]]:
             f"{target_dir}: the folder is read-only; choose another place to export to"
         )
     try:
-        written, problems = store_export(project, fmt, out)
+        result = store_export(project, fmt, out, scope=scope or ExportScope())
     except OSError as exc:
         raise ExportError(_write_failure(out, exc)) from exc
-    return (out if fmt == "sa1b" else Path(written[0])), list(problems)
+    return (out if fmt == "sa1b" else Path(result.files[0])), result
 
 
 def _write_failure(out: Path, exc: OSError) -> str:
@@ -187,26 +189,39 @@ def ask_export(window: Any, fmt: str) -> None:
     if window.project is None:
         QMessageBox.information(window, "Export", "Open a folder of images first.")
         return
+    from samstudio.core.document.counts import export_counts
+    from samstudio.ui.export_dialog import ExportDialog
+
     label, filt, default = EXPORT_FORMATS[fmt]
-    if fmt == "sa1b":
-        path = QFileDialog.getExistingDirectory(window, label.rstrip("…"))
-    else:
-        path, _ = QFileDialog.getSaveFileName(window, label.rstrip("…"), default, filt)
-    if path:
-        run_export(window, fmt, Path(path))
+    folder = Path(window.project.root)  # beside the images, not the working directory
+    try:
+        counts = export_counts(window.project)
+    except Exception as exc:
+        window.show_error("Export failed", f"{window.project.path}: {exc}")
+        return
+    dialog = ExportDialog(label, fmt, folder / default, counts, filt, window)
+    try:
+        if dialog.exec():
+            run_export(window, fmt, dialog.target(), dialog.scope())
+    finally:
+        dialog.deleteLater()
 
 
-def run_export(window: Any, fmt: str, path: Path) -> Path | None:
-    """Export and report; a failure gives a dialog naming the path and the problem."""
+def run_export(window: Any, fmt: str, path: Path, scope: Any = None) -> Path | None:
+    """Export and report what went out; a failure gives a dialog naming the path and
+    the problem. `scope`: `exchange.ExportScope` (default: all images, no proposals)."""
     QApplication.setOverrideCursor(window.cursor())
     try:
-        out, problems = export_project(window.project, fmt, path)
+        out, result = export_project(window.project, fmt, path, scope)
     except Exception as exc:
         window.show_error("Export failed", str(exc))
         return None
     finally:
         QApplication.restoreOverrideCursor()
-    if problems:
-        QMessageBox.warning(window, "Exported with notes", f"{out}\n\n" + "\n".join(problems[:30]))
-    window.statusBar().showMessage(f"Exported to {out}", 10000)
+    text = f"Exported {result.annotations} masks on {result.images} images to {out}"
+    notes = result.notes()
+    if result.problems:
+        lines = list(result.problems[:30]) + notes
+        QMessageBox.warning(window, "Exported with notes", f"{text}\n\n" + "\n".join(lines))
+    window.statusBar().showMessage("; ".join([text, *notes]), 15000)
     return out

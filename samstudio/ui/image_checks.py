@@ -65,9 +65,10 @@ class ImageChecks:
             self._say(f"Could not check the image files: {exc}")
         return len(self.missing)
 
-    def row(self, rec: Any, count: int, live: bool = False) -> ImageRow:
-        """The image list's row of image record `rec` with `count` masks; `live`: count
-        its masks of an earlier picture again (they may have been deleted or undone)."""
+    def row(self, rec: Any, count: int, live: bool = False, proposals: int = 0) -> ImageRow:
+        """The image list's row of image record `rec` with `count` reviewed masks and
+        `proposals` unreviewed ones; `live`: count its masks of an earlier picture again
+        (they may have been deleted or undone)."""
         if live and not rec.error:
             try:
                 n = len(unfitting_masks(self.window.project, rec.id).get(rec.id, []))
@@ -82,6 +83,7 @@ class ImageChecks:
             getattr(rec, "error", None),
             self.missing.get(rec.id),
             self.unfitting.get(rec.id, 0),
+            proposals,
         )
 
     def check(self, image_id: int) -> str:

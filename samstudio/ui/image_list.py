@@ -36,6 +36,7 @@ class ImageRow:
     error: str | None = None
     missing: str | None = None  # why its file cannot be used now (gone, no permission)
     unfitting: int = 0  # saved masks made on an earlier picture of another size
+    proposals: int = 0  # auto-segment proposals not reviewed yet (not in mask_count)
 
 
 class ImageListPanel(QWidget):
@@ -157,7 +158,15 @@ class ImageListPanel(QWidget):
             item.setToolTip(1, "")
             for column in (0, 1):  # a mark that is gone (the file is back)
                 item.setData(column, Qt.ItemDataRole.ForegroundRole, None)
-        item.setText(2, str(row.mask_count))
+        item.setText(
+            2, f"{row.mask_count} +{row.proposals}" if row.proposals else str(row.mask_count)
+        )
+        item.setToolTip(
+            2,
+            f"{row.mask_count} mask(s), {row.proposals} auto-segment proposal(s) to review"
+            if row.proposals
+            else f"{row.mask_count} mask(s)",
+        )
         item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
     @staticmethod

@@ -39,10 +39,13 @@ class PanelRefresh:
         if self.project is None:
             self.images_panel.set_rows([], None)
             return
+        from samstudio.core.document.counts import masks_per_image
+
+        counts = masks_per_image(self.project)  # one query, no mask read
         rows = []
         for rec in self.project.images():
-            n = len(self.project.annotations(rec.id)) if not getattr(rec, "error", None) else 0
-            rows.append(self.image_checks.row(rec, n))
+            n, proposals = (0, 0) if getattr(rec, "error", None) else counts.get(rec.id, (0, 0))
+            rows.append(self.image_checks.row(rec, n, proposals=proposals))
         self.images_panel.set_rows(rows, self.annotator.image_id)
 
     def _refresh_categories(self) -> None:
@@ -75,13 +78,15 @@ class PanelRefresh:
             )
         self.instances_panel.set_rows(rows, a.selected, a.hidden)
         self.canvas.set_proposals({r.annotation_id for r in rows if r.source == "proposal"})
-        self._update_image_row(a.image_id, len(rows))
+        proposals = sum(r.source == "proposal" for r in rows)
+        self._update_image_row(a.image_id, len(rows) - proposals, proposals)
         self._update_undo_actions()
 
-    def _update_image_row(self, image_id: int, count: int) -> None:
+    def _update_image_row(self, image_id: int, count: int, proposals: int = 0) -> None:
         rec = next((r for r in self.project.images() if r.id == image_id), None)
         if rec is not None:
-            self.images_panel.update_row(self.image_checks.row(rec, count, live=True))
+            row = self.image_checks.row(rec, count, live=True, proposals=proposals)
+            self.images_panel.update_row(row)
 
     def _show_candidates(self) -> None:
         cs = self.annotator.candidate_set

@@ -49,3 +49,25 @@ def key(qtbot: QtBot, win, k: Qt.Key, modifiers=Qt.KeyboardModifier.NoModifier) 
     """Press a key with the canvas focused (window shortcuts fire as for a user)."""
     win.canvas.setFocus()
     qtbot.keyClick(win.canvas, k, modifiers)
+
+
+def export_dialog_browses(monkeypatch, configure=None) -> list:  # noqa: ANN001
+    """File ▸ Export's dialog, answered as a user does: Browse… (the system's file
+    dialog, which the test patches), `configure(dialog)` if given, then Export. Returns
+    the list the dialogs shown are appended to."""
+    from PySide6.QtWidgets import QDialog
+
+    from samstudio.ui.export_dialog import ExportDialog
+
+    shown: list = []
+
+    def exec_(self) -> int:  # noqa: ANN001
+        shown.append(self)
+        self.browse_button.click()
+        if configure is not None:
+            configure(self)
+        self.buttons.button(self.buttons.StandardButton.Ok).click()
+        return int(QDialog.DialogCode.Accepted if self.result() else QDialog.DialogCode.Rejected)
+
+    monkeypatch.setattr(ExportDialog, "exec", exec_)
+    return shown

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from ui.conftest import make_scene, open_folder, replace_picture
 from ui.fakes import FakeSegmenter
-from ui.helpers import click_image, key
+from ui.helpers import click_image, export_dialog_browses, key
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
@@ -170,6 +170,7 @@ def test_after_a_restart_a_resized_picture_keeps_its_old_masks_aside(
         monkeypatch.setattr(
             QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), ""))
         )
+        export_dialog_browses(monkeypatch)
         menu_action(win, "Export COCO (RLE masks)…").trigger()
         exported = json.loads(out.read_text())
         assert [a["id"] for a in exported["annotations"] if a["image_id"] == first] == [new_ann.id]

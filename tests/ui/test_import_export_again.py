@@ -12,6 +12,7 @@ import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
 from ui.conftest import open_folder
+from ui.helpers import export_dialog_browses
 
 
 def menu_item(win, text: str):  # noqa: ANN001,ANN201
@@ -106,6 +107,7 @@ def test_an_export_onto_a_full_disk_names_the_file_once(
     monkeypatch.setattr(
         QFileDialog, "getSaveFileName", staticmethod(lambda *args, **k: (str(out), ""))
     )
+    export_dialog_browses(monkeypatch)
 
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

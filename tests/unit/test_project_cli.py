@@ -247,11 +247,28 @@ def test_uncategorised_masks_export_under_a_default_category(
         m[1:4, 1:4] = True
         project.add_annotations(img.id, [m, ~m], None, "proposal")
     out_file = tmp_path / "plain.json"
-    code, _, err = _cli(
+    code, out, err = _cli(
         capsys, "export", str(folder), "--format", "coco-rle", "--out", str(out_file)
     )
+    assert code == 0, err  # unreviewed proposals stay out by default, and it says so
+    assert "0 masks on" in out and "note: 2 auto-segment proposal(s)" in out
+    assert COCO(str(out_file)).dataset["annotations"] == []
+    code, out, err = _cli(
+        capsys,
+        "export",
+        str(folder),
+        "--format",
+        "coco-rle",
+        "--out",
+        str(out_file),
+        "--with-proposals",
+        "--images",
+        "annotated",
+    )
     assert code == 0, err
+    assert f"wrote {out_file}: 2 masks on 1 images" in out
     coco = COCO(str(out_file))
+    assert len(coco.dataset["images"]) == 1
     (cat,) = coco.dataset["categories"]
     assert [a["category_id"] for a in coco.dataset["annotations"]] == [cat["id"], cat["id"]]
     assert sorted(a["area"] for a in coco.dataset["annotations"]) == [9, m.size - 9]

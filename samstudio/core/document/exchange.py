@@ -24,7 +24,10 @@ SA-V) and adds its masks as `source="imported"` annotations (crowd regions keep
 
 Export leaves out masks made on an earlier picture of another size (the image file was
 replaced, see `image_files`), each named in the problems: they would not fit the image
-the file describes.
+the file describes. What else goes out is the `ExportScope`: by default every image and
+every reviewed mask; unreviewed auto-segment proposals only when asked for (they are
+not annotations yet); optionally only the images that have masks, or only those marked
+done. `ExportResult` counts what was written and what the scope left out.
 """
 
 from __future__ import annotations
@@ -63,6 +66,49 @@ class ImportSummary:
     format_issues: list[str] = field(default_factory=list)
 
 
+PROPOSAL = "proposal"  # records.SOURCES: an auto-segment mask not reviewed yet
+ImageScope = Literal["all", "annotated", "done"]
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """What an export takes. images: "all" (every readable image, with or without
+    masks), "annotated" (images with at least one exported mask) or "done" (images
+    marked done); proposals: also the unreviewed auto-segment proposals."""
+
+    images: ImageScope = "all"
+    proposals: bool = False
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote: the files, the problems met (what the format could not
+    hold, masks that do not fit their image), how many images and annotations went out,
+    and what the scope left out on purpose (not problems). Unpacks as (files, problems)."""
+
+    files: list[Path]
+    problems: list[str]
+    images: int = 0
+    annotations: int = 0
+    proposals_left_out: int = 0
+    images_left_out: int = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.files, self.problems))
+
+    def notes(self) -> list[str]:
+        """What the scope left out, as sentences for the user."""
+        out = []
+        if self.proposals_left_out:
+            out.append(
+                f"{self.proposals_left_out} auto-segment proposal(s) not reviewed yet were "
+                "left out (accept them first, or export with proposals)"
+            )
+        if self.images_left_out:
+            out.append(f"{self.images_left_out} image(s) outside the chosen images were left out")
+        return out
+
+
 def project_dataset(project: Project, *, salvage: bool = False) -> tuple[Dataset, list[str]]:
     """The whole project as a formats Dataset (in memory); with `salvage`, what a damaged
     file still holds."""
@@ -74,24 +120,73 @@ def project_dataset(project: Project, *, salvage: bool = False) -> tuple[Dataset
 
 
 def export_project(
-    project: Project, to: str, out: str | os.PathLike[str], *, salvage: bool = False
-) -> tuple[list[Path], list[str]]:
+    project: Project,
+    to: str,
+    out: str | os.PathLike[str],
+    *,
+    salvage: bool = False,
+    scope: ExportScope = ExportScope(),
+) -> ExportResult:
     """Write the project as `coco-rle`, `coco-polygon` (a file) or `sa1b` (a folder).
 
     Streams: one annotation (COCO) or one image (SA-1B) at a time goes through the
     formats layer's own serialisers (`coco.annotation_json`, `sa1b.sa1b_document`), so
     memory stays flat for a million annotations. Files are written atomically. Returns
-    the files written and the problems met (what the format could not hold, and with
-    `salvage` what could not be read).
+    the files written, the problems met (what the format could not hold, and with
+    `salvage` what could not be read) and the counts (`ExportResult`).
     """
     if to not in ("coco-rle", "coco-polygon", "sa1b"):
         raise ValueError(f"export format is coco-rle, coco-polygon or sa1b, not {to!r}")
+    if scope.images not in ("all", "annotated", "done"):
+        raise ValueError(f"images to export are all, annotated or done, not {scope.images!r}")
     head = _dataset_head(project)
+    n_readable = len(head.images)
+    if scope.images == "done":
+        done = {img.id for img in project.images(status="done")}
+        head.images = [img for img in head.images if img.id in done]
+    tally = _Tally(scope, {img.id for img in head.images})
     annotations, problems = _annotations(project, salvage)
-    annotations = _fitting(head, annotations, problems)
+    annotations = _fitting(head, tally.chosen(annotations), problems)
+    keep = tally.annotated if scope.images == "annotated" else None
     if to == "sa1b":
-        return _export_sa1b(head, annotations, Path(out), problems)
-    return [_export_coco(head, annotations, Path(out), to, problems)], problems
+        files, problems = _export_sa1b(head, tally.counted(annotations), Path(out), problems, keep)
+    else:
+        files = [_export_coco(head, tally.counted(annotations), Path(out), to, problems, keep)]
+    images = len(head.images) if keep is None else len(keep)
+    return ExportResult(
+        files,
+        problems,
+        images=images,
+        annotations=tally.written,
+        proposals_left_out=tally.proposals,
+        images_left_out=n_readable - images,
+    )
+
+
+class _Tally:
+    """The scope's filter on the annotation stream, and its counts."""
+
+    def __init__(self, scope: ExportScope, image_ids: set[int]) -> None:
+        self.scope = scope
+        self.image_ids = image_ids
+        self.proposals = 0
+        self.written = 0
+        self.annotated: set[int] = set()
+
+    def chosen(self, annotations: Iterable[Annotation]) -> Iterator[Annotation]:
+        """Proposals (unless asked for) and annotations of images outside the scope
+        are left out, not reported as problems."""
+        for ann in annotations:
+            if ann.source == PROPOSAL and not self.scope.proposals:
+                self.proposals += 1
+            elif ann.image_id in self.image_ids:
+                yield ann
+
+    def counted(self, annotations: Iterable[Annotation]) -> Iterator[Annotation]:
+        for ann in annotations:
+            self.written += 1
+            self.annotated.add(ann.image_id)
+            yield ann
 
 
 def _dataset_head(project: Project) -> Dataset:
@@ -160,8 +255,15 @@ def _record(ann: Annotation) -> FormatAnnotation:
 
 
 def _export_coco(
-    head: Dataset, annotations: Iterable[Annotation], out: Path, to: str, problems: list[str]
+    head: Dataset,
+    annotations: Iterable[Annotation],
+    out: Path,
+    to: str,
+    problems: list[str],
+    keep: set[int] | None = None,
 ) -> Path:
+    """One COCO file; `keep`: only these image ids (known once the annotations, written
+    first, have streamed through), else every image of `head`."""
     from samstudio.core.atomic import atomic_write
     from samstudio.core.formats.coco import annotation_json, coco_document, default_category
 
@@ -190,6 +292,8 @@ def _export_coco(
             item = json.dumps(annotation_json(_record(ann), style, fallback.id), ensure_ascii=False)
             fh.write((("," if n else "") + item).encode("utf-8"))
             n += 1
+        if keep is not None:
+            doc["images"] = [img for img in doc["images"] if img["id"] in keep]
         rest = json.dumps(doc, ensure_ascii=False)
         fh.write(b"], " + rest[1:].encode("utf-8"))
 
@@ -197,8 +301,13 @@ def _export_coco(
 
 
 def _export_sa1b(
-    head: Dataset, annotations: Iterable[Annotation], folder: Path, problems: list[str]
+    head: Dataset,
+    annotations: Iterable[Annotation],
+    folder: Path,
+    problems: list[str],
+    keep: set[int] | None = None,
 ) -> tuple[list[Path], list[str]]:
+    """One SA-1B file per image of `head` (`keep`: only these image ids)."""
     from samstudio.core.atomic import atomic_write_json
     from samstudio.core.formats import records as fr
     from samstudio.core.formats.sa1b import sa1b_document, sa1b_stem
@@ -214,6 +323,8 @@ def _export_sa1b(
     stems: set[str] = set()
     written = []
     for image in head.images:
+        if keep is not None and image.id not in keep:
+            continue
         stem = sa1b_stem(image.file_name, image.id, stems)
         one = fr.Dataset(
             images=[image], categories=head.categories, annotations=by_image.pop(image.id)
