@@ -124,8 +124,7 @@ class ProjectHandling:
         self.project = project
         self.project_path = path
         self.annotator.set_project(project)
-        mode = " (read-only)" if getattr(project, "read_only", False) else ""
-        self.setWindowTitle(f"SAM Studio — {path.name if path else 'project'}{mode}")
+        self.update_title()
         problems = list(getattr(project, "problems", []) or [])
         if problems:  # only a read-only open gets this far with problems
             more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""

@@ -47,6 +47,7 @@ class PanelRefresh:
             n, proposals = (0, 0) if getattr(rec, "error", None) else counts.get(rec.id, (0, 0))
             rows.append(self.image_checks.row(rec, n, proposals=proposals))
         self.images_panel.set_rows(rows, self.annotator.image_id)
+        self.update_title()
 
     def _refresh_categories(self) -> None:
         if self.project is None:
@@ -87,6 +88,7 @@ class PanelRefresh:
         if rec is not None:
             row = self.image_checks.row(rec, count, live=True, proposals=proposals)
             self.images_panel.update_row(row)
+        self.update_title()  # the done count
 
     def _show_candidates(self) -> None:
         cs = self.annotator.candidate_set

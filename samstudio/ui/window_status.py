@@ -13,6 +13,32 @@ from PySide6.QtWidgets import QLabel
 from samstudio.ui.inference_worker import describe
 
 
+def short_description(info: Any) -> str:
+    """The status bar's model label: the model and where it runs ("cpu", "cuda"), short
+    enough to leave room for messages; the tooltip has backend and provider in full."""
+    if info is None:
+        return "none"
+    device = str(info.device)
+    device = DEVICES.get(device, device)
+    return f"{info.model_id} · {device}"
+
+
+# ONNX Runtime's execution providers, as the PyTorch backend names its devices
+DEVICES = {"CPUExecutionProvider": "cpu", "CUDAExecutionProvider": "cuda"}
+
+
+def window_title(project_name: str | None, image: str | None, position: str, mode: str) -> str:
+    """'scene_3.png (4 of 200, 12 done) — birds — SAM Studio': the image first (what
+    the annotator looks at), then the project; `mode`: " (read-only)" or ""."""
+    parts = []
+    if image:
+        parts.append(f"{image} ({position})" if position else image)
+    if project_name:
+        parts.append(f"{project_name}{mode}")
+    parts.append("SAM Studio")
+    return " — ".join(parts)
+
+
 class StatusBarWidgets:
     """The status-bar labels of `MainWindow` and the slots that write them."""
 
@@ -59,6 +85,28 @@ class StatusBarWidgets:
             )
         )
 
+    def update_title(self) -> None:
+        """The window title: image, its place in the project and the done count, project."""
+        project = self.project
+        if project is None:
+            self.setWindowTitle("SAM Studio")
+            return
+        path = getattr(self, "project_path", None)
+        name = path.name if path else "project"
+        mode = " (read-only)" if getattr(project, "read_only", False) else ""
+        image_id = self.annotator.image_id
+        image, position = None, ""
+        try:
+            records = project.images()
+            ids = [r.id for r in records]
+            done = sum(r.status == "done" for r in records)
+            if image_id in ids:
+                image = Path(str(project.image_path(image_id))).name
+                position = f"{ids.index(image_id) + 1} of {len(ids)}, {done} done"
+        except Exception:  # a busy or damaged store: the title without the counts
+            pass
+        self.setWindowTitle(window_title(name, image, position, mode))
+
     def _update_brush_label(self) -> None:
         tool = self.canvas.tool
         show = tool is not None and tool.shows_brush
@@ -72,9 +120,9 @@ class StatusBarWidgets:
         self.statusBar().showMessage(message + hint, 15000)
 
     def _model_loaded(self, info: Any) -> None:
-        self.model_label.setText(f"Model: {describe(info)}")
+        self.model_label.setText(f"Model: {short_description(info)}")
         notes = tuple(getattr(info, "notes", ()) or ())
-        self.model_label.setToolTip("\n".join(notes))
+        self.model_label.setToolTip("\n".join((describe(info), *notes)))
         ready = f"Model {info.model_id} ready on {info.device}"
         if notes:  # e.g. an ONNX export running without its damaged prepared decoder
             self.statusBar().showMessage(f"{ready}. Note: {' '.join(notes)}", 30000)
@@ -86,5 +134,6 @@ class StatusBarWidgets:
     def _model_failed(self, label: str, message: str) -> None:
         self.annotator.model_kept()
         info = self.worker.model_info
-        self.model_label.setText(f"Model: {describe(info)}")
+        self.model_label.setText(f"Model: {short_description(info)}")
+        self.model_label.setToolTip(describe(info))
         self.show_error("The model could not be loaded", f"{label}\n\n{message}")
