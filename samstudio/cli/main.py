@@ -38,17 +38,37 @@ def build_parser() -> argparse.ArgumentParser:
         prog="samstudio", description="SAM Studio: segment images with Segment Anything."
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads for PyTorch and ONNX Runtime (default: one per core; on a busy "
-        "machine 1 can be many times faster, because spinning threads wait for each other)",
-    )
+    parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _threads_after_the_command(parser)
     return parser
+
+
+THREADS_HELP = (
+    "CPU threads for PyTorch and ONNX Runtime (default: one per core; on a busy machine 1 "
+    "can be many times faster, because spinning threads wait for each other)"
+)
+
+
+def _threads_after_the_command(parser: argparse.ArgumentParser) -> None:
+    """Accept --threads after any (sub)command too (`samstudio evaluate --threads 1 ...`),
+    as well as before it: every command's parser gets the option, and it sets the same
+    value only when given there (SUPPRESS: an absent one leaves the top level's)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in set(action.choices.values()):
+            if not any("--threads" in a.option_strings for a in child._actions):
+                child.add_argument(
+                    "--threads",
+                    type=int,
+                    metavar="N",
+                    default=argparse.SUPPRESS,
+                    help=THREADS_HELP,
+                )
+            _threads_after_the_command(child)
 
 
 def set_threads(n: int) -> None:

@@ -65,3 +65,27 @@ def test_the_tests_above_leave_no_thread_setting_behind() -> None:
     """Runs after them (file order): what main() set is gone again for later tests."""
     now = {name: os.environ.get(name) for name in AT_IMPORT}
     assert now == AT_IMPORT
+
+
+@pytest.mark.parametrize(
+    ("argv", "threads"),
+    [
+        (["--threads", "2", "project", "info", "P"], 2),
+        (["project", "info", "P", "--threads", "3"], 3),
+        (["evaluate", "--threads", "1", "--synthetic", "2"], 1),
+        (["convert", "in.json", "--to", "sa1b", "--out", "o"], None),
+        (["--threads", "2", "evaluate", "--threads", "4", "--synthetic", "2"], 4),
+    ],
+)
+def test_threads_before_or_after_the_command(argv: list[str], threads: int | None) -> None:
+    """Found by review: `evaluate --threads 1` was a usage error, the option being taken
+    only before the command, while the README tells busy machines to use it."""
+    from samstudio.cli.main import build_parser
+
+    assert build_parser().parse_args(argv).threads == threads
+
+
+def test_threads_after_the_command_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["project", "info", "P", "--threads", "0"])
+    assert exc.value.code == 2 and "--threads must be at least 1" in capsys.readouterr().err
