@@ -469,13 +469,17 @@ def _section(report: StudyReport) -> list[str]:
             f"{_num(c.std):>5}  {_ci(c.ci_low, c.ci_high):<15} "
             + " ".join(f"{n:>4}" for n in c.histogram)
         )
+    lines.append(
+        "(mean, std and CI over the rated jobs' mean ratings, n = jobs; 'ratings' counts "
+        f"single ratings; histogram: how many ratings of {MIN_RATING}..{MAX_RATING})"
+    )
     if report.comparisons:
         lines.append("")
         pconf = f"{100 * report.pair_confidence:g}% CI diff"
         pair_w = max([6] + [len(f"{p.a_name} - {p.b_name}") for p in report.comparisons])
         lines.append(
             f"{'a - b':<{pair_w}}  {'pairs':>6} {'mean a':>6} {'mean b':>6} {'diff':>6} "
-            f"{'t':>7} {'p':>8} {'p(a>b)':>8}  {pconf}"
+            f"{'t':>7} {'p':>8} {'p a>b':>8}  {pconf}"
         )
         for p in report.comparisons:
             lines.append(
@@ -484,7 +488,8 @@ def _section(report: StudyReport) -> list[str]:
                 f"{_p(p.p_value):>8} {_p(p.p_value_greater):>8}  {_ci(p.ci_low, p.ci_high)}"
             )
         lines.append(
-            f"(paired t-test; {report.comparisons[0].method} bootstrap, "
+            f"(paired t-test over jobs rated in both conditions: p two-sided, 'p a>b' "
+            f"one-sided for mean a > mean b; {report.comparisons[0].method} bootstrap, "
             f"{report.comparisons[0].n_resamples} resamples)"
         )
     return lines
