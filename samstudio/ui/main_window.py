@@ -17,6 +17,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
 
+from samstudio.ui import category_actions
 from samstudio.ui.annotator import Annotator
 from samstudio.ui.candidates_panel import CandidatesPanel
 from samstudio.ui.canvas import Canvas
@@ -132,6 +133,7 @@ class MainWindow(QMainWindow, WindowActions, ProjectHandling, PanelRefresh, Stat
         self.categories_panel.add_requested.connect(self.add_category)
         self.categories_panel.rename_requested.connect(self._rename_category)
         self.categories_panel.recolor_requested.connect(self._recolor_category)
+        self.categories_panel.delete_requested.connect(self._delete_category)
         self.images_panel.image_chosen.connect(self.open_image)
         self.canvas.space_tapped.connect(self.accept)
         self._connect_status_bar()
@@ -202,12 +204,11 @@ class MainWindow(QMainWindow, WindowActions, ProjectHandling, PanelRefresh, Stat
         self._refresh_categories()
 
     def _rename_category(self, category_id: int, name: str) -> None:
-        try:
-            self.project.rename_category(category_id, name)
-        except Exception as exc:
-            self.show_error("Could not rename the category", f"{name}: {exc}")
-        self._refresh_categories()
-        self._refresh_instances()
+        """Rename; onto another category's name, offer to merge (`category_actions`)."""
+        category_actions.rename_category(self, category_id, name)
+
+    def _delete_category(self, category_id: int) -> None:
+        category_actions.delete_category(self, category_id)
 
     def _recolor_category(self, category_id: int, color: str) -> None:
         try:

@@ -3,7 +3,8 @@
 Every mutating method is one SQLite transaction, committed (durably, WAL with
 synchronous=FULL) before it returns; if it raises, nothing of it was saved. Edits of
 annotations are undoable per image (see history.py); image status, notes and
-categories are not part of the undo history.
+categories are not part of the undo history (categories.py says what deleting one does
+to it).
 
 Masks given to and returned by a project are (H, W) bool arrays in the displayed frame
 of their image (EXIF orientation applied), H and W as in `ImageRecord`.
@@ -23,37 +24,21 @@ from typing import Any
 import numpy as np
 
 from samstudio.core.document import history
+from samstudio.core.document.categories import PALETTE, CategoryEditing
 from samstudio.core.document.edits import AnnotationEditing
-from samstudio.core.document.records import IMAGE_STATUSES, Annotation, Category, ImageRecord
+from samstudio.core.document.records import IMAGE_STATUSES, Annotation, ImageRecord
 from samstudio.core.document.rows import (
     ANNOTATION_COLUMNS,
     DamagedRowError,
     EditError,
     annotation_from_row,
-    check_color,
     check_status,
 )
+from samstudio.core.natural_order import natural_key
 from samstudio.core.store import Check, CorruptProjectError, ProjectError, Store
 
 PROJECT_FILE_NAME = "project.samstudio"
-PALETTE = (
-    "#e6194b",
-    "#3cb44b",
-    "#ffe119",
-    "#4363d8",
-    "#f58231",
-    "#911eb4",
-    "#46f0f0",
-    "#f032e6",
-    "#bcf60c",
-    "#fabebe",
-    "#008080",
-    "#e6beff",
-    "#9a6324",
-    "#fffac8",
-    "#800000",
-    "#aaffc3",
-)
+__all__ = ["PALETTE", "PROJECT_FILE_NAME", "Project", "probe_image", "scan_images"]
 
 
 def probe_image(path: Path) -> tuple[int, int, str, str | None]:
@@ -68,7 +53,8 @@ def probe_image(path: Path) -> tuple[int, int, str, str | None]:
 
 
 def scan_images(folder: Path, skip: Sequence[Path] = ()) -> list[Path]:
-    """Image files under `folder` (recursive, hidden entries skipped), sorted, as relative paths."""
+    """Image files under `folder` (recursive, hidden entries skipped), as relative paths
+    in natural order (see natural_order.py)."""
     from samstudio.core.images import SUPPORTED_SUFFIXES
 
     found = []
@@ -81,7 +67,7 @@ def scan_images(folder: Path, skip: Sequence[Path] = ()) -> list[Path]:
             full = Path(dirpath) / name
             if full.resolve() not in skip_set:
                 found.append(full.relative_to(folder))
-    return sorted(found, key=lambda p: p.as_posix())
+    return sorted(found, key=lambda p: natural_key(p.as_posix()))
 
 
 # (path, width, height, content hash, error, file size, file mtime in ns)
@@ -136,7 +122,7 @@ def _remove_project_files(path: Path) -> None:
             pass
 
 
-class Project(AnnotationEditing):
+class Project(AnnotationEditing, CategoryEditing):
     """An open project. Use `Project.create` or `Project.open`; close with `close()` or `with`."""
 
     def __init__(self, store: Store) -> None:
@@ -297,7 +283,8 @@ class Project(AnnotationEditing):
         return len(rows)
 
     def images(self, status: str | None = None) -> list[ImageRecord]:
-        """Images in path order, optionally only those with `status`."""
+        """Images in natural path order (img_2 before img_10, case-insensitive; see
+        natural_order.py), optionally only those with `status`."""
         sql = "SELECT id, path, width, height, content_hash, status, note, error FROM images"
         args: tuple[Any, ...] = ()
         if status is not None:
@@ -305,7 +292,8 @@ class Project(AnnotationEditing):
             sql += " WHERE status = ?"
             args = (status,)
         with self.store.reading() as conn:
-            return [ImageRecord(*row) for row in conn.execute(sql + " ORDER BY path", args)]
+            records = [ImageRecord(*row) for row in conn.execute(sql, args)]
+        return sorted(records, key=lambda rec: natural_key(rec.path))
 
     def image(self, image_id: int) -> ImageRecord:
         with self.store.reading() as conn:
@@ -368,53 +356,6 @@ class Project(AnnotationEditing):
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('root', ?)", (rel_root,))
         self.root = new_folder
         return len(updates)
-
-    # -- categories ----------------------------------------------------------------------
-
-    def categories(self) -> list[Category]:
-        with self.store.reading() as conn:
-            rows = conn.execute("SELECT id, name, color, supercategory FROM categories ORDER BY id")
-            return [Category(*row) for row in rows]
-
-    def add_category(
-        self, name: str, color: str | None = None, supercategory: str = ""
-    ) -> Category:
-        name = name.strip()
-        if not name:
-            raise EditError(self.path, "a category needs a name")
-        with self.store.transaction(f"adding category {name!r}") as conn:
-            if conn.execute("SELECT 1 FROM categories WHERE name = ?", (name,)).fetchone():
-                raise EditError(self.path, f"a category named {name!r} already exists")
-            if color is None:
-                n = conn.execute("SELECT count(*) FROM categories").fetchone()[0]
-                color = PALETTE[n % len(PALETTE)]
-            check_color(self.path, color)
-            cur = conn.execute(
-                "INSERT INTO categories (name, color, supercategory) VALUES (?, ?, ?)",
-                (name, color.lower(), supercategory),
-            )
-            return Category(int(cur.lastrowid or 0), name, color.lower(), supercategory)
-
-    def rename_category(self, category_id: int, name: str) -> None:
-        name = name.strip()
-        if not name:
-            raise EditError(self.path, "a category needs a name")
-        with self.store.transaction(f"renaming category {category_id}") as conn:
-            self._require_category(conn, category_id)
-            clash = conn.execute(
-                "SELECT id FROM categories WHERE name = ? AND id != ?", (name, category_id)
-            ).fetchone()
-            if clash:
-                raise EditError(self.path, f"a category named {name!r} already exists")
-            conn.execute("UPDATE categories SET name = ? WHERE id = ?", (name, category_id))
-
-    def recolor_category(self, category_id: int, color: str) -> None:
-        check_color(self.path, color)
-        with self.store.transaction(f"recolouring category {category_id}") as conn:
-            self._require_category(conn, category_id)
-            conn.execute(
-                "UPDATE categories SET color = ? WHERE id = ?", (color.lower(), category_id)
-            )
 
     # -- reading annotations -------------------------------------------------------------
 
