@@ -18,13 +18,19 @@ Masks and points are in the image frame as displayed: masks (H, W) bool, points
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sized
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from samstudio.core.point_eval_report import EvalReport, MaskResult, build_report
 from samstudio.inference.types import ImageEmbedding, Prompts, Segmenter
+
+if TYPE_CHECKING:
+    from samstudio.core.eval_coco import CocoEvalSet
+
+__all__ = ["EvalReport", "EvalSample", "MaskResult"]
 
 DEFAULT_POINTS = (1, 2, 3, 5, 9)
 
@@ -74,44 +80,20 @@ def next_point(gt: np.ndarray, pred: np.ndarray) -> tuple[int, int, int] | None:
     return x, y, int(fn[y, x])
 
 
-@dataclass
-class MaskResult:
-    """IoU after 1..n points for one mask; oracle_iou_1: best of the 3 candidates
-    after the first point."""
+@dataclass(frozen=True, eq=False)
+class EvalSample:
+    """One image to evaluate on: image (H, W, 3) uint8 RGB, masks (N, H, W) bool; name
+    (the image file) and mask_ids (one per mask, e.g. COCO annotation ids) name each
+    mask in the per-mask rows. Plain (image, masks) pairs are accepted too."""
 
-    ious: list[float]
-    oracle_iou_1: float
+    image: np.ndarray
+    masks: np.ndarray
+    name: str = ""
+    mask_ids: tuple[int | str, ...] = ()
 
-
-@dataclass
-class EvalReport:
-    """Figures of one evaluation run (what `samstudio evaluate` prints and saves)."""
-
-    points: tuple[int, ...]
-    first: str
-    miou: dict[int, float] = field(default_factory=dict)
-    oracle_miou_1: float = 0.0
-    n_masks: int = 0
-    n_images: int = 0
-    mask_input: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "miou": {str(k): round(v, 4) for k, v in self.miou.items()},
-            "oracle_miou_1": round(self.oracle_miou_1, 4),
-            "counts": {"masks": self.n_masks, "images": self.n_images},
-            "first": self.first,
-            "points": list(self.points),
-            "mask_input": self.mask_input,
-            "protocol": "SAM paper D.1",
-        }
-
-    def table(self) -> str:
-        lines = [f"{'points':>8} {'mIoU':>8}"]
-        lines += [f"{n:>8d} {self.miou[n]:>8.4f}" for n in self.points]
-        lines.append(f"{'oracle@1':>8} {self.oracle_miou_1:>8.4f}")
-        lines.append(f"masks: {self.n_masks}  images: {self.n_images}  first point: {self.first}")
-        return "\n".join(lines)
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Unpacks as `image, masks`, as the plain pairs do."""
+        return iter((self.image, self.masks))
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,9 +209,13 @@ class EvalProgress:
     clicks: int = 0
 
 
+Sample = tuple[np.ndarray, np.ndarray] | EvalSample
+"""(image, masks) or an `EvalSample` that also names the image and each mask."""
+
+
 def iter_evaluate(
     segmenter: Segmenter,
-    samples: Iterable[tuple[np.ndarray, np.ndarray]],
+    samples: Iterable[Sample],
     points: Iterable[int] = DEFAULT_POINTS,
     first: str = "center",
     seed: int = 0,
@@ -239,7 +225,10 @@ def iter_evaluate(
     each_click: bool = False,
 ) -> Iterator[EvalProgress]:
     """§D.1 over `samples` step by step: pairs of (image (H, W, 3) uint8 RGB, masks
-    (N, H, W) bool), read lazily, one at a time.
+    (N, H, W) bool) or `EvalSample`s, read lazily, one at a time. Empty masks are left
+    out and counted in the report's `left_out["empty"]`; when `samples` has a
+    `left_out` dict (reason -> count, as `eval_coco.CocoEvalSet`), it is added in after
+    the last sample was read.
 
     `encode(image)` gives an image's embedding for `segmenter` (default
     `segmenter.encode`; the window passes one that goes through its embedding cache).
@@ -268,7 +257,7 @@ def iter_evaluate(
 def _steps(
     segmenter: Segmenter,
     encode: Callable[[np.ndarray], ImageEmbedding],
-    samples: Iterable[tuple[np.ndarray, np.ndarray]],
+    samples: Iterable[Sample],
     pts: tuple[int, ...],
     first: str,
     seed: int,
@@ -280,9 +269,14 @@ def _steps(
     stopped = cancel if cancel is not None else (lambda: False)
     rng = np.random.default_rng(seed)
     per_mask: list[MaskResult] = []
-    n_images = 0
-    for image, masks in samples:
-        targets = [m for m in np.asarray(masks, bool) if m.any()]
+    n_images = n_empty = 0
+    for sample in samples:
+        if not isinstance(sample, EvalSample):
+            sample = EvalSample(*sample)
+        image, masks = sample.image, np.asarray(sample.masks, bool)
+        ids = sample.mask_ids or tuple(range(1, len(masks) + 1))
+        targets = [(m, mid) for m, mid in zip(masks, ids, strict=True) if m.any()]
+        n_empty += len(masks) - len(targets)
         if not targets:
             continue
         if stopped():
@@ -290,7 +284,7 @@ def _steps(
         emb = encode(image)
         if each_click:
             yield EvalProgress(n_images, len(per_mask), total)
-        for i, gt in enumerate(targets):
+        for i, (gt, mask_id) in enumerate(targets):
             if stopped():
                 return
             clicks = first_click(segmenter, emb, gt, first, rng)
@@ -300,35 +294,25 @@ def _steps(
                     if stopped():
                         return
                 clicks = next_click(segmenter, emb, gt, clicks, mask_input)
-            per_mask.append(clicks.result())
+            result = clicks.result()
+            result.image, result.annotation_id = sample.name, mask_id
+            result.area = int(gt.sum())
+            per_mask.append(result)
             last = i == len(targets) - 1
             n_images += int(last)
             yield EvalProgress(
                 n_images, len(per_mask), total, last, mask_done=True, clicks=len(clicks.ious)
             )
-    yield EvalProgress(
-        n_images, len(per_mask), total, report=_report(per_mask, pts, first, mask_input, n_images)
-    )
-
-
-def _report(
-    per_mask: list[MaskResult], pts: tuple[int, ...], first: str, mask_input: bool, n_images: int
-) -> EvalReport:
-    report = EvalReport(points=pts, first=first, mask_input=mask_input)
-    report.n_images = n_images
-    report.n_masks = len(per_mask)
-    if per_mask:
-        report.miou = {n: float(np.mean([r.ious[n - 1] for r in per_mask])) for n in pts}
-        report.oracle_miou_1 = float(np.mean([r.oracle_iou_1 for r in per_mask]))
-    else:
-        report.miou = {n: float("nan") for n in pts}
-        report.oracle_miou_1 = float("nan")
-    return report
+    left_out = {"empty": n_empty} if n_empty else {}
+    for reason, n in getattr(samples, "left_out", {}).items():
+        left_out[reason] = left_out.get(reason, 0) + n
+    report = build_report(per_mask, pts, first, mask_input, n_images, left_out)
+    yield EvalProgress(n_images, len(per_mask), total, report=report)
 
 
 def evaluate(
     segmenter: Segmenter,
-    samples: Iterable[tuple[np.ndarray, np.ndarray]],
+    samples: Iterable[Sample],
     points: Iterable[int] = DEFAULT_POINTS,
     first: str = "center",
     seed: int = 0,
@@ -336,7 +320,8 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     encode: Callable[[np.ndarray], ImageEmbedding] | None = None,
 ) -> EvalReport:
-    """§D.1 over `samples`: pairs of (image (H, W, 3) uint8 RGB, masks (N, H, W) bool).
+    """§D.1 over `samples`: pairs of (image (H, W, 3) uint8 RGB, masks (N, H, W) bool)
+    or `EvalSample`s.
 
     Each image is encoded once (by `encode`, default `segmenter.encode`); empty masks
     are skipped. `progress(images, masks)` is called after each image.
@@ -353,53 +338,19 @@ def evaluate(
 
 def synthetic_samples(
     n_images: int, seed_base: int = 10_000_000, size: int = 256
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Held-out synthetic scenes (seeds seed_base .. seed_base + n_images - 1)."""
+) -> Iterator[EvalSample]:
+    """Held-out synthetic scenes (seeds seed_base .. seed_base + n_images - 1), each
+    named "synthetic-SEED", its masks numbered from 1."""
     from samstudio.training.synthetic import make_scene
 
     for i in range(n_images):
         scene = make_scene(seed_base + i, size=size)
-        yield scene.image, scene.masks
+        yield EvalSample(scene.image, scene.masks, f"synthetic-{seed_base + i}")
 
 
-def coco_samples(annotations: str, images_dir: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(image, masks) per image of a COCO instances file; crowd and empty
-    annotations are left out. Raises ValueError naming the file on bad input."""
-    from pathlib import Path
+def coco_samples(annotations: str, images_dir: str, min_area: int = 1) -> CocoEvalSet:
+    """The masks of a COCO instances file, read as `samstudio convert` reads it; see
+    `eval_coco.open_coco_eval` (FormatError naming the file when it cannot be used)."""
+    from samstudio.core.eval_coco import open_coco_eval
 
-    from PIL import Image, ImageOps
-    from pycocotools.coco import COCO
-
-    try:
-        coco = COCO(annotations)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"{annotations}: not a readable COCO annotation file ({exc})") from exc
-    root = Path(images_dir)
-    for img_id in sorted(coco.getImgIds()):
-        info = coco.loadImgs(img_id)[0]
-        path = root / info["file_name"]
-        if not path.exists():
-            path = root / Path(info["file_name"]).name
-        try:
-            with Image.open(path) as im:
-                image = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-        except OSError as exc:
-            raise ValueError(
-                f"{path}: cannot read image for COCO image id {img_id} ({exc})"
-            ) from exc
-        anns = [
-            a
-            for a in coco.loadAnns(coco.getAnnIds(imgIds=img_id))
-            if not a.get("iscrowd", 0) and a.get("segmentation")
-        ]
-        h, w = image.shape[:2]
-        masks = []
-        for a in anns:
-            m = coco.annToMask(a).astype(bool)
-            if m.shape != (h, w):
-                raise ValueError(
-                    f"{annotations}: annotation {a.get('id')} is {m.shape[1]}x{m.shape[0]} "
-                    f"but image {path.name} is {w}x{h}"
-                )
-            masks.append(m)
-        yield image, np.array(masks, bool).reshape(len(masks), h, w)
+    return open_coco_eval(annotations, images_dir, min_area)

@@ -168,13 +168,14 @@ def test_bad_first_mode_and_empty_points_are_rejected() -> None:
 
 def test_coco_samples_reads_masks(shared_data: Path) -> None:
     root = shared_data / "coco_instance_seg" / "pycococreator_example"
-    samples = list(
-        point_eval.coco_samples(
-            str(root / "annotations" / "coco_example.json"), str(root / "images")
-        )
+    dataset = point_eval.coco_samples(
+        str(root / "annotations" / "coco_example.json"), str(root / "images")
     )
+    samples = list(dataset)
     assert len(samples) == 1
-    image, masks = samples[0]
-    assert image.shape == (256, 256, 3)
-    assert len(masks) == 2  # the crowd annotation is left out
-    assert all(m.any() for m in masks)
+    sample = samples[0]
+    assert sample.image.shape == (256, 256, 3)
+    assert sample.name == "100.jpg"
+    assert len(sample.masks) == 2  # the crowd annotation is left out, and counted
+    assert dataset.left_out == {"crowd": 1}
+    assert all(m.any() for m in sample.masks)
