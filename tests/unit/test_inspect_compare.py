@@ -162,7 +162,7 @@ def test_cli_compare_truncated_file_is_an_error(
     cut.write_bytes(coco.read_bytes()[:5000])
     rc = main(["inspect", "compare", str(coco), str(cut)])
     err = capsys.readouterr().err
-    assert rc == 1 and err.startswith("error: ") and str(cut) in err
+    assert rc == 2 and err.startswith("error: ") and str(cut) in err
 
 
 def test_cli_compare_names_what_is_wrong_with_a_folder(
@@ -173,9 +173,9 @@ def test_cli_compare_names_what_is_wrong_with_a_folder(
     images.mkdir()
     for name in ("a.png", "b.png", "c.png", "d.png"):
         (images / name).write_bytes(b"")
-    assert main(["inspect", "compare", str(empty), str(empty)]) == 1
+    assert main(["inspect", "compare", str(empty), str(empty)]) == 2
     assert capsys.readouterr().err == f"error: cannot read {empty}: the folder is empty\n"
-    assert main(["inspect", "compare", str(images), str(images)]) == 1
+    assert main(["inspect", "compare", str(images), str(images)]) == 2
     err = capsys.readouterr().err
     assert f"cannot read {images}: the folder holds no annotation files" in err
     assert "a.png, b.png, c.png, … (4 in all)" in err

@@ -24,7 +24,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from samstudio.core.masks import RLE, decode_rle_window
+from samstudio.core.inspect.sources import ImageMasks as ImageMasks  # re-exported
+from samstudio.core.inspect.sources import Source, load_set, problem_lines
+from samstudio.core.inspect.sources import load_images as load_images  # re-exported
+from samstudio.core.masks import decode_rle_window
 
 # Fig. 6 (left) of the paper: masks per image, (label, lowest, highest) inclusive
 MASKS_PER_IMAGE_BINS: tuple[tuple[str, int, float], ...] = (
@@ -42,84 +45,6 @@ CONCAVITY_EDGES = np.linspace(0.0, 1.0, 21)  # Fig. 6 (right), bins of 0.05
 STRATA_EDGES: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.4, 1.0)
 CENTRE_GRID = 20
 _CORNERS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class ImageMasks:
-    """The masks of one image, as the inspect functions read them.
-
-    ``masks``: RLEs (compressed or uncompressed) of size ``[height, width]``; ``ids``: their
-    annotation ids in the same order (empty: 0..n-1); ``box_only``: annotations of the image
-    that have a box but no mask (not in ``masks``).
-    """
-
-    file_name: str
-    height: int
-    width: int
-    masks: tuple[RLE, ...] = ()
-    ids: tuple[int, ...] = ()
-    box_only: int = 0
-
-    def mask_ids(self) -> tuple[int, ...]:
-        return self.ids if self.ids else tuple(range(len(self.masks)))
-
-
-Source = Any  # a Dataset, a path to anything import_annotations reads, or ImageMasks
-
-
-def load_images(
-    source: Source, images_dir: str | os.PathLike[str] | None = None
-) -> tuple[list[ImageMasks], str, int]:
-    """(images, name, import errors) of a ``Dataset``, a sequence of ``ImageMasks``, or a
-    path to an annotation file or folder (COCO, COCO results, SA-1B, labelme, SA-V; read
-    by ``formats.detect.import_annotations``).
-
-    A file that cannot be read raises ``ValueError`` naming it. "import errors" counts the
-    annotations the importer refused (0 for in-memory input).
-    """
-    from samstudio.core.formats.detect import import_annotations
-    from samstudio.core.formats.records import Dataset, FormatError
-
-    if isinstance(source, (str, os.PathLike)):
-        name = str(source)
-        try:
-            dataset, report, _ = import_annotations(source, images_dir=images_dir)
-        except FormatError as exc:
-            raise ValueError(str(exc)) from None
-        return _from_dataset(dataset, name), name, len(report.errors)
-    if isinstance(source, Dataset):
-        return _from_dataset(source, "dataset"), "dataset", 0
-    images = list(source)
-    if not all(isinstance(im, ImageMasks) for im in images):
-        raise TypeError("source is a Dataset, a path, or a sequence of ImageMasks")
-    return images, "images", 0
-
-
-def _from_dataset(dataset: Any, name: str) -> list[ImageMasks]:
-    masks: dict[int, list[RLE]] = {im.id: [] for im in dataset.images}
-    ids: dict[int, list[int]] = {im.id: [] for im in dataset.images}
-    box_only: dict[int, int] = dict.fromkeys(masks, 0)
-    for ann in dataset.annotations:
-        if ann.image_id not in masks:
-            raise ValueError(
-                f"{name}: annotation {ann.id} refers to a missing image {ann.image_id}"
-            )
-        if ann.segmentation is None:
-            box_only[ann.image_id] += 1
-        else:
-            masks[ann.image_id].append(ann.segmentation)
-            ids[ann.image_id].append(ann.id)
-    return [
-        ImageMasks(
-            im.file_name,
-            im.height,
-            im.width,
-            tuple(masks[im.id]),
-            tuple(ids[im.id]),
-            box_only[im.id],
-        )
-        for im in dataset.images
-    ]
 
 
 def mask_concavity(mask: np.ndarray) -> float:
@@ -158,6 +83,7 @@ class MaskStats:
     empty_masks: int = 0
     box_only: int = 0
     import_errors: int = 0
+    import_problems: tuple[str, ...] = ()  # str(Issue) of each, errors first
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -208,6 +134,7 @@ class MaskStats:
             "empty_masks_skipped": self.empty_masks,
             "box_only_skipped": self.box_only,
             "import_errors": self.import_errors,
+            "import_problems": list(self.import_problems),
             "masks_per_image": {
                 "mean": self.mean_masks_per_image,
                 "median": self.median_masks_per_image,
@@ -234,13 +161,27 @@ class MaskStats:
         }
 
     def table(self, seed: int = 0) -> str:
-        """A plain-text summary for a terminal."""
+        """A plain-text summary for a terminal; without masks, says so (and why, when the
+        importer refused annotations) instead of showing means of nothing."""
+        rows = [("images", f"{self.n_images}")]
+        if self.n_masks == 0:
+            rows.append(("masks", "none: no masks to describe"))
+        else:
+            rows.append(("masks", f"{self.n_masks}"))
+        rows.append(("skipped", f"{self.empty_masks} empty, {self.box_only} box-only"))
+        if self.n_masks:
+            rows += self._figure_rows(seed)
+        if self.import_errors:
+            rows.append(("import errors", f"{self.import_errors} annotation(s) not read"))
+        width = max(len(k) for k, _ in rows)
+        lines = [self.name] + [f"  {k.ljust(width)}  {v}" for k, v in rows]
+        lines += [f"    {line}" for line in problem_lines(self.import_problems)]
+        return "\n".join(lines)
+
+    def _figure_rows(self, seed: int) -> list[tuple[str, str]]:
         sample = concavity_sample(self, seed=seed)
         mpi = ", ".join(f"{k}: {v}" for k, v in self.masks_per_image_histogram())
-        rows = [
-            ("images", f"{self.n_images}"),
-            ("masks", f"{self.n_masks}"),
-            ("skipped", f"{self.empty_masks} empty, {self.box_only} box-only"),
+        return [
             (
                 "masks per image",
                 f"mean {self.mean_masks_per_image:.2f}, median {self.median_masks_per_image:g}"
@@ -257,10 +198,6 @@ class MaskStats:
                 f"(stratified: {sample.per_bin} x {len(sample.strata)} size bins, seed {seed})",
             ),
         ]
-        if self.import_errors:
-            rows.append(("import errors", f"{self.import_errors} annotation(s) not read"))
-        width = max(len(k) for k, _ in rows)
-        return "\n".join([self.name] + [f"  {k.ljust(width)}  {v}" for k, v in rows])
 
 
 def _mean(values: np.ndarray) -> float:
@@ -274,14 +211,15 @@ def _median(values: np.ndarray) -> float:
 def dataset_mask_stats(
     source: Source, images_dir: str | os.PathLike[str] | None = None, name: str | None = None
 ) -> MaskStats:
-    """Mask properties of ``source`` (see ``load_images``): masks per image, relative size,
+    """Mask properties of ``source`` (see ``sources.load_set``): masks per image, relative size,
     concavity and centre of every non-empty mask. Empty masks and box-only annotations are
     skipped and counted. Each mask is decoded only over its box.
 
     Raises ``ValueError`` naming the file (and image and annotation) for input that cannot
     be read, or an RLE whose size is not the image's.
     """
-    images, label, import_errors = load_images(source, images_dir)
+    loaded = load_set(source, images_dir)
+    images, label = loaded.images, loaded.name
     per_image = np.zeros(len(images), dtype=np.int64)
     sizes: list[float] = []
     concavity: list[float] = []
@@ -326,7 +264,8 @@ def dataset_mask_stats(
         centres=np.asarray(centres, dtype=np.float64).reshape(-1, 2),
         empty_masks=empty,
         box_only=box_only,
-        import_errors=import_errors,
+        import_errors=len(loaded.errors),
+        import_problems=(*loaded.errors, *loaded.warnings),
     )
 
 

@@ -1,19 +1,25 @@
 """Agreement of two annotation sets of the same images, as the paper's "Mask quality" study
 (§5: automatic masks against their professionally corrected versions, "94% of pairs have
-greater than 90% IoU").
+greater than 90% IoU"), and of a model's scored results against ground truth.
 
-Images are paired by file name (the whole relative name, else the base name, else the name
-without extension, each only where it is unique in both sets); a pair whose sizes differ is
-reported and not compared. In each image, masks are paired one to one so that the summed
-IoU is largest (``scipy.optimize.linear_sum_assignment`` on the IoU matrix, computed by
-pycocotools on the RLEs without decoding them); pairs with IoU 0 stay unmatched. Set ``b``
-is the reference (ground truth) for precision and recall.
+Images are paired by file name, or by image id when a set is a COCO results list (see
+``pairing``); a pair whose sizes differ is reported and not compared. In each image, masks
+are paired one to one so that the summed IoU is largest
+(``scipy.optimize.linear_sum_assignment`` on the IoU matrix, computed by pycocotools on
+the RLEs without decoding them); pairs with IoU 0 stay unmatched. With ``by_category``
+only masks of the same category (by name) are paired. Set ``b`` is the reference (ground
+truth) for precision and recall.
+
+Crowd regions (COCO ``iscrowd``) are not objects: they are neither paired nor counted, and
+a mask of ``a`` that a crowd region of ``b`` covers (intersection over the mask's own
+area, COCO's crowd rule) at least as much as a threshold, without a pair at that
+threshold, is no false positive there, as in COCO's evaluation. When every mask of ``a``
+carries a ``score``, COCO mask AP is computed too (``coco_ap``, pycocotools' COCOeval).
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +27,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from samstudio.core.inspect.mask_stats import ImageMasks, Source, load_images
+from samstudio.core.inspect.coco_ap import APImage, MaskAP, mask_ap
+from samstudio.core.inspect.pairing import BY_FILE_NAME, pair_images
+from samstudio.core.inspect.sources import ImageMasks, LoadedSet, Source, load_set
 from samstudio.core.masks import RLE, compress_rle, rle_area, rle_iou
 
 THRESHOLDS: tuple[float, ...] = (0.5, 0.75, 0.9)
@@ -39,7 +47,8 @@ class MatchedPair:
 
 @dataclass(frozen=True)
 class ImageComparison:
-    """One image present in both sets: mask counts, pairs and the masks left unmatched."""
+    """One image present in both sets: mask counts (crowd regions left out), pairs and the
+    masks left unmatched."""
 
     file_name_a: str
     file_name_b: str
@@ -56,7 +65,14 @@ class ImageComparison:
 
 @dataclass
 class SetComparison:
-    """The result of ``compare_sets``; counts cover the images present in both sets."""
+    """The result of ``compare_sets``; counts cover the images present in both sets.
+
+    ``pairing``: how images were paired ("file name" or "image id"), ``pairing_why`` the
+    reason for pairing by id; ``crowd_a`` / ``crowd_b``: crowd regions left out;
+    ``over_crowd``: (pair IoU or 0, crowd coverage) of each mask of a that a crowd region
+    of b overlaps; ``mask_ap``: COCO mask AP when a's masks are scored (``ap_note`` says
+    why not, when only some are); ``errors_*`` / ``warnings_*``: the importer's problems.
+    """
 
     name_a: str
     name_b: str
@@ -69,6 +85,18 @@ class SetComparison:
     skipped_b: int = 0
     thresholds: tuple[float, ...] = THRESHOLDS
     extra: dict[str, Any] = field(default_factory=dict)
+    pairing: str = BY_FILE_NAME
+    pairing_why: str = ""
+    by_category: bool = False
+    crowd_a: int = 0
+    crowd_b: int = 0
+    over_crowd: list[tuple[float, float]] = field(default_factory=list)
+    mask_ap: MaskAP | None = None
+    ap_note: str = ""
+    errors_a: list[str] = field(default_factory=list)
+    errors_b: list[str] = field(default_factory=list)
+    warnings_a: list[str] = field(default_factory=list)
+    warnings_b: list[str] = field(default_factory=list)
 
     @property
     def ious(self) -> np.ndarray:
@@ -91,88 +119,39 @@ class SetComparison:
     def unmatched_b(self) -> int:
         return sum(len(im.unmatched_b) for im in self.images)
 
+    @property
+    def import_errors(self) -> int:
+        """Annotations of either set that the importer refused."""
+        return len(self.errors_a) + len(self.errors_b)
+
     def share_at(self, threshold: float) -> float:
         """Share of matched pairs with IoU >= ``threshold`` (0 without pairs)."""
         ious = self.ious
         return float(np.count_nonzero(ious >= threshold) / ious.size) if ious.size else 0.0
 
+    def over_crowd_at(self, threshold: float) -> int:
+        """Masks of a without a pair at ``threshold`` that a crowd region of b covers at
+        least that much: not false positives there."""
+        return sum(1 for iou, cover in self.over_crowd if iou < threshold and cover >= threshold)
+
     def precision_recall(self, threshold: float) -> tuple[float, float]:
         """(precision, recall) counting a pair with IoU >= ``threshold`` as a true positive:
-        over the masks of a and of b (the reference). 0 where a set has no masks."""
+        over the masks of a (less those over a crowd region, ``over_crowd_at``) and of b
+        (the reference). 0 where a set has no masks."""
         hits = int(np.count_nonzero(self.ious >= threshold))
-        return (hits / self.n_a if self.n_a else 0.0, hits / self.n_b if self.n_b else 0.0)
+        counted_a = self.n_a - self.over_crowd_at(threshold)
+        return (hits / counted_a if counted_a else 0.0, hits / self.n_b if self.n_b else 0.0)
 
     def to_json(self) -> dict[str, Any]:
-        ious = self.ious
-        return {
-            "a": self.name_a,
-            "b": self.name_b,
-            "images_compared": len(self.images),
-            "only_in_a": self.only_in_a,
-            "only_in_b": self.only_in_b,
-            "size_mismatch": self.size_mismatch,
-            "masks_a": self.n_a,
-            "masks_b": self.n_b,
-            "skipped_a": self.skipped_a,
-            "skipped_b": self.skipped_b,
-            "matched_pairs": len(self.pairs),
-            "unmatched_a": self.unmatched_a,
-            "unmatched_b": self.unmatched_b,
-            "iou": {
-                "mean": float(ious.mean()) if ious.size else 0.0,
-                "median": float(np.median(ious)) if ious.size else 0.0,
-                "share_at_least": {str(t): self.share_at(t) for t in self.thresholds},
-            },
-            "precision_recall": {
-                str(t): dict(zip(("precision", "recall"), self.precision_recall(t)))
-                for t in self.thresholds
-            },
-            "images": [
-                {
-                    "file_name_a": im.file_name_a,
-                    "file_name_b": im.file_name_b,
-                    "masks_a": im.n_a,
-                    "masks_b": im.n_b,
-                    "matched": len(im.ious),
-                    "mean_iou": im.mean_iou,
-                    "unmatched_a": list(im.unmatched_a),
-                    "unmatched_b": list(im.unmatched_b),
-                }
-                for im in self.images
-            ],
-            "pairs": [
-                {"image": p.image, "id_a": p.id_a, "id_b": p.id_b, "iou": p.iou} for p in self.pairs
-            ],
-        }
+        from samstudio.core.inspect.set_report import comparison_json
+
+        return comparison_json(self)
 
     def table(self) -> str:
         """A plain-text summary for a terminal."""
-        ious = self.ious
-        lines = [
-            f"a: {self.name_a}",
-            f"b: {self.name_b} (reference)",
-            f"  images compared   {len(self.images)} (only in a: {len(self.only_in_a)}, "
-            f"only in b: {len(self.only_in_b)}, size differs: {len(self.size_mismatch)})",
-            f"  masks             a {self.n_a}, b {self.n_b} "
-            f"(skipped empty/box-only: a {self.skipped_a}, b {self.skipped_b})",
-            f"  matched pairs     {len(self.pairs)} (unmatched: a {self.unmatched_a}, "
-            f"b {self.unmatched_b})",
-        ]
-        if ious.size:
-            lines.append(
-                f"  pair IoU          mean {ious.mean():.3f}, median {np.median(ious):.3f}"
-            )
-        for t in self.thresholds:
-            p, r = self.precision_recall(t)
-            lines.append(
-                f"  IoU >= {t:<4g}       {100 * self.share_at(t):5.1f}% of pairs; "
-                f"precision {p:.3f}, recall {r:.3f}"
-            )
-        for label, names in (("only in a", self.only_in_a), ("only in b", self.only_in_b)):
-            if names:
-                shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
-                lines.append(f"  {label:<17} {shown}")
-        return "\n".join(lines)
+        from samstudio.core.inspect.set_report import comparison_table
+
+        return comparison_table(self)
 
 
 def match_masks(
@@ -197,45 +176,26 @@ def match_masks(
     )
 
 
-def _names(images: list[ImageMasks], label: str) -> dict[str, ImageMasks]:
-    out: dict[str, ImageMasks] = {}
-    for im in images:
-        if im.file_name in out:
-            raise ValueError(f"{label}: file name {im.file_name} appears more than once")
-        out[im.file_name] = im
-    return out
+@dataclass
+class _Usable:
+    """The compressed non-empty masks of one image with what is known of each, and the
+    number skipped (empty or box-only)."""
+
+    rles: list[RLE] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    categories: list[str | None] = field(default_factory=list)
+    scores: list[float | None] = field(default_factory=list)
+    crowd: list[bool] = field(default_factory=list)
+    skipped: int = 0
+
+    def objects(self) -> list[int]:
+        """Positions of the masks that are objects (not crowd regions)."""
+        return [k for k in range(len(self.rles)) if not self.crowd[k]]
 
 
-def _pair_images(
-    a: dict[str, ImageMasks], b: dict[str, ImageMasks]
-) -> list[tuple[ImageMasks, ImageMasks]]:
-    """Pair by the whole name, then base name, then name without extension (unique keys)."""
-
-    def base(n: str) -> str:
-        return posixpath.basename(n.replace("\\", "/"))
-
-    keys = (lambda n: n, base, lambda n: posixpath.splitext(base(n))[0])
-    left, right = dict(a), dict(b)
-    pairs: list[tuple[ImageMasks, ImageMasks]] = []
-    for key in keys:
-        ka: dict[str, list[str]] = {}
-        kb: dict[str, list[str]] = {}
-        for n in left:
-            ka.setdefault(key(n), []).append(n)
-        for n in right:
-            kb.setdefault(key(n), []).append(n)
-        for k, names in ka.items():
-            if len(names) == 1 and len(kb.get(k, ())) == 1:
-                pairs.append((left.pop(names[0]), right.pop(kb[k][0])))
-    return pairs
-
-
-def _usable(im: ImageMasks, label: str) -> tuple[list[RLE], list[int], int]:
-    """Compressed non-empty RLEs of an image, their ids, and the number skipped."""
-    rles: list[RLE] = []
-    ids: list[int] = []
-    skipped = im.box_only
-    for mask_id, rle in zip(im.mask_ids(), im.masks):
+def _usable(im: ImageMasks, label: str) -> _Usable:
+    out = _Usable(skipped=im.box_only)
+    for k, (mask_id, rle) in enumerate(zip(im.mask_ids(), im.masks)):
         where = f"{label}: image {im.file_name}, annotation {mask_id}"
         try:
             coco = compress_rle(rle)
@@ -247,11 +207,61 @@ def _usable(im: ImageMasks, label: str) -> tuple[list[RLE], list[int], int]:
                 f"[{im.height}, {im.width}]"
             )
         if rle_area(coco) == 0:
-            skipped += 1
+            out.skipped += 1
             continue
-        rles.append(coco)
-        ids.append(mask_id)
-    return rles, ids, skipped
+        out.rles.append(coco)
+        out.ids.append(mask_id)
+        out.categories.append(im.category_of(k))
+        out.scores.append(im.score_of(k))
+        out.crowd.append(im.is_crowd(k))
+    return out
+
+
+def _match_image(
+    ua: _Usable, ub: _Usable, by_category: bool
+) -> tuple[list[tuple[int, int, float]], list[tuple[int, float]]]:
+    """Pairs (position in a, position in b, IoU) of one image's objects, within each
+    category with ``by_category``; and (position in a, crowd coverage) of a's objects that
+    a crowd region of b (of the same category, with ``by_category``) overlaps."""
+    groups = sorted({c or "" for c in ua.categories + ub.categories}) if by_category else [None]
+    pairs: list[tuple[int, int, float]] = []
+    for group in groups:
+        in_a = [k for k in ua.objects() if _in(ua, k, group)]
+        in_b = [k for k in ub.objects() if _in(ub, k, group)]
+        matches, _, _ = match_masks([ua.rles[k] for k in in_a], [ub.rles[k] for k in in_b])
+        pairs += [(in_a[i], in_b[j], v) for i, j, v in matches]
+    crowds = [k for k in range(len(ub.rles)) if ub.crowd[k]]
+    objects_a = ua.objects()
+    cover = rle_iou(
+        [ua.rles[k] for k in objects_a], [ub.rles[k] for k in crowds], [True] * len(crowds)
+    )
+    over: list[tuple[int, float]] = []
+    for row, k in enumerate(objects_a):
+        same = [col for col, c in enumerate(crowds) if not by_category or _same(ua, k, ub, c)]
+        best = float(cover[row, same].max()) if same else 0.0
+        if best > 0:
+            over.append((k, best))
+    return pairs, over
+
+
+def _in(u: _Usable, k: int, group: str | None) -> bool:
+    return group is None or (u.categories[k] or "") == group
+
+
+def _same(ua: _Usable, k: int, ub: _Usable, c: int) -> bool:
+    return (ua.categories[k] or "") == (ub.categories[c] or "")
+
+
+def _load_both(a: Source, b: Source, images_dir: Any) -> tuple[LoadedSet, LoadedSet]:
+    """Read both sets; a COCO results list takes its images (ids, sizes) and categories
+    from the other set, read first."""
+    set_a = load_set(a, images_dir)
+    if set_a.kind != "coco-results":
+        return set_a, load_set(b, images_dir, ground_truth=set_a.dataset)
+    set_b = load_set(b, images_dir)
+    if set_b.kind != "coco-results" and set_b.dataset is not None:
+        set_a = load_set(a, images_dir, ground_truth=set_b.dataset)
+    return set_a, set_b
 
 
 def compare_sets(
@@ -260,54 +270,92 @@ def compare_sets(
     images_dir: str | os.PathLike[str] | None = None,
     thresholds: Sequence[float] = THRESHOLDS,
     names: tuple[str, str] | None = None,
+    by_category: bool = False,
 ) -> SetComparison:
     """Compare annotation set ``a`` against the reference ``b`` (each a ``Dataset``, a path
     read by ``formats.detect.import_annotations``, or ``ImageMasks``).
 
-    ``names`` label the two sets in reports (default: their paths). Raises ``ValueError``
-    naming the file for unreadable input, a file name repeated within
-    one set, or a mask whose size is not its image's.
+    ``names`` label the two sets in reports (default: their paths); ``by_category`` pairs
+    masks only within one category. Raises ``ValueError`` naming the file for unreadable
+    input, a file name or image id repeated within one set, a COCO results list compared
+    with a set without image ids, or a mask whose size is not its image's.
     """
-    images_a, name_a, _ = load_images(a, images_dir)
-    images_b, name_b, _ = load_images(b, images_dir)
+    set_a, set_b = _load_both(a, b, images_dir)
     if names is not None:
-        name_a, name_b = names
-    by_a, by_b = _names(images_a, name_a), _names(images_b, name_b)
-    paired = _pair_images(by_a, by_b)
-    seen_a = {ia.file_name for ia, _ in paired}
-    seen_b = {ib.file_name for _, ib in paired}
+        set_a.name, set_b.name = names
+    paired = pair_images(set_a, set_b)
     result = SetComparison(
-        name_a,
-        name_b,
+        set_a.name,
+        set_b.name,
         pairs=[],
         images=[],
-        only_in_a=[n for n in by_a if n not in seen_a],
-        only_in_b=[n for n in by_b if n not in seen_b],
+        only_in_a=paired.only_in_a,
+        only_in_b=paired.only_in_b,
         size_mismatch=[],
         thresholds=tuple(float(t) for t in thresholds),
+        pairing=paired.how,
+        pairing_why=paired.why,
+        by_category=by_category,
+        errors_a=set_a.errors,
+        errors_b=set_b.errors,
+        warnings_a=set_a.warnings,
+        warnings_b=set_b.warnings,
     )
-    for ia, ib in paired:
+    ap_images: list[APImage] = []
+    for ia, ib in paired.pairs:
         if (ia.height, ia.width) != (ib.height, ib.width):
             result.size_mismatch.append(
                 f"{ia.file_name} ({ia.width}x{ia.height}) vs {ib.file_name} "
                 f"({ib.width}x{ib.height})"
             )
             continue
-        rles_a, ids_a, skip_a = _usable(ia, name_a)
-        rles_b, ids_b, skip_b = _usable(ib, name_b)
-        result.skipped_a += skip_a
-        result.skipped_b += skip_b
-        matches, free_a, free_b = match_masks(rles_a, rles_b)
-        result.pairs.extend(MatchedPair(ia.file_name, ids_a[i], ids_b[j], v) for i, j, v in matches)
+        ua, ub = _usable(ia, set_a.name), _usable(ib, set_b.name)
+        result.skipped_a += ua.skipped
+        result.skipped_b += ub.skipped
+        result.crowd_a += sum(ua.crowd)
+        result.crowd_b += sum(ub.crowd)
+        matches, over = _match_image(ua, ub, by_category)
+        result.pairs.extend(
+            MatchedPair(ia.file_name, ua.ids[i], ub.ids[j], v) for i, j, v in matches
+        )
+        paired_iou = {i: v for i, _, v in matches}
+        result.over_crowd.extend((paired_iou.get(k, 0.0), cover) for k, cover in over)
+        objects_a, objects_b = ua.objects(), ub.objects()
+        used_a, used_b = {i for i, _, _ in matches}, {j for _, j, _ in matches}
         result.images.append(
             ImageComparison(
                 ia.file_name,
                 ib.file_name,
-                len(rles_a),
-                len(rles_b),
+                len(objects_a),
+                len(objects_b),
                 tuple(v for _, _, v in matches),
-                tuple(ids_a[i] for i in free_a),
-                tuple(ids_b[j] for j in free_b),
+                tuple(ua.ids[k] for k in objects_a if k not in used_a),
+                tuple(ub.ids[k] for k in objects_b if k not in used_b),
             )
         )
+        ap_images.append(
+            APImage(
+                ia.height,
+                ia.width,
+                [(ub.rles[k], ub.categories[k], ub.crowd[k]) for k in range(len(ub.rles))],
+                [(ua.rles[k], ua.categories[k], ua.scores[k]) for k in objects_a],  # type: ignore[misc]
+            )
+        )
+    _add_mask_ap(result, ap_images)
     return result
+
+
+def _add_mask_ap(result: SetComparison, images: list[APImage]) -> None:
+    """COCO mask AP when every compared mask of a has a score (a note when only some do)."""
+    scores = [s for im in images for _, _, s in im.scored]
+    unscored = sum(1 for s in scores if s is None)
+    if not scores or unscored == len(scores):
+        return
+    if unscored:
+        result.ap_note = (
+            f"mask AP not computed: {unscored} of the {len(scores)} masks of a have no score"
+        )
+        return
+    result.mask_ap = mask_ap(images, result.by_category)
+    if result.mask_ap is None:
+        result.ap_note = "mask AP not computed: the reference has no objects"
