@@ -78,6 +78,7 @@ def project_masks(project: Any, cancelled: Cancelled = lambda: False) -> Project
 
     images: list[ImageMasks] = []
     proposals = unreadable = earlier = 0
+    names = {c.id: c.name for c in project.categories()}
     for record in project.images():
         if cancelled():
             raise JobCancelled
@@ -99,6 +100,9 @@ def project_masks(project: Any, cancelled: Cancelled = lambda: False) -> Project
                 record.width,
                 tuple(a.rle for a in accepted),
                 tuple(a.id for a in accepted),
+                image_id=record.id,  # as File ▸ Export writes it: results lists pair by it
+                categories=tuple(names.get(a.category_id) for a in accepted),
+                crowd=tuple(bool(a.iscrowd) for a in accepted),
             )
         )
     name = f"project {Path(project.root).name}"

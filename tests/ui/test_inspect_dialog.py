@@ -119,6 +119,34 @@ def test_compare_with_the_projects_own_coco_export(
     assert not histogram.isNull()
 
 
+def test_compare_with_a_coco_results_list_pairs_by_image_id(
+    qtbot, window, image_folder, tmp_path, monkeypatch
+) -> None:  # noqa: ANN001
+    """A model's COCO results list names no files: its image ids are the project's, as
+    File ▸ Export writes them (found by review: 0 images compared)."""
+    from samstudio.ui.exchange_menu import run_export
+
+    open_folder(qtbot, window, image_folder)
+    add_known_masks(window)
+    exported = run_export(window, "coco-rle", tmp_path / "export" / "coco.json")
+    doc = json.loads(exported.read_text())
+    results = [
+        {"image_id": a["image_id"], "category_id": a["category_id"],
+         "segmentation": a["segmentation"], "score": 0.9}
+        for a in doc["annotations"]
+    ]  # fmt: skip
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(results))
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(results_file), ""))
+    )
+    dialog = window.inspect_menu.open_dialog()
+    settle(qtbot, dialog, window.inspect_menu.compare_action.trigger)
+    text = dialog.table_text()
+    assert "matched pairs     3 (unmatched: a 0, b 0)" in text
+    assert "image id" in text
+
+
 def write_auto_segment_folder(folder, masks_by_image: dict[str, list[np.ndarray]]) -> None:  # noqa: ANN001
     """Per-image SA-1B files as `samstudio auto-segment --out folder` writes them: named
     after the image (`x.png.json`), the image named relative to the folder."""
