@@ -3,13 +3,18 @@
     samstudio auto-segment [--model M] INPUT... --out DIR [--points-per-side N]
         [--crop-n-layers N] [--pred-iou-thresh X] [--stability-score-thresh X]
         [--min-mask-region-area N] [--adaptive] [--preset paper|fast] [--coco FILE]
+        [--coco-results FILE [--reference GT.json]]
 
 Writes one SA-1B JSON per image into DIR, named after the image file (`x.png.json`;
 `x.png.<hash of its path>.json` when two inputs share a file name or the name is taken by
 our output of another image; written atomically; the name does not depend on the other
-inputs, so a later run on fewer images finds its outputs) and, with `--coco`, one COCO
-instances file over all images (file_name: the path relative to the images' common
-folder). Each JSON records this tool, the source image (path, byte size, modification
+inputs, so a later run on fewer images finds its outputs). The ids of all outputs in DIR
+are numbered over the folder (see `autoseg_collect`). With `--coco`, one COCO instances
+file of all outputs in DIR made with this model and these parameters (file_name: the
+path relative to their images' common folder; `score` = predicted IoU); with
+`--coco-results`, the same masks as COCO results (`coco_results`), with the image ids of
+`--reference` (a ground-truth instances file, images matched by file name) or else those
+of the COCO file. Each JSON records this tool, the source image (path, byte size, modification
 time and SHA-256 of its file), the model (as given, and the SHA-256 of its content: the checkpoint file, or
 an ONNX folder's manifest and the files it names) and the parameters; an image whose
 JSON matches them is skipped (the run is resumable: stop it and run the same command
@@ -31,6 +36,8 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from samstudio.cli.autoseg_collect import MARKER, read_output, same_marker
 
 DONE_SUFFIX = ".json"
 Marker = tuple[dict[str, Any], dict[str, Any]]
@@ -80,7 +87,24 @@ def register(sub: Any) -> None:
             "99%% of the full grid's masks with 2x fewer decoder calls)"
         ),
     )
-    p.add_argument("--coco", metavar="FILE", help="also write one COCO instances file")
+    p.add_argument(
+        "--coco",
+        metavar="FILE",
+        help="also write one COCO instances file of all outputs in --out made with this "
+        "model and these parameters",
+    )
+    p.add_argument(
+        "--coco-results",
+        metavar="FILE",
+        help="also write those masks as COCO results (score = predicted IoU) for "
+        "COCO(gt).loadRes / COCOeval",
+    )
+    p.add_argument(
+        "--reference",
+        metavar="GT",
+        help="ground-truth COCO instances file whose image ids --coco-results uses "
+        "(images matched by file name); default: the ids of --coco",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -138,7 +162,6 @@ def find_images(inputs: list[str]) -> tuple[list[Path], list[str]]:
     return found, problems
 
 
-MARKER = "samstudio_auto_segment"
 _MAX_NAME_BYTES = 200  # the atomic writer's temp name adds ~15 bytes; most file systems allow 255
 
 
@@ -260,6 +283,8 @@ def _source(image: Path, out: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from samstudio.cli.autoseg_collect import number_folder
+    from samstudio.cli.autoseg_merge import merged_files, write_merged
     from samstudio.core.amg_params import AmgParamsError
 
     try:
@@ -293,11 +318,8 @@ def run(args: argparse.Namespace) -> int:
         _marker(image, sources[i], args, params, model_sha256, previous[i])
         for i, image in enumerate(images)
     ]
-    if args.coco and os.path.abspath(args.coco) in {os.path.abspath(t) for t in targets}:
-        print(
-            f"error: --coco {args.coco} is the output file of an image; choose another name",
-            file=sys.stderr,
-        )
+    files = merged_files(args, targets)
+    if files is None:
         return 2
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -334,16 +356,12 @@ def run(args: argparse.Namespace) -> int:
             "samstudio auto-segment (no SHA-256 of image and model recorded): made again",
             file=sys.stderr,
         )
-    if todo:
-        failures += _segment_all(args, params, images, targets, relatives, marks, todo)
-    if args.coco:
-        try:
-            n, bad = _write_coco(Path(args.coco), targets, images, relatives, marks)
-            failures += bad
-            print(f"wrote {args.coco} ({n} images)", file=sys.stderr)
-        except (OSError, ValueError) as exc:
-            print(f"error: cannot write COCO file {args.coco}: {exc}", file=sys.stderr)
-            return 1
+    try:
+        if todo:
+            failures += _segment_all(args, params, images, targets, relatives, marks, todo)
+    finally:  # an interrupted run leaves the folder numbered too
+        outputs = number_folder(out)
+    failures += write_merged(files, outputs, dict(zip(targets, marks, strict=True)), out)
     return 1 if failures else 0
 
 
@@ -389,16 +407,6 @@ def _marker(
     return dict(json.loads(json.dumps(mark)))  # as read back from the file (lists, not tuples)
 
 
-def _same_marker(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Whether two markers describe the same image content, model and parameters: all
-    fields equal but the modification time (the same bytes touched are the same image)."""
-
-    def content(mark: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in mark.items() if k != "source_mtime_ns"}
-
-    return content(old) == content(new)
-
-
 def _recorded_sha256(previous: Marker | None, source: str, nbytes: int, mtime: int) -> str | None:
     """The SHA-256 an earlier output recorded for this image, when it recorded the same
     source, byte size and (settled) modification time; None otherwise."""
@@ -419,21 +427,10 @@ def _recorded_sha256(previous: Marker | None, source: str, nbytes: int, mtime: i
 
 def _read_marker(path: Path) -> Marker | None:
     """(image object, marker) of an SA-1B file written by this tool; None otherwise."""
-    import json
-
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    doc = read_output(path)
+    if doc is None:
         return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
-        return None
-    image = doc.get("image")
-    if not isinstance(image, dict):
-        return None
-    mark = image.get(MARKER)
-    if not isinstance(mark, dict) or mark.get("tool") != "samstudio auto-segment":
-        return None
-    return image, mark
+    return doc["image"], doc["image"][MARKER]
 
 
 def _state(
@@ -456,7 +453,7 @@ def _state(
     record, old = found
     if "source_sha256" not in old:
         return "older"
-    if not _same_marker(old, mark) or mark["source_sha256"] is None or mark["model_sha256"] is None:
+    if not same_marker(old, mark) or mark["source_sha256"] is None or mark["model_sha256"] is None:
         return "todo"
     try:
         height, width = image_size(image)
@@ -519,6 +516,7 @@ def _segment_all(
         assert records is not None
         target = targets[index]
         try:
+            # ids provisional: `number_folder` gives the folder's ids at the end of the run
             _write_sa1b(target, relatives[index], marks[index], image.shape[:2], index + 1, records)
         except OSError as exc:
             reason = exc.strerror or str(exc)
@@ -559,50 +557,3 @@ def _write_sa1b(
             )
         )
     atomic_write_json(target, sa1b_document(dataset, image))
-
-
-def _write_coco(
-    target: Path,
-    outputs: list[Path],
-    images: list[Path],
-    relatives: list[str],
-    marks: list[dict[str, Any]],
-) -> tuple[int, int]:
-    """One COCO instances file from the per-image SA-1B files this run made or reused
-    (ids renumbered, file_name = the path relative to the inputs' common root).
-    Returns (images written, outputs that could not be used)."""
-    from samstudio.core.formats.coco import export_coco
-    from samstudio.core.formats.records import Dataset, FormatError
-    from samstudio.core.formats.sa1b import import_sa1b
-
-    merged = Dataset()
-    next_ann = 1
-    bad = 0
-    for image_id, (json_path, image_path, relative, mark) in enumerate(
-        zip(outputs, images, relatives, marks), start=1
-    ):
-        if not json_path.is_file():
-            continue  # failed (reported already)
-        found = _read_marker(json_path)
-        if found is None or not _same_marker(found[1], mark):
-            continue  # someone else's file, or not this image's (reported already)
-        try:
-            part, _ = import_sa1b(json_path)
-        except (FormatError, OSError, ValueError) as exc:
-            print(f"skipped {image_path} in {target}: {exc}", file=sys.stderr)
-            bad += 1
-            continue
-        for record in part.images:
-            old_id = record.id
-            record.id = image_id
-            record.file_name = relative
-            record.extra.pop(MARKER, None)
-            merged.images.append(record)
-            for ann in part.annotations_of(old_id):
-                ann.id = next_ann
-                ann.image_id = image_id
-                next_ann += 1
-                merged.annotations.append(ann)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    export_coco(merged, target)
-    return len(merged.images), bad

@@ -1,6 +1,7 @@
 """`samstudio convert`: annotation files between COCO, SA-1B and labelme.
 
     samstudio convert INPUT --to coco-rle|coco-polygon|sa1b --out OUTPUT [--images DIR]
+    samstudio convert INPUT --to coco-results --out RESULTS.json [--reference GT.json]
 
 INPUT is a COCO instances or results file, an SA-1B file or folder, a labelme file or
 folder, or an SA-V file (detected from the content). ``--images`` names the image folder:
@@ -8,6 +9,11 @@ records are checked against the files (size, EXIF orientation) and labelme finds
 images there. Every problem found is printed with its file and annotation id; the exit
 status is 0 when nothing was refused, 1 when some annotations were not converted
 (``--strict``: also on warnings), 2 when the input cannot be read at all.
+
+``--to coco-results`` writes what ``COCO(GT).loadRes`` and ``COCOeval`` take: masks as
+compressed RLE with a ``score`` (the annotation's, else SAM's predicted IoU) and the
+image ids of ``--reference GT.json`` (a COCO instances file; images matched by file
+name). Without ``--reference`` INPUT must be a COCO instances file: its own ids are kept.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import argparse
 import sys
 from typing import Any
 
-TARGETS = ("coco-rle", "coco-polygon", "sa1b")
+TARGETS = ("coco-rle", "coco-polygon", "sa1b", "coco-results")
 
 
 def register(sub: Any) -> None:
@@ -32,6 +38,11 @@ def register(sub: Any) -> None:
         "--out", required=True, metavar="OUTPUT", help="output file (COCO) or folder (SA-1B)"
     )
     p.add_argument("--images", metavar="DIR", help="folder of the images the annotations refer to")
+    p.add_argument(
+        "--reference",
+        metavar="GT",
+        help="ground-truth COCO instances file whose image ids --to coco-results uses",
+    )
     p.add_argument("--labels", metavar="FILE", help="labelme labels.txt (category order and ids)")
     p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -41,6 +52,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from samstudio.core.formats.coco_results import export_results, read_reference
     from samstudio.core.formats.detect import export_annotations, import_annotations
     from samstudio.core.formats.records import FormatError
 
@@ -71,9 +83,13 @@ def run(args: argparse.Namespace) -> int:
     if args.images and not Path(args.images).is_dir():
         print(f"samstudio convert: --images {args.images}: not a folder", file=sys.stderr)
         return 2
+    if args.reference and args.to != "coco-results":
+        print("samstudio convert: --reference is for --to coco-results", file=sys.stderr)
+        return 2
     try:
+        reference = read_reference(args.reference) if args.reference else None
         dataset, report, kind = import_annotations(
-            args.input, images_dir=args.images, labels=labels
+            args.input, images_dir=args.images, labels=labels, ground_truth=reference
         )
     except FormatError as exc:
         print(f"samstudio convert: {exc}", file=sys.stderr)
@@ -81,8 +97,21 @@ def run(args: argparse.Namespace) -> int:
     except MemoryError:
         print(f"samstudio convert: {args.input}: out of memory while reading", file=sys.stderr)
         return 2
+    if args.to == "coco-results" and reference is None and kind not in ("coco", "coco-results"):
+        print(
+            f"samstudio convert: {args.input} is {kind}, which has no image ids a ground "
+            "truth shares: give --reference GT.json (the COCO instances file the results "
+            "are scored against; images are matched by file name)",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        _, out_report = export_annotations(dataset, args.to, args.out)
+        if args.to == "coco-results":
+            _, out_report = export_results(
+                dataset, args.out, reference, None, args.reference or "reference"
+            )
+        else:
+            _, out_report = export_annotations(dataset, args.to, args.out)
     except OSError as exc:
         print(f"samstudio convert: {exc}", file=sys.stderr)
         return 2
