@@ -114,11 +114,15 @@ def run_stats(args: argparse.Namespace) -> int:
     from samstudio.core.study.sheets import load_ratings
     from samstudio.core.study.stats import analyse
 
+    skipped: list[str] = []
     try:
         study = load_study(args.study)
+        ratings = load_ratings(study, skipped)
+        for problem in skipped:
+            print(f"warning: left out: {problem}", file=sys.stderr)
         report = analyse(
             study,
-            load_ratings(study),
+            ratings,
             confidence=args.confidence,
             pair_confidence=args.pair_confidence,
             n_resamples=args.resamples,
@@ -142,6 +146,13 @@ def run_stats(args: argparse.Namespace) -> int:
                     print(f"plot: {rating_histograms(part, path)}")
     except (StudyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if skipped:
+        print(
+            f"warning: {len(skipped)} rating sheet(s) left out (named above): the figures "
+            "are of the other participants only",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -419,3 +419,22 @@ def test_cli_module_imports_only_the_standard_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_cli_stats_leaves_out_a_damaged_sheet_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by review: one participant's truncated ratings file stopped all of `stats`."""
+    folder = tmp_path / "study"
+    study = make_study(folder, 5)
+    rate(study, "ann", {"c1": [8, 9, 9, 7, 10], "c2": [5, 6, 4, 6, 5]})
+    broken = folder / "ratings" / "zed-00000000.json"
+    broken.write_text('{"format": "samstudio-ratings", "order": [')
+    assert _cli(["stats", str(folder), "--resamples", "200"]) == 1
+    captured = capsys.readouterr()
+    assert "sam_single" in captured.out  # the figures of the readable sheets
+    assert f"warning: left out: {broken}" in captured.err
+    assert "1 rating sheet(s) left out" in captured.err
+    # export still refuses (it must list every rating or none)
+    assert _cli(["export", str(folder), "--csv", str(tmp_path / "x.csv")]) == 1
+    assert str(broken) in capsys.readouterr().err

@@ -295,9 +295,11 @@ def _check_rating(value: Any, where: str) -> int:
     return int(value)
 
 
-def load_ratings(study: Study) -> list[Rating]:
+def load_ratings(study: Study, skipped: list[str] | None = None) -> list[Rating]:
     """Every participant's ratings of `study` (all files in `ratings/`). Raises
-    StudyError naming a malformed file."""
+    StudyError naming a malformed file; with `skipped` (a list), a malformed file is
+    left out instead and its message appended there, so one damaged sheet does not hide
+    every other participant's ratings."""
     if study.folder is None:
         raise StudyError("the study has no folder")
     out: list[Rating] = []
@@ -305,10 +307,16 @@ def load_ratings(study: Study) -> list[Rating]:
     if not folder.is_dir():
         return out
     for path in sorted(folder.glob("*.json")):
-        who, _, ratings = _read_sheet(study, path)
-        slug = participant_slug(who)
-        if path.name != f"{slug}.json":
-            raise StudyError(f"{path}: its participant {who!r} belongs in {slug}.json")
+        try:
+            who, _, ratings = _read_sheet(study, path)
+            slug = participant_slug(who)
+            if path.name != f"{slug}.json":
+                raise StudyError(f"{path}: its participant {who!r} belongs in {slug}.json")
+        except StudyError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            continue
         for job_id, rec in ratings.items():
             out.append(
                 Rating(
