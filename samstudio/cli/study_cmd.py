@@ -7,6 +7,7 @@
         [--ratings-per-job 0] [--device cpu|cuda]
     samstudio study prompts STUDY --out PROMPTS.json
     samstudio study add-masks STUDY --name NAME MASKS.json [--source TEXT] [--after-ratings]
+        [--partial]
 
 `create` samples ground-truth masks, prompts each model with the mask's centre point
 (or its box) and writes a study folder of blinded rating jobs, which participants rate
@@ -159,6 +160,12 @@ def _register_external(study_sub: Any) -> None:
         action="store_true",
         help="add even though participants have rated (their new jobs come last: biased)",
     )
+    a.add_argument(
+        "--partial",
+        action="store_true",
+        help="add even though the file has no mask for some items (they get no job of "
+        "this condition; paired comparisons use the items both conditions have)",
+    )
     a.set_defaults(func=run_add_masks)
 
 
@@ -184,6 +191,13 @@ def run_add_masks(args: argparse.Namespace) -> int:
     try:
         study = load_study(args.study)
         found = read_external_masks(args.masks, study)
+        if found.missing and found.masks and not args.partial:
+            shown = ", ".join(found.missing[:10]) + (" ..." if len(found.missing) > 10 else "")
+            raise StudyError(
+                f"{args.masks}: no mask for {len(found.missing)} of the study's "
+                f"{len(study.items)} items ({shown}); add them, or pass --partial to add "
+                "the others only"
+            )
         study = add_condition(
             study,
             args.name,

@@ -341,7 +341,13 @@ def test_cli_prompts_then_add_masks(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     masks = tmp_path / "ritm.json"
     write_coco_polygons(prompts, masks, skip=("i0003",))
-    assert main(["study", "add-masks", str(folder), "--name", "RITM", str(masks)]) == 0
+    # a file without a mask for some items is refused unless --partial
+    assert main(["study", "add-masks", str(folder), "--name", "RITM", str(masks)]) == 1
+    err = capsys.readouterr().err
+    assert str(masks) in err and f"no mask for 1 of the study's {N_ITEMS} items (i0003)" in err
+    assert "--partial" in err and len(load_study(folder).conditions) == 2  # nothing added
+    argv = ["study", "add-masks", str(folder), "--name", "RITM", str(masks), "--partial"]
+    assert main(argv) == 0
     text = capsys.readouterr().out
     assert "c3 ('RITM', kind file)" in text
     assert f"jobs added: {N_ITEMS - 1}" in text
@@ -349,7 +355,7 @@ def test_cli_prompts_then_add_masks(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(new_jobs(load_study(folder), "c3")) == N_ITEMS - 1
 
     # the same name again, a bad file, a missing study: error on stderr, rc 1
-    assert main(["study", "add-masks", str(folder), "--name", "RITM", str(masks)]) == 1
+    assert main(argv) == 1
     assert capsys.readouterr().err.startswith("error: ")
     masks.write_text(masks.read_text()[:50])
     assert main(["study", "add-masks", str(folder), "--name", "other", str(masks)]) == 1
