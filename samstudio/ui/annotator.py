@@ -3,7 +3,8 @@
 This module holds the session's state, the switching of images and projects, the
 embedding's progress and undo; the rest is mixed in: prompts and candidates
 (`annotator_candidates`), saved instances (`annotator_instances`), brush and eraser
-strokes (`annotator_strokes`), undo of the mask being made (`annotator_prompts`).
+strokes (`annotator_strokes`), undo of the mask being made (`annotator_prompts`),
+refining a saved mask with clicks (`annotator_refine`).
 
 Widgets stay thin: the window wires gestures to these methods and repaints from the
 signals. Every change of the annotations goes to the project store at once, through
@@ -27,6 +28,7 @@ from samstudio.core.store import ProjectError
 from samstudio.ui.annotator_candidates import CandidateHandling
 from samstudio.ui.annotator_instances import InstanceEditing
 from samstudio.ui.annotator_prompts import PromptState, PromptUndo, UnfinishedMask
+from samstudio.ui.annotator_refine import RefineEditing
 from samstudio.ui.annotator_strokes import (  # noqa: F401  (MIN_BRUSH, MAX_BRUSH: public)
     FAILED,
     MAX_BRUSH,
@@ -42,7 +44,9 @@ from samstudio.ui.project_access import hex_to_rgb
 from samstudio.ui.undo import UndoHistory
 
 
-class Annotator(QObject, StrokeEditing, PromptUndo, CandidateHandling, InstanceEditing):
+class Annotator(
+    QObject, StrokeEditing, PromptUndo, CandidateHandling, RefineEditing, InstanceEditing
+):
     """Holds the state of annotating one image of one project (see module docstring)."""
 
     image_opened = Signal(int)  # image id; pixels are on the canvas
@@ -73,6 +77,11 @@ class Annotator(QObject, StrokeEditing, PromptUndo, CandidateHandling, InstanceE
         self.chosen = -1
         self.previous_logits: np.ndarray | None = None
         self.selected: int | None = None
+        self.refining: int | None = None  # the instance being refined (`annotator_refine`)
+        self._refine_image: int | None = None
+        self._refine_saved: np.ndarray | None = None  # its mask when the refine began
+        self._refine_match = False  # the refine's first answer is still to come
+        self._refined_prompts: dict[int, tuple[Any, dict[str, Any]]] = {}
         self.category_id: int | None = None
         self.hidden: set[int] = set()
         self.brush_radius = 8
@@ -114,6 +123,7 @@ class Annotator(QObject, StrokeEditing, PromptUndo, CandidateHandling, InstanceE
         self.project = project
         self.history.set_project(project)
         self._unfinished.clear()
+        self._refined_prompts.clear()  # ids restart in every project
         cats = project.categories() if project is not None else []
         self.category_id = cats[0].id if cats else None
         self.image_id = None
@@ -137,6 +147,7 @@ class Annotator(QObject, StrokeEditing, PromptUndo, CandidateHandling, InstanceE
         if self.canvas.tool is not None:
             self.canvas.tool.cancel()
         self.cancel_stroke()
+        self.leave_refine()  # never kept as an unfinished new mask
         if self.image_id not in (None, image_id):
             self.keep_unfinished()
         self.clear_prompts()

@@ -1,7 +1,8 @@
 """Prompts and the model's candidates of the annotation session (`Annotator` mixes this
 in): points and a box go to the model (`InferenceWorker.request_decode`, on another
 thread), its answers come back as `CandidateSet`s, the user picks one and accepts it as
-an instance of the current category.
+an instance of the current category (or, while a saved mask is refined, replaces its
+mask: `annotator_refine`).
 
 Each further prompt is decoded with all points, the box and the chosen candidate's
 low-res logits (the paper's interactive loop). An answer to an older request, another
@@ -53,6 +54,11 @@ class CandidateHandling:
     refresh_instances: Any
     _store: Any
     _mark_in_progress: Any
+    refining: Any
+    take_refine: Any
+    refine_cancelled: Any
+    save_refine: Any
+    match_saved_mask: Any
 
     def add_point(self, x: float, y: float, foreground: bool) -> None:
         if self.image_rgb is None:
@@ -112,12 +118,16 @@ class CandidateHandling:
         )
 
     def clear_prompts(self) -> None:
-        """Esc: forget points, box, candidates and the previous logits."""
+        """Esc: forget points, box, candidates and the previous logits; a refine of a
+        saved mask is cancelled (the mask shown again, unchanged)."""
+        refined = self.take_refine()
         self.forget_prompt_steps()
         self.points, self.labels, self.box = [], [], None
         self.previous_logits = None
         self.canvas.set_prompts(np.zeros((0, 2)), np.zeros((0,)), None)
         self.forget_candidates()
+        if refined is not None:
+            self.refine_cancelled(refined)
 
     def forget_candidates(self) -> None:
         """No candidates shown, none chosen, no answer awaited (a late one is stale)."""
@@ -144,6 +154,7 @@ class CandidateHandling:
         self.candidates = list(cs.candidates)
         self.chosen = -1
         self.choose(0)
+        self.match_saved_mask()  # a refine's first answer: the candidate like the saved mask
         self.candidates_arrived.emit()
 
     def _candidates_completed(self, cs: CandidateSet) -> None:
@@ -244,15 +255,18 @@ class CandidateHandling:
         return self.candidates[self.chosen] if 0 <= self.chosen < len(self.candidates) else None
 
     def accept(self) -> int | None:
-        """Enter/Space: the chosen candidate becomes an instance of the current category."""
+        """Enter/Space: the chosen candidate becomes an instance of the current category
+        (while refining a saved mask: replaces that mask, `annotator_refine`)."""
         cand = self.chosen_candidate
         if cand is None or self.project is None or self.image_id is None:
             return None
-        if self.category_id is None:
-            self.message.emit("Add a category first (Categories ▸ Add…).")
-            return None
         if cand.mask is None or not cand.mask.any():
             self.message.emit("The chosen mask is empty: add a point or draw a box.")
+            return None
+        if self.refining is not None:
+            return self.save_refine(cand)
+        if self.category_id is None:
+            self.message.emit("Add a category first (Categories ▸ Add…).")
             return None
         image_id, category_id = self.image_id, self.category_id
         prompts = self._prompts_of_shown()

@@ -14,6 +14,11 @@ A mask still being made when the user goes to another image is kept for the sess
 (`keep_unfinished`), with its undo steps, and put back when they come back to that image
 (`restore_unfinished`): the model's answer as it was when the embedding is the same
 (same model; the image file unchanged), else its prompts are asked again.
+
+While a saved mask is refined (`annotator_refine`), the refine's start is the first
+step: Ctrl+Z past the refine's clicks cancels it, and Ctrl+Shift+Z with no click to put
+back does nothing (a saved change redone then could delete or change the mask being
+refined).
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ class PromptUndo:
     _prompt_redo: list[PromptState]
     _prompts_changed: Any
     _unfinished: dict[int, UnfinishedMask]
+    refining: int | None
+    clear_prompts: Any
 
     def keep_unfinished(self) -> bool:
         """Leaving the image: keep the mask being made on it, if any, for the session,
@@ -145,15 +152,19 @@ class PromptUndo:
             self.drop_unfinished(image_id, keep_prompts=True)
 
     def can_undo_prompt(self) -> bool:
-        return bool(self._prompt_undo)
+        return bool(self._prompt_undo) or self.refining is not None
 
     def can_redo_prompt(self) -> bool:
         return bool(self._prompt_redo)
 
     def undo_prompt(self) -> bool:
-        """Take back the last prompt change; False when there is none."""
+        """Take back the last prompt change; False when there is none. With none left
+        while refining a saved mask, the refine is cancelled."""
         if not self._prompt_undo:
-            return False
+            if self.refining is None:
+                return False
+            self.clear_prompts()  # the mask shown again, unchanged
+            return True
         state = self._prompt_undo.pop()
         self._prompt_redo.append(self._prompt_state(state.label))
         self._restore_prompts(state)
@@ -161,9 +172,13 @@ class PromptUndo:
         return True
 
     def redo_prompt(self) -> bool:
-        """Put back the last prompt change taken back; False when there is none."""
+        """Put back the last prompt change taken back; False when there is none (True,
+        doing nothing, while refining: see module docstring)."""
         if not self._prompt_redo:
-            return False
+            if self.refining is None:
+                return False
+            self.message.emit("Refining a mask: Enter saves it, Esc cancels; then redo.")
+            return True
         state = self._prompt_redo.pop()
         self._prompt_undo.append(self._prompt_state(state.label))
         self._restore_prompts(state)
@@ -171,6 +186,8 @@ class PromptUndo:
         return True
 
     def prompt_undo_text(self) -> str:
+        if not self._prompt_undo and self.refining is not None:
+            return f"Refine mask #{self.refining}"
         return self._prompt_undo[-1].label if self._prompt_undo else ""
 
     def prompt_redo_text(self) -> str:

@@ -58,6 +58,9 @@ class WindowActions:
         self.accept_action = self._action("Accept mask", self.accept, ["Return", "Enter"], edit)
         self.clear_action = self._action("Clear prompts", self.clear_prompts, "Esc", edit)
         self.delete_action = self._action("Delete instance", self.delete_selected, "Delete", edit)
+        self.refine_action = self._action(  # `annotator_refine`
+            "Refine the selected mask with clicks", self.annotator.start_refine, "Ctrl+E", edit
+        )
         self.done_action = self._action(
             "Mark image done / not done", self.toggle_done, "Ctrl+D", edit
         )
