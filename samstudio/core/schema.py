@@ -5,7 +5,7 @@ version-1 DDL and then every migration in order, so the migration path is exerci
 every time a project is created. Migrations only ever go forward; a file with a
 version newer than `SCHEMA_VERSION` is refused (see `store.ProjectVersionError`).
 
-Tables (version 5):
+Tables (version 6):
 - images: one row per image file; `path` is relative to the project root (POSIX
   separators); `width`/`height` are the displayed frame (EXIF orientation applied);
   `content_hash` is the SHA-256 of the file's bytes; `error` is set when the file could
@@ -26,6 +26,16 @@ Tables (version 5):
   the concatenated mask diffs the atoms point into. Index (image_id, seq).
 - history_refs (added in version 2): which annotations each history row touches, so
   that annotations kept only for undo can be purged when their history goes away.
+- external_ids (added in version 6): the ids a COCO file gave the images, categories
+  and annotations it was imported into (`kind` 'image', 'category' or 'annotation',
+  `local_id` the row's id here, `external_id` the file's), and `fields`, a JSON object
+  of the item's other keys that the project has no column for (an annotation's
+  `attributes`, an image's `license` ...), so that an export can write them back
+  (document/external_ids.py). Kept apart from the rows they describe, so nothing that
+  reads those rows changes. Triggers drop an item's entry when its row is deleted
+  (a purged annotation, a deleted or merged category): a category id can be given
+  again, and must not inherit the deleted one's. The COCO `info` and `licenses` of the
+  first import are in meta (keys 'coco_info', 'coco_licenses', JSON).
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 APPLICATION_ID = 0x53414D53  # "SAMS": marks the file as a SAM Studio project
 
 _V1 = """
@@ -208,6 +218,31 @@ def _v4_to_v5(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE images ADD COLUMN file_mtime_ns INTEGER")
 
 
+_EXTERNAL_IDS = """
+CREATE TABLE external_ids (
+    kind TEXT NOT NULL CHECK (kind IN ('image', 'category', 'annotation')),
+    local_id INTEGER NOT NULL,
+    external_id INTEGER NOT NULL,
+    fields TEXT,
+    PRIMARY KEY (kind, local_id)
+) WITHOUT ROWID
+"""
+# kind -> the table whose deleted rows take their remembered ids with them
+_REMEMBERED_OF = {"image": "images", "category": "categories", "annotation": "annotations"}
+
+
+def _v5_to_v6(conn: sqlite3.Connection) -> None:
+    """Add `external_ids` (empty: an older file remembers no imported ids and exports
+    with its own ids, as before) and the triggers that drop an entry with its row. A
+    read-only open runs it on its in-memory copy too: exports read the table."""
+    conn.execute(_EXTERNAL_IDS)
+    for kind, table in _REMEMBERED_OF.items():
+        conn.execute(
+            f"CREATE TRIGGER external_ids_{kind}_gone AFTER DELETE ON {table} BEGIN"
+            f" DELETE FROM external_ids WHERE kind = '{kind}' AND local_id = OLD.id; END"
+        )
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     for statement in _V1.split(";"):
         if statement.strip():
@@ -220,11 +255,13 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 # Migrations that change only how later writes behave, not what is read (2 -> 3: ids).
 # A read-only open migrates a copy in memory and skips these: they cost a pass over
 # the table and would fail on a damaged file that can still be read and exported.
-# (3 -> 4 and 4 -> 5 add columns that reads need, so they run on the copy too.)
+# (3 -> 4 and 4 -> 5 add columns that reads need, and 5 -> 6 a table that exports
+# read, so they run on the copy too.)
 FOR_WRITING_ONLY = frozenset({2})
 
 

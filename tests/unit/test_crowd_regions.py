@@ -104,23 +104,26 @@ def test_coco_crowd_regions_come_back_from_a_project_as_crowd_rle(
         _, problems = export_project(project, style, out)
     assert problems == []
     coco = COCO(str(out))
-    crowd, person = coco.loadAnns([crowd_id, person_id])
+    # the file's own ids come back (schema version 6, external_ids.py), not the project's
+    assert (crowd_id, person_id) != (10, 11)
+    crowd, person = coco.loadAnns([10, 11])
     assert crowd["iscrowd"] == 1 and person["iscrowd"] == 0
     assert isinstance(crowd["segmentation"], dict)  # RLE, never polygons
     assert set(crowd["segmentation"]) == {"size", "counts"}
     assert np.array_equal(coco.annToMask(crowd).astype(bool), CROWD)
     assert isinstance(person["segmentation"], list if style == "coco-polygon" else dict)
     # pycocotools' own crowd index: COCOeval ignores this region rather than scoring it
-    assert coco.getAnnIds(imgIds=[1], iscrowd=False) == [person_id]
+    assert coco.getAnnIds(imgIds=[1], iscrowd=False) == [11]
 
 
 def test_sa1b_export_of_a_project_marks_the_crowd_region(folder: Path, tmp_path: Path) -> None:
     from samstudio.core.formats.detect import import_annotations
 
     with _imported(folder, tmp_path) as project:
-        crowd_id, person_id = _crowd_and_person(project)
+        _crowd_and_person(project)
         out = tmp_path / "sa1b"
         export_project(project, "sa1b", out)
+    crowd_id, person_id = 10, 11  # the COCO file's ids come back (external_ids.py)
     (file,) = out.glob("*.json")
     by_id = {a["id"]: a for a in json.loads(file.read_text())["annotations"]}
     assert by_id[crowd_id]["iscrowd"] == 1

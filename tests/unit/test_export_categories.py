@@ -85,7 +85,8 @@ def _one_image_and_its_rle(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
 def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> None:
     """Found by review: importing a COCO file dropped iscrowd, score and extra fields
     with 'conflicts: 0', so a crowd region came back as an ordinary instance. Since
-    schema version 4 the project keeps iscrowd, so only the others are reported."""
+    schema version 4 the project keeps iscrowd, and since version 6 a COCO annotation's
+    extra fields (external_ids.py), so neither is reported."""
     from samstudio.core.document.exchange import import_file
 
     folder, seg = _one_image_and_its_rle(tmp_path)
@@ -114,9 +115,9 @@ def test_import_says_which_fields_the_project_cannot_keep(tmp_path: Path) -> Non
     assert summary.annotations_added == 3
     text = "\n".join(summary.conflicts)
     assert "iscrowd" not in text and "crowd" not in text  # kept, so not reported
-    assert "(ids 3) with the field 'attributes'" in text
+    assert "attributes" not in text  # kept, so not reported
     assert "'height'" not in text and "'width'" not in text  # the mask keeps those
-    assert len(summary.conflicts) == 1
+    assert summary.conflicts == []
 
 
 def test_import_brings_the_files_whole_label_set(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ from pycocotools import mask as mask_utils
 
 from samstudio.core import schema
 from samstudio.core.document import Project
-from samstudio.core.document.exchange import _same_mask, export_project, import_file
+from samstudio.core.document.exchange import export_project, import_file
 from samstudio.core.document.image_files import check_image_file, missing_images, unfitting_masks
+from samstudio.core.document.importing import _same_mask
 
 
 def _picture(path: Path, seed: int, size: tuple[int, int] = (40, 60)) -> None:
