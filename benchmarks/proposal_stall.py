@@ -144,24 +144,16 @@ def spin(app: Any, seconds: float) -> None:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--masks", type=int, default=365)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-
+def photos_window(prefix: str) -> Any:
+    """The real window (FakeSegmenter, own settings) on a new folder of two SIZE photos."""
     from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication([])
     from ui.conftest import make_scene
     from ui.fakes import FakeSegmenter
 
-    from samstudio.ui.autosegment import ProposalBatch
     from samstudio.ui.main_window import MainWindow
     from samstudio.ui.settings import Settings
 
-    tmp = Path(tempfile.mkdtemp(prefix="proposal_stall_"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     (tmp / "photos").mkdir()
     for i in range(2):
         Image.fromarray(make_scene(i, SIZE)).save(tmp / "photos" / f"photo_{i}.png")
@@ -172,6 +164,21 @@ def main() -> None:
     fake = FakeSegmenter()
     win.load_model(lambda: fake, "fake")
     win.open_path(tmp / "photos")
+    return win
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--masks", type=int, default=365)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from samstudio.ui.autosegment import ProposalBatch
+
+    win = photos_window("proposal_stall_")
     auto = win.autosegment_menu.auto
     records = ellipses(args.masks)
     t = time.perf_counter()

@@ -83,7 +83,8 @@ class Annotator(
         self._refine_match = False  # the refine's first answer is still to come
         self._refined_prompts: dict[int, tuple[Any, dict[str, Any]]] = {}
         self.category_id: int | None = None
-        self.hidden: set[int] = set()
+        self.hidden: set[int] = set()  # the current image's masks hidden in the panel
+        self._hidden_by_image: dict[int, set[int]] = {}  # kept for the session
         self.brush_radius = 8
         self.prefetch_depth = 2
         self.embedding_is_ready = False
@@ -123,6 +124,8 @@ class Annotator(
         self.project = project
         self.history.set_project(project)
         self._unfinished.clear()
+        self._hidden_by_image.clear()
+        self.hidden = set()
         self._refined_prompts.clear()  # ids restart in every project
         cats = project.categories() if project is not None else []
         self.category_id = cats[0].id if cats else None
@@ -152,7 +155,7 @@ class Annotator(
             self.keep_unfinished()
         self.clear_prompts()
         self.selected = None
-        self.hidden.clear()
+        self.hidden = self._hidden_by_image.setdefault(image_id, set())
         self._pictures.clear()
         self.image_id = image_id
         self.image_rgb = None

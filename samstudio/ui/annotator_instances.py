@@ -1,6 +1,12 @@
 """The saved instances of the current image in the annotation session (`Annotator`
 mixes this in): selecting, hiding, deleting and recategorising them, and drawing their
 overlays from the store (cached per mask; many masks are drawn by the loader thread).
+
+Masks are drawn in `overlays.stacking_order` (the newest on top, the selected one above
+all) and Ctrl+click picks the topmost mask drawn under the cursor, so what is seen on
+top is what is picked. The View menu's `OverlayStyle` (fill opacity, outlines only) is
+part of each picture's cache key; a new style re-colours the cached pictures without
+decoding a mask.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from typing import Any
 
 from samstudio.ui.annotator_strokes import FAILED
 from samstudio.ui.image_checks import fits
-from samstudio.ui.overlays import MaskPicture, instance_color
+from samstudio.ui.overlays import MaskPicture, OverlayStyle, instance_color, stacking_order
 from samstudio.ui.pixel_loader import InstanceJob, render_instance
 from samstudio.ui.project_access import hex_to_rgb
 
@@ -29,6 +35,8 @@ class InstanceEditing:
     category_id: Any
     hidden: set[int]
     instances_changed: Any
+    message: Any
+    overlay_style: OverlayStyle = OverlayStyle()
     _pictures: dict[int, tuple[tuple[Any, ...], MaskPicture]]
     _render_generation: int
     _store: Any
@@ -38,21 +46,30 @@ class InstanceEditing:
         self.refresh_instances()
 
     def select_at(self, x: float, y: float) -> None:
-        """Select the topmost visible instance covering pixel (x, y), or none."""
+        """Select the topmost instance drawn over pixel (x, y), or none (Ctrl+click).
+
+        The canvas's drawing order decides (`canvas.drawn_instances`): a hidden mask, or
+        every mask while View ▸ Hide all masks is on, cannot be picked.
+        """
         if self.project is None or self.image_id is None:
             return
         xi, yi = math.floor(x), math.floor(y)  # int() would take -0.5 to pixel 0
+        records = {rec.id: rec for rec in self.project.annotations(self.image_id)}
         hit = None
-        for rec in reversed(self.project.annotations(self.image_id)):
-            bx, by, bw, bh = rec.bbox
-            if rec.id in self.hidden or not (bx <= xi < bx + bw and by <= yi < by + bh):
-                continue
-            if not fits(rec, self.image_rgb):  # not drawn: not to be picked either
-                continue
-            if self.project.mask(rec.id)[yi, xi]:
-                hit = rec.id
+        for ann_id in self.canvas.drawn_instances():
+            rec = records.get(ann_id)
+            if rec is not None and _covers(rec, self._pictures.get(ann_id), xi, yi, self.project):
+                hit = ann_id
                 break
+        if hit is None and not self.canvas.instances_shown():
+            self.message.emit("All masks are hidden: View ▸ Hide all masks (M) shows them.")
         self.select_instance(hit)
+
+    def set_overlay_style(self, style: OverlayStyle) -> None:
+        """Draw the saved masks with this fill opacity / outlines only (View menu)."""
+        if style != self.overlay_style:
+            self.overlay_style = style
+            self.refresh_instances()
 
     def delete_instance(self, annotation_id: int | None = None) -> None:
         ann_id = self.selected if annotation_id is None else annotation_id
@@ -98,6 +115,7 @@ class InstanceEditing:
             return
         records = self.project.annotations(self.image_id)
         colors = {c.id: c.color for c in self.project.categories()}
+        style = self.overlay_style
         seen = set()
         jobs: list[InstanceJob] = []
         for rec in records:
@@ -105,22 +123,27 @@ class InstanceEditing:
                 continue  # made on an earlier picture of another size (`image_checks`)
             seen.add(rec.id)
             selected = rec.id == self.selected
-            key = (_rle_key(rec.rle), colors.get(rec.category_id), selected)
+            key = (_rle_key(rec.rle), colors.get(rec.category_id), selected, style)
             cached = self._pictures.get(rec.id)
             if cached is None or cached[0] != key:
                 rgb = instance_color(hex_to_rgb(colors.get(rec.category_id, "#1e90ff")), rec.id)
-                jobs.append(InstanceJob(rec.id, key, rec.rle, rgb, selected))
+                # the same mask in another style: re-colour the picture, do not decode
+                same = cached is not None and cached[0][:-1] == key[:-1]
+                reuse = cached[1] if cached is not None and same else None
+                jobs.append(InstanceJob(rec.id, key, rec.rle, rgb, selected, style, reuse))
         for gone in set(self._pictures) - seen:
             del self._pictures[gone]
             self.canvas.set_instance(gone, None)
+        if self.selected is not None and self.selected not in seen:
+            self.selected = None
+        self.canvas.set_stacking(
+            stacking_order([r.id for r in records if r.id in seen], self.selected)
+        )
         self._render_generation += 1
         if len(jobs) <= 4:
             self._instances_rendered(self._render_generation, [render_instance(j) for j in jobs])
         else:
             self.loader.render_instances(self._render_generation, jobs)
-        if self.selected is not None and self.selected not in seen:
-            self.selected = None
-        self.canvas.raise_instance(self.selected)
         self.instances_changed.emit()
 
     def _instances_rendered(
@@ -134,7 +157,21 @@ class InstanceEditing:
             self.canvas.set_instance_visible(
                 job.annotation_id, job.annotation_id not in self.hidden
             )
-        self.canvas.raise_instance(self.selected)
+
+
+def _covers(rec: Any, drawn: Any, x: int, y: int, project: Any) -> bool:
+    """True when the mask of `rec` covers pixel (x, y): read from its drawn picture
+    (`drawn`: (key, MaskPicture) or None) where it has one at full resolution, else
+    from the store."""
+    bx, by, bw, bh = rec.bbox
+    if not (bx <= x < bx + bw and by <= y < by + bh):
+        return False
+    if drawn is not None and drawn[1].scale == 1:
+        picture = drawn[1]
+        ox, oy = picture.origin
+        h, w = picture.classes.shape
+        return 0 <= y - oy < h and 0 <= x - ox < w and bool(picture.classes[y - oy, x - ox])
+    return bool(project.mask(rec.id)[y, x])
 
 
 def _rle_key(rle: Any) -> Any:

@@ -1,9 +1,9 @@
 """The image canvas: a QGraphicsView whose scene coordinates are image pixels.
 
-Layers (z order): image, instance overlays, the box around the proposal under review,
-candidate overlay, brush stroke, prompts, box preview, brush size cursor. Overlays are
-RGBA pictures cropped to each mask's box (`overlays.MaskPicture`), so a small object on
-a large photo costs little.
+Layers (z order): image, instance overlays (`canvas_overlays.InstanceLayer`), the box
+around the proposal under review, candidate overlay, brush stroke, prompts, box preview,
+brush size cursor. Overlays are RGBA pictures cropped to each mask's box
+(`overlays.MaskPicture`), so a small object on a large photo costs little.
 Zoom with the wheel (towards the cursor), pan with the middle button or Space+drag,
 `fit()` and `actual_size()` for Fit and 1:1. Mouse events go to the active Tool.
 """
@@ -22,7 +22,6 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
     QWheelEvent,
-    qRgba,
 )
 from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
@@ -34,61 +33,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from samstudio.ui.canvas_overlays import (  # noqa: F401  (picture helpers: public here)
+    PROPOSAL_OPACITY,
+    Z_INSTANCES,
+    InstanceLayer,
+    cosmetic_pen,
+    picture_item,
+    picture_qimage,
+    rgb_qimage,
+    rgba_qimage,
+)
 from samstudio.ui.overlays import MaskPicture
 from samstudio.ui.tools.base import Tool, ToolEvent
 
-Z_IMAGE, Z_INSTANCES, Z_CANDIDATE, Z_STROKE, Z_PROMPTS, Z_CURSOR = 0, 10, 20, 30, 40, 50
+Z_IMAGE, Z_CANDIDATE, Z_STROKE, Z_PROMPTS, Z_CURSOR = 0, 20, 30, 40, 50
 FG_COLOR, BG_COLOR, BOX_COLOR = QColor(40, 220, 90), QColor(235, 50, 50), QColor(255, 210, 40)
 Z_FOCUS = Z_INSTANCES + 5  # the box around the proposal under review, above every mask
 MIN_ZOOM, MAX_ZOOM = 0.02, 64.0
 
 
-def rgb_qimage(rgb: np.ndarray) -> QImage:
-    """(H, W, 3) uint8 RGB -> a QImage that owns a copy of the pixels."""
-    h, w = rgb.shape[:2]
-    arr = np.ascontiguousarray(rgb)
-    return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-
-
-def rgba_qimage(rgba: np.ndarray) -> QImage:
-    """(H, W, 4) uint8 straight-alpha RGBA -> a QImage that owns a copy."""
-    h, w = rgba.shape[:2]
-    arr = np.ascontiguousarray(rgba)
-    return QImage(arr.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
-
-
-def picture_qimage(picture: MaskPicture) -> QImage:
-    """The picture as a premultiplied ARGB QImage (any thread may call this).
-
-    The class map becomes an indexed image with a three-colour table, converted by Qt.
-    The result is cached on the picture.
-    """
-    if picture.qimage is not None:
-        return picture.qimage  # type: ignore[no-any-return]
-    classes = picture.classes
-    h, w = classes.shape
-    indexed = QImage(classes.data, w, h, w, QImage.Format.Format_Indexed8)
-    fr, fg, fb, fa = picture.fill
-    er, eg, eb, ea = picture.edge
-    indexed.setColorTable([qRgba(0, 0, 0, 0), qRgba(fr, fg, fb, fa), qRgba(er, eg, eb, ea)])
-    image = indexed.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
-    picture.qimage = image
-    return image
-
-
-def picture_item(picture: MaskPicture, z: float) -> QGraphicsPixmapItem:
-    item = QGraphicsPixmapItem(QPixmap.fromImage(picture_qimage(picture)))
-    item.setPos(picture.origin[0], picture.origin[1])
-    item.setScale(picture.scale)
-    item.setZValue(z)
-    item.setTransformationMode(Qt.TransformationMode.FastTransformation)  # crisp pixels
-    return item
-
-
-PROPOSAL_OPACITY = 0.55  # auto-segment proposals are drawn lighter until accepted
-
-
-class Canvas(QGraphicsView):
+class Canvas(QGraphicsView, InstanceLayer):
     """Shows one image with its overlays and passes gestures to the active tool."""
 
     cursor_moved = Signal(float, float)  # image pixels
@@ -110,22 +74,23 @@ class Canvas(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._image_item: QGraphicsPixmapItem | None = None
         self._instances: dict[int, QGraphicsPixmapItem] = {}
+        self._init_instance_layer()
         self._proposals: set[int] = set()  # drawn lighter, with a dashed box
         self._candidate: QGraphicsPixmapItem | None = None
         self._stroke: QGraphicsPixmapItem | None = None
         self._prompt_items: list[QGraphicsItem] = []
         self._box_preview = QGraphicsRectItem()
-        self._box_preview.setPen(_cosmetic_pen(BOX_COLOR, 2, Qt.PenStyle.DashLine))
+        self._box_preview.setPen(cosmetic_pen(BOX_COLOR, 2, Qt.PenStyle.DashLine))
         self._box_preview.setZValue(Z_PROMPTS + 1)
         self._box_preview.setVisible(False)
         self.scene().addItem(self._box_preview)
         self._brush_cursor = QGraphicsEllipseItem()
-        self._brush_cursor.setPen(_cosmetic_pen(QColor(255, 255, 255), 1.5))
+        self._brush_cursor.setPen(cosmetic_pen(QColor(255, 255, 255), 1.5))
         self._brush_cursor.setZValue(Z_CURSOR)
         self._brush_cursor.setVisible(False)
         self.scene().addItem(self._brush_cursor)
         self._focus_box = QGraphicsRectItem()
-        self._focus_box.setPen(_cosmetic_pen(BOX_COLOR, 2.5))
+        self._focus_box.setPen(cosmetic_pen(BOX_COLOR, 2.5))
         self._focus_box.setZValue(Z_FOCUS)
         self._focus_box.setVisible(False)
         self.scene().addItem(self._focus_box)
@@ -170,60 +135,6 @@ class Canvas(QGraphicsView):
         self.scene().setSceneRect(QRectF(-margin, -margin, w + 2 * margin, h + 2 * margin))
         self.fit()
 
-    def clear_instances(self) -> None:
-        for item in self._instances.values():
-            self.scene().removeItem(item)
-        self._instances.clear()
-
-    def set_instance(self, annotation_id: int, picture: MaskPicture | None) -> None:
-        """Add, replace or (with None) remove the overlay of one annotation."""
-        old = self._instances.pop(annotation_id, None)
-        if old is not None:
-            self.scene().removeItem(old)
-        if picture is not None and not picture.is_empty:
-            item = picture_item(picture, Z_INSTANCES)
-            self._instances[annotation_id] = item
-            self.scene().addItem(item)
-            self._style_instance(annotation_id)
-
-    def set_proposals(self, annotation_ids: set[int]) -> None:
-        """Draw these annotations as proposals (lighter fill, dashed box), the rest solid."""
-        changed = self._proposals ^ set(annotation_ids)
-        self._proposals = set(annotation_ids)
-        for ann_id in changed:
-            self._style_instance(ann_id)
-
-    def is_proposal_drawn(self, annotation_id: int) -> bool:
-        """True when the overlay of `annotation_id` is drawn in the proposal style."""
-        item = self._instances.get(annotation_id)
-        return item is not None and bool(item.childItems()) and item.opacity() < 1.0
-
-    def _style_instance(self, annotation_id: int) -> None:
-        item = self._instances.get(annotation_id)
-        if item is None:
-            return
-        for child in item.childItems():
-            self.scene().removeItem(child)
-        if annotation_id in self._proposals:
-            item.setOpacity(PROPOSAL_OPACITY)
-            box = QGraphicsRectItem(item.boundingRect(), item)
-            box.setPen(_cosmetic_pen(QColor(255, 255, 255), 1.5, Qt.PenStyle.DashLine))
-        else:
-            item.setOpacity(1.0)
-
-    def instance_ids(self) -> list[int]:
-        return list(self._instances)
-
-    def set_instance_visible(self, annotation_id: int, visible: bool) -> None:
-        item = self._instances.get(annotation_id)
-        if item is not None:
-            item.setVisible(visible)
-
-    def raise_instance(self, annotation_id: int | None) -> None:
-        """Draw the selected instance above the others."""
-        for ann_id, item in self._instances.items():
-            item.setZValue(Z_INSTANCES + (1 if ann_id == annotation_id else 0))
-
     def set_candidate(self, picture: MaskPicture | None) -> None:
         if self._candidate is not None:
             self.scene().removeItem(self._candidate)
@@ -251,7 +162,7 @@ class Canvas(QGraphicsView):
         self._prompt_items.clear()
         if box is not None:
             rect = QGraphicsRectItem(QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1]))
-            rect.setPen(_cosmetic_pen(BOX_COLOR, 2))
+            rect.setPen(cosmetic_pen(BOX_COLOR, 2))
             rect.setZValue(Z_PROMPTS)
             self.scene().addItem(rect)
             self._prompt_items.append(rect)
@@ -479,9 +390,3 @@ class Canvas(QGraphicsView):
         self._last_scene_pos = QPointF(-1, -1)
         self._brush_cursor.setVisible(False)
         super().leaveEvent(event)
-
-
-def _cosmetic_pen(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
-    pen = QPen(color, width, style)
-    pen.setCosmetic(True)  # the same width on screen at every zoom
-    return pen

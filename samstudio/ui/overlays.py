@@ -9,7 +9,8 @@ Masks are (H, W) bool in the image frame; boxes are XYXY pixel indices, end-excl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -43,6 +44,41 @@ class MaskPicture:
         table = np.zeros((3, 4), np.uint8)
         table[1], table[2] = self.fill, self.edge
         return np.take(table, self.classes, axis=0)
+
+
+DEFAULT_OPACITY = 35  # percent: the fill of a saved mask that is not selected
+SELECTED_EXTRA_ALPHA = 60  # the selected mask's fill is this much more opaque
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    """How saved masks are drawn (View menu): the fill's opacity in percent (0-100;
+    outlines stay opaque) and whether only the outlines are drawn."""
+
+    opacity: int = DEFAULT_OPACITY
+    outlines_only: bool = False
+
+    def fill_alpha(self, selected: bool) -> int:
+        """Alpha 0-255 of the fill: 0 with outlines only, more for the selected mask."""
+        if self.outlines_only:
+            return 0
+        alpha = round(255 * max(0, min(100, self.opacity)) / 100)
+        return min(255, alpha + SELECTED_EXTRA_ALPHA) if selected else alpha
+
+
+def with_fill_alpha(picture: MaskPicture, alpha: int) -> MaskPicture:
+    """The same picture (class map shared, not copied) with another fill alpha; its
+    QImage is made again from the class map, no mask is decoded."""
+    return replace(picture, fill=(*picture.fill[:3], int(alpha)), qimage=None)
+
+
+def stacking_order(annotation_ids: Sequence[int], selected: int | None) -> list[int]:
+    """The drawing order of saved masks, bottom to top: as the store lists them (the
+    newest on top), the selected one above all. Ctrl+click picks in the same order."""
+    order = [i for i in annotation_ids if i != selected]
+    if selected is not None and selected in annotation_ids:
+        order.append(selected)
+    return order
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:

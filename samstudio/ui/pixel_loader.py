@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -11,33 +11,46 @@ from PySide6.QtGui import QImage
 
 from samstudio.ui.canvas import picture_qimage, rgb_qimage
 from samstudio.ui.image_io import ImageReadError, load_rgb
-from samstudio.ui.overlays import MaskPicture, render_mask
+from samstudio.ui.overlays import MaskPicture, OverlayStyle, render_mask, with_fill_alpha
 
 BATCH = 16  # masks drawn per signal while filling in a crowded image
 
 
 @dataclass(frozen=True)
 class InstanceJob:
-    """One stored mask to draw: its RLE (as the store keeps it) and how to draw it."""
+    """One stored mask to draw: its RLE (as the store keeps it) and how to draw it.
+
+    picture: a picture of the same mask, colour and selection drawn in another style:
+    only its fill changes (no decoding).
+    """
 
     annotation_id: int
-    key: tuple[Any, ...]  # what the picture depends on (mask, colour, selection)
+    key: tuple[Any, ...]  # what the picture depends on (mask, colour, selection, style)
     rle: dict[str, Any]
     rgb: tuple[int, int, int]
     selected: bool
+    style: OverlayStyle = field(default_factory=OverlayStyle)
+    picture: MaskPicture | None = None
 
 
 def render_instance(job: InstanceJob) -> tuple[InstanceJob, MaskPicture]:
-    """Decode and draw one instance (any thread): the selected one brighter, white-edged."""
+    """Decode and draw one instance (any thread): the selected one brighter, white-edged;
+    the fill as `job.style` says."""
     from samstudio.core.masks import decode_rle
 
-    mask = decode_rle(job.rle)
-    if job.selected:
+    alpha = job.style.fill_alpha(job.selected)
+    if job.picture is not None:
+        picture = with_fill_alpha(job.picture, alpha)
+    elif job.selected:
         picture = render_mask(
-            mask, job.rgb, fill_alpha=150, outline_color=(255, 255, 255), outline_width=2
+            decode_rle(job.rle),
+            job.rgb,
+            fill_alpha=alpha,
+            outline_color=(255, 255, 255),
+            outline_width=2,
         )
     else:
-        picture = render_mask(mask, job.rgb, fill_alpha=90, outline_width=1)
+        picture = render_mask(decode_rle(job.rle), job.rgb, fill_alpha=alpha, outline_width=1)
     picture_qimage(picture)
     return job, picture
 

@@ -1,11 +1,14 @@
 """User settings kept in QSettings: recent projects, colours, brush size, cache, prefetch,
-the window's size and layout, and the image each project was left at."""
+the masks' opacity and outline-only drawing, the window's size and layout, and the image
+each project was left at."""
 
 from __future__ import annotations
 
 import json
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from samstudio.ui.overlays import DEFAULT_OPACITY
 
 MAX_RECENT = 10
 MAX_REMEMBERED_PROJECTS = 50  # projects whose last image is remembered
@@ -22,6 +25,12 @@ class Settings:
             return int(self.q.value(key, default))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return default
+
+    def _bool(self, key: str, default: bool) -> bool:
+        value = self.q.value(key, default)
+        if isinstance(value, str):  # INI files give "true" / "false"
+            return value.strip().lower() in ("true", "1", "yes")
+        return bool(value)
 
     @property
     def recent_projects(self) -> list[str]:
@@ -57,6 +66,24 @@ class Settings:
     @cache_size_mb.setter
     def cache_size_mb(self, value: int) -> None:
         self.q.setValue("cache_size_mb", int(value))
+
+    @property
+    def mask_opacity(self) -> int:
+        """Fill opacity of the saved masks, percent 0-100 (View ▸ Mask opacity)."""
+        return max(0, min(100, self._int("mask_opacity", DEFAULT_OPACITY)))
+
+    @mask_opacity.setter
+    def mask_opacity(self, value: int) -> None:
+        self.q.setValue("mask_opacity", max(0, min(100, int(value))))
+
+    @property
+    def outlines_only(self) -> bool:
+        """Draw the saved masks as outlines only (View ▸ Outlines only)."""
+        return self._bool("outlines_only", False)
+
+    @outlines_only.setter
+    def outlines_only(self, value: bool) -> None:
+        self.q.setValue("outlines_only", bool(value))
 
     @property
     def candidate_color(self) -> str:

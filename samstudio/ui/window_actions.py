@@ -47,6 +47,7 @@ class WindowActions:
         from samstudio.ui.exchange_menu import build_file_menu
         from samstudio.ui.inspect_dialog import InspectMenu
         from samstudio.ui.model_menu import ModelMenu
+        from samstudio.ui.overlay_menu import OverlayMenu
 
         bar = self.menuBar()
         self.file_menu = bar.addMenu("&File")
@@ -91,6 +92,8 @@ class WindowActions:
         view.addSeparator()
         self._action("Next image", lambda: self.step_image(1), ["N", "Right", "PgDown"], view)
         self._action("Previous image", lambda: self.step_image(-1), ["P", "Left", "PgUp"], view)
+        view.addSeparator()
+        self.overlay_menu = OverlayMenu(self, view)  # hide all masks, outlines, opacity
 
         self.model_menu = ModelMenu(self, bar.addMenu("&Model"))
         self.autosegment_menu = AutoSegmentMenu(self, bar.addMenu("&Auto-segment"))
