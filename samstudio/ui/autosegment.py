@@ -1,10 +1,10 @@
 """Auto-segment in the annotator: run automatic mask generation, review the proposals.
 
-- `AutoSegmentRun` runs `samstudio.core.amg.iter_masks` for one or more images on the
-  inference worker's thread (the one thread that owns the model), one worker task per
-  image, so interactive decodes of the current image can slip in between images.
+- `AutoSegmentRun` (in `autosegment_run`) runs `samstudio.core.amg.iter_masks` for
+  one or more images on the inference worker's thread (the one thread that owns the
+  model), one step (an encoder pass or a decoder batch) per worker task, so the
+  annotator's clicks, boxes and the current image's encode go before its next step.
   Progress, results and the end come back as Qt signals (queued to the main thread).
-  `cancel()` is polled before every encoder and decoder call.
 - `AutoSegmenter` (main thread) starts runs and turns their masks into *proposals*:
   annotations with source "proposal", one store operation and one undo step per image.
   It also accepts and rejects proposals (all of the current image, or the selected one);
@@ -24,87 +24,30 @@ limit even for hundreds of masks; accepting one calls the store's `set_source`.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from samstudio.core.amg import AmgParams, MaskRecord, iter_masks
-from samstudio.core.document import EncodedMask
-from samstudio.inference.types import Segmenter
 from samstudio.ui.annotator import Annotator
-from samstudio.ui.image_io import load_rgb
-from samstudio.ui.inference_worker import InferenceWorker
+from samstudio.ui.autosegment_run import AutoSegmentRun, ProposalBatch, proposal_prompts
 from samstudio.ui.undo import StoreCommand, UndoHistory
+
+__all__ = [  # names other modules import from here (some are defined in autosegment_run)
+    "ACCEPTED",
+    "PROPOSAL",
+    "AutoSegmentRun",
+    "AutoSegmenter",
+    "ProposalBatch",
+    "proposal_prompts",
+    "record_steps",
+]
 
 PROPOSAL = "proposal"
 ACCEPTED = "auto"
-
-
-class AutoSegmentRun(QObject):
-    """Automatic mask generation over `images` ((image id, path) pairs), in order.
-
-    Signals are emitted from the worker thread and delivered on the main thread.
-    progress: (image id, index of the image in the run, overall fraction in [0, 1]).
-    image_done: (image id, ProposalBatch of its masks, best first).
-    finished: True when the run was cancelled (or the worker stopped) before the end.
-    """
-
-    progress = Signal(int, int, float)
-    image_done = Signal(int, object)
-    image_failed = Signal(int, str)
-    finished = Signal(bool)
-
-    def __init__(
-        self,
-        worker: InferenceWorker,
-        images: Sequence[tuple[int, str]],
-        params: AmgParams,
-        parent: QObject | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.worker = worker
-        self.images = list(images)
-        self.params = params
-        self._cancel = threading.Event()
-
-    def start(self) -> None:
-        """Queue one worker task per image."""
-        for index, (image_id, path) in enumerate(self.images):
-            self.worker.submit_task(partial(self._run_image, index, image_id, path))
-
-    def cancel(self) -> None:
-        """Stop at the next encoder or decoder call; nothing more is added."""
-        self._cancel.set()
-
-    def cancelled(self) -> bool:
-        return self._cancel.is_set() or self.worker.stopping
-
-    def _run_image(self, index: int, image_id: int, path: str, segmenter: Segmenter) -> None:
-        """Worker thread: generate the masks of one image and report them."""
-        count = len(self.images)
-        try:
-            if self.cancelled():
-                return
-            image = load_rgb(path)
-            embedding = self.worker.embedding_for(image_id)
-            if embedding is not None and tuple(embedding.original_size) != image.shape[:2]:
-                embedding = None
-            for step in iter_masks(
-                segmenter, image, self.params, embedding=embedding, cancel=self.cancelled
-            ):
-                self.progress.emit(image_id, index, (index + step.fraction) / count)
-                if step.stage == "done":  # made ready for the store here, not on the UI thread
-                    self.image_done.emit(image_id, ProposalBatch.from_records(step.masks))
-        except Exception as exc:  # a bad image is reported; the other images go on
-            self.image_failed.emit(image_id, f"{path}: {type(exc).__name__}: {exc}")
-        finally:
-            if index == count - 1:
-                self.finished.emit(self.cancelled())
 
 
 def record_steps(
@@ -124,43 +67,6 @@ def record_steps(
     if op.atoms:
         history.record(image_id, StoreCommand(project, image_id, text, history.refresh))
     return results
-
-
-def proposal_prompts(record: MaskRecord) -> dict[str, Any]:
-    """The prompts stored with a proposal: its grid point(s), foreground, and its crop."""
-    return {
-        "points": [[float(x), float(y)] for x, y in record.point_coords],
-        "labels": [1] * len(record.point_coords),
-        "box": None,
-        "crop_box": [int(v) for v in record.crop_box],
-    }
-
-
-@dataclass(frozen=True)
-class ProposalBatch:
-    """The masks of one auto-segment result in the store's own form, with their scores
-    and prompts, built in any thread (`AutoSegmentRun` builds it on the worker thread).
-
-    The store adds `EncodedMask`s without decoding them, so the UI thread only writes
-    database rows: no full-size mask is decoded or encoded there.
-    """
-
-    masks: tuple[EncodedMask, ...]
-    predicted_ious: tuple[float, ...]
-    stability_scores: tuple[float, ...]
-    prompts: tuple[dict[str, Any], ...]
-
-    @classmethod
-    def from_records(cls, records: Sequence[MaskRecord]) -> ProposalBatch:
-        return cls(
-            tuple(EncodedMask.from_rle(r.segmentation) for r in records),
-            tuple(float(r.predicted_iou) for r in records),
-            tuple(float(r.stability_score) for r in records),
-            tuple(proposal_prompts(r) for r in records),
-        )
-
-    def __len__(self) -> int:
-        return len(self.masks)
 
 
 class AutoSegmenter(QObject):
@@ -209,7 +115,8 @@ class AutoSegmenter(QObject):
             self.failed.emit("No model loaded: choose one in the Model menu.")
             return None
         images = [(i, str(a.project.image_path(i))) for i in image_ids]
-        run = AutoSegmentRun(a.worker, images, params, self)
+        # `iter_masks` as this module has it (a test puts a stand-in here)
+        run = AutoSegmentRun(a.worker, images, params, self, generate=iter_masks)
         self.last_params = params
         run.progress.connect(partial(self._progress, run))
         run.image_done.connect(partial(self._image_done, run))

@@ -13,10 +13,13 @@ through Qt signals, which Qt queues onto the main thread:
   replace each other in a single slot, so fast clicking never queues stale work.
 - `set_prefetch([...])`: when idle, embeddings of the next images are computed and put
   in the embedding cache (memory, and the disk cache when one is given).
-- `submit_task(task)`: a long job that needs the model (automatic mask generation):
-  `task(segmenter)` runs here after any pending encode or decode of the current image,
-  before prefetching. A task reports through its own signals and polls `stopping`; it
-  gets embeddings through the annotator's caches with `task_embedding`.
+- `submit_task(task)`: a step of a long job that needs the model (automatic mask
+  generation, the evaluation): `task(segmenter)` runs here after any pending encode or
+  decode of the current image, before prefetching. A long job runs as short tasks (one
+  encoder pass or one decoder batch each), each queueing the next when it ends, so the
+  annotator's requests wait for one step at most, and two jobs take turns. A task
+  reports through its own signals and polls `stopping`; it gets embeddings through the
+  annotator's caches with `task_embedding`.
 
 An encoder pass cannot be interrupted halfway; a stale one finishes into the cache.
 
