@@ -69,42 +69,94 @@ class InstancesPanel(QWidget):
         self.list.itemChanged.connect(self._item_changed)
         self.list.delete_requested.connect(self.delete_requested)
         self._updating = False
+        self._rows: list[InstanceRow] = []  # as shown, in order
+        self._items: dict[int, QListWidgetItem] = {}  # annotation id -> its item
 
     def set_rows(self, rows: list[InstanceRow], selected: int | None, hidden: set[int]) -> None:
+        """Show `rows`, `selected` current, the `hidden` ones unticked.
+
+        Cheap when little changed (a selection moved, one proposal accepted or rejected:
+        what review does hundreds of times on an image with hundreds of masks): rows
+        that went are taken out and changed rows rewritten in place; only another order
+        or new rows in the middle rebuild the list."""
         self._updating = True
         try:
-            self.list.clear()
-            for row in rows:
-                iou = "" if row.predicted_iou is None else f" · IoU {row.predicted_iou:.2f}"
-                crowd = " · crowd" if row.crowd else ""
-                aside = " · ⚠ made on an earlier picture, not shown" if row.aside else ""
-                item = QListWidgetItem(
-                    swatch(row.color),
-                    f"#{row.annotation_id} {row.category}{crowd} · {row.source} · "
-                    f"{row.area:,} px{iou}{aside}",
-                )
-                item.setData(Qt.ItemDataRole.UserRole, row.annotation_id)
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(
-                    Qt.CheckState.Unchecked
-                    if row.annotation_id in hidden
-                    else Qt.CheckState.Checked
-                )
-                item.setToolTip("Tick to show, untick to hide · Delete removes")
-                if row.source == "proposal":  # auto-segment proposal, not yet reviewed
-                    font = item.font()
-                    font.setItalic(True)
-                    item.setFont(font)
-                    item.setToolTip(
-                        "Auto-segment proposal: Ctrl+Return / Ctrl+Backspace accept / reject "
-                        "it · J / K: next / previous proposal · Delete removes"
-                    )
-                self.list.addItem(item)
-                if row.annotation_id == selected:
-                    self.list.setCurrentItem(item)
+            old = self._rows
+            new_ids = [r.annotation_id for r in rows]
+            wanted = set(new_ids)
+            kept = [r for r in old if r.annotation_id in wanted]
+            if [r.annotation_id for r in kept] == new_ids[: len(kept)]:
+                self._update_in_place(rows, kept, hidden)
+            else:
+                self._rebuild(rows, hidden)
+            self._rows = list(rows)
             self.summary.setText(f"{len(rows)} instance{'s' if len(rows) != 1 else ''}")
+            item = self._items.get(selected) if selected is not None else None
+            if item is not self.list.currentItem():
+                self.list.setCurrentItem(item)  # type: ignore[arg-type]
         finally:
             self._updating = False
+
+    def _update_in_place(
+        self, rows: list[InstanceRow], kept: list[InstanceRow], hidden: set[int]
+    ) -> None:
+        """The rows kept are in the same order, new ones (if any) come after them."""
+        gone = {r.annotation_id for r in self._rows} - {r.annotation_id for r in rows}
+        for ann_id in gone:
+            item = self._items.pop(ann_id)
+            self.list.takeItem(self.list.row(item))
+        before = {r.annotation_id: r for r in kept}
+        for row in rows:
+            item = self._items.get(row.annotation_id)
+            if item is None:
+                self._add(row, hidden)
+                continue
+            if before[row.annotation_id] != row:
+                self._describe(item, row)
+            state = self._check_state(row, hidden)
+            if item.checkState() != state:
+                item.setCheckState(state)
+
+    def _rebuild(self, rows: list[InstanceRow], hidden: set[int]) -> None:
+        self.list.clear()
+        self._items = {}
+        for row in rows:
+            self._add(row, hidden)
+
+    def _add(self, row: InstanceRow, hidden: set[int]) -> None:
+        item = QListWidgetItem()
+        item.setData(Qt.ItemDataRole.UserRole, row.annotation_id)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(self._check_state(row, hidden))
+        self._describe(item, row)
+        self.list.addItem(item)
+        self._items[row.annotation_id] = item
+
+    @staticmethod
+    def _check_state(row: InstanceRow, hidden: set[int]) -> Qt.CheckState:
+        return Qt.CheckState.Unchecked if row.annotation_id in hidden else Qt.CheckState.Checked
+
+    @staticmethod
+    def _describe(item: QListWidgetItem, row: InstanceRow) -> None:
+        """The item's swatch, text, tooltip and font for `row`."""
+        iou = "" if row.predicted_iou is None else f" · IoU {row.predicted_iou:.2f}"
+        crowd = " · crowd" if row.crowd else ""
+        aside = " · ⚠ made on an earlier picture, not shown" if row.aside else ""
+        item.setIcon(swatch(row.color))
+        item.setText(
+            f"#{row.annotation_id} {row.category}{crowd} · {row.source} · "
+            f"{row.area:,} px{iou}{aside}"
+        )
+        proposal = row.source == "proposal"  # auto-segment proposal, not yet reviewed
+        font = item.font()
+        font.setItalic(proposal)
+        item.setFont(font)
+        item.setToolTip(
+            "Auto-segment proposal: Ctrl+Return / Ctrl+Backspace accept / reject it · "
+            "J / K: next / previous proposal · Delete removes"
+            if proposal
+            else "Tick to show, untick to hide · Delete removes"
+        )
 
     def row_ids(self) -> list[int]:
         return [
@@ -112,12 +164,8 @@ class InstancesPanel(QWidget):
         ]
 
     def select(self, annotation_id: int | None) -> None:
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            if int(item.data(Qt.ItemDataRole.UserRole)) == annotation_id:
-                self.list.setCurrentItem(item)
-                return
-        self.list.setCurrentItem(None)  # type: ignore[arg-type]
+        item = self._items.get(annotation_id) if annotation_id is not None else None
+        self.list.setCurrentItem(item)  # type: ignore[arg-type]
 
     def _current_changed(
         self, current: QListWidgetItem | None, _prev: QListWidgetItem | None

@@ -9,6 +9,7 @@ Masks are (H, W) bool in the image frame; boxes are XYXY pixel indices, end-excl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -205,6 +206,7 @@ def small_mask(
     return cv2.resize(valid, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_LINEAR) > threshold
 
 
+@functools.lru_cache(maxsize=65536)  # asked for every row of every refresh
 def instance_color(rgb: tuple[int, int, int], annotation_id: int) -> tuple[int, int, int]:
     """The category colour, lighter or darker per instance so neighbours stay apart."""
     import colorsys

@@ -324,3 +324,28 @@ def test_a_worker_thread_may_edit_while_the_ui_thread_reads(folder: Path) -> Non
         for _ in range(30):
             assert project.undo(img)
         assert np.array_equal(project.mask(target), masks[target])
+
+
+def test_an_images_annotations_are_kept_between_reads_and_never_stale(folder: Path) -> None:
+    """`Project.annotations` keeps the last image's list while nothing is written (the
+    window reads it several times per key press): a write, an undo, a rolled-back write
+    and another image all read afresh, and the list returned is the caller's own."""
+    path, masks = _annotated(folder)
+    with Project.open(path) as project:
+        img, other = (im.id for im in project.images())
+        first = project.annotations(img)
+        assert [a.id for a in first] == sorted(masks)
+        first.append(first[0])  # the caller's list: the next read is not changed
+        assert len(project.annotations(img)) == len(masks)
+        new = project.add_annotation(img, np.ones((H, W), bool), None).id
+        assert [a.id for a in project.annotations(img)] == [*sorted(masks), new]
+        project.undo(img)
+        assert [a.id for a in project.annotations(img)] == sorted(masks)
+        assert project.annotations(other) == []
+        try:
+            with project.store.transaction("a write that fails"):
+                project.add_annotation(img, np.ones((H, W), bool), None)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        assert [a.id for a in project.annotations(img)] == sorted(masks)

@@ -135,6 +135,8 @@ class Project(AnnotationEditing, CategoryEditing):
             row = conn.execute("SELECT value FROM meta WHERE key = 'root'").fetchone()
         self.root = (self.path.parent / (row[0] if row else ".")).resolve()
         self._damaged: set[int] = set()
+        # (image id, total_changes, data_version, damaged count) -> the image's annotations
+        self._annotations_kept: tuple[tuple[int, int, int, int], list[Annotation]] | None = None
 
     def _check_contents(self) -> None:
         """Read every row once, as `open`'s check: damage inside cells (a mask that is not
@@ -360,13 +362,29 @@ class Project(AnnotationEditing, CategoryEditing):
     # -- reading annotations -------------------------------------------------------------
 
     def annotations(self, image_id: int) -> list[Annotation]:
-        """The annotations of one image, oldest first."""
+        """The annotations of one image, oldest first.
+
+        The last image's list is kept while nothing is written: the window asks for the
+        same image's annotations several times per keystroke (review of hundreds of
+        proposals), and parsing the rows is most of the cost. A write through this
+        project's connection moves its `total_changes` (a rolled-back one too), a commit
+        by another process (a read-only open beside the writer) SQLite's `data_version`,
+        so a kept list is never stale; the records are frozen and shared (their `rle`
+        and `prompts` dicts must not be changed in place)."""
         with self.store.reading() as conn:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            key = (image_id, conn.total_changes, version, len(self._damaged))
+            kept = self._annotations_kept
+            if kept is not None and kept[0] == key:
+                return list(kept[1])
             rows = conn.execute(
                 f"SELECT {ANNOTATION_COLUMNS} FROM annotations WHERE image_id = ? AND alive = 1 ORDER BY id",
                 (image_id,),
             ).fetchall()
-        return [self._annotation_of(row) for row in rows if row[0] not in self._damaged]
+            out = [self._annotation_of(row) for row in rows if row[0] not in self._damaged]
+            key = (image_id, conn.total_changes, version, len(self._damaged))
+            self._annotations_kept = (key, out)
+        return list(out)
 
     def annotation(self, annotation_id: int) -> Annotation:
         with self.store.reading() as conn:
