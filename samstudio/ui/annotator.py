@@ -81,7 +81,6 @@ class Annotator(
         self._refine_image: int | None = None
         self._refine_saved: np.ndarray | None = None  # its mask when the refine began
         self._refine_match = False  # the refine's first answer is still to come
-        self._refined_prompts: dict[int, tuple[Any, dict[str, Any]]] = {}
         self.category_id: int | None = None
         self.hidden: set[int] = set()  # the current image's masks hidden in the panel
         self._hidden_by_image: dict[int, set[int]] = {}  # kept for the session
@@ -126,7 +125,6 @@ class Annotator(
         self._unfinished.clear()
         self._hidden_by_image.clear()
         self.hidden = set()
-        self._refined_prompts.clear()  # ids restart in every project
         cats = project.categories() if project is not None else []
         self.category_id = cats[0].id if cats else None
         self.image_id = None

@@ -14,9 +14,9 @@ as ONE undo step labelled "Refine mask". Esc, Ctrl+Z past the start, or leaving 
 image cancel it: the instance is shown again, unchanged, and nothing is recorded. A
 refine is never kept as an unfinished new mask.
 
-The store has no operation to replace an annotation's prompts, so the refined prompts
-are kept for the session only (`_refined_prompts`): refining the same mask again, while
-it is still the mask they made, starts from them.
+The refined mask's prompts and scores are saved with it in the same undo step
+(`Project.set_prompts`), so refining it again, in this session or a later one, starts
+from them.
 
 Coordinates: image pixels (x right, y down), float; masks are (H, W) bool.
 """
@@ -119,7 +119,6 @@ class RefineEditing:
     _refine_image: int | None
     _refine_saved: np.ndarray | None
     _refine_match: bool
-    _refined_prompts: dict[int, tuple[Any, dict[str, Any]]]
     choose: Any
     clear_prompts: Any
     forget_prompt_steps: Any
@@ -151,11 +150,7 @@ class RefineEditing:
         if rec is None or not fits(rec, self.image_rgb):
             self.message.emit(f"Mask #{ann_id} is not on this picture: it cannot be refined.")
             return False
-        prompts = rec.prompts
-        kept = self._refined_prompts.get(ann_id)
-        if kept is not None and kept[0] == rec.rle:  # refined in this session, unchanged since
-            prompts = kept[1]
-        start = refine_start(prompts, rec.bbox, self.image_rgb.shape[:2])
+        start = refine_start(rec.prompts, rec.bbox, self.image_rgb.shape[:2])
         self.forget_prompt_steps()
         self.refining, self._refine_image = ann_id, self.image_id
         self._refine_saved = self.project.mask(ann_id)
@@ -195,7 +190,12 @@ class RefineEditing:
                 self.history,
                 image_id,
                 REFINE_LABEL,
-                [lambda: self.project.edit_mask(ann_id, mask)],
+                [
+                    lambda: self.project.edit_mask(ann_id, mask),
+                    lambda: self.project.set_prompts(
+                        ann_id, prompts, cand.predicted_iou, cand.stability_score
+                    ),
+                ],
             )
         except Exception as exc:  # the refine stays on screen: Enter again or Esc
             self.error.emit("Could not save the change", f"{REFINE_LABEL} #{ann_id}: {exc}")
@@ -203,10 +203,6 @@ class RefineEditing:
         self.take_refine()
         self.clear_prompts()
         self._show_again(ann_id)
-        try:
-            self._refined_prompts[ann_id] = (self.project.annotation(ann_id).rle, prompts)
-        except Exception:  # a busy file: the next refine starts from the stored prompts
-            self._refined_prompts.pop(ann_id, None)
         self.message.emit(f"Mask #{ann_id} refined (Ctrl+Z undoes).")
         return ann_id
 

@@ -86,24 +86,29 @@ def test_a_click_refines_the_saved_mask_in_one_undo_step(qtbot, window, image_fo
     assert window.project.annotations(a.image_id)[-1].id == ann  # nothing saved yet
     np.testing.assert_array_equal(window.project.mask(ann), saved)
 
+    old_prompts = record(window, ann).prompts
+    a_points_before_save = list(a.points)
     key(qtbot, window, Qt.Key.Key_Return)
     anns = window.project.annotations(a.image_id)
     assert [r.id for r in anns] == [ann]  # replaced, not added
     np.testing.assert_array_equal(window.project.mask(ann), expected)
+    # the refine's prompts are saved with it
+    assert [tuple(p) for p in record(window, ann).prompts["points"]] == a_points_before_save
     assert record(window, ann).source == "edited" and record(window, ann).category_id == category
     assert a.refining is None and a.points == [] and a.candidates == []
     assert a.selected == ann and overlay_shown(window, ann)
     assert window.undo_action.text() == "Undo Refine mask"
 
-    key(qtbot, window, Qt.Key.Key_Z, CTRL)  # one step: the mask and the source
+    key(qtbot, window, Qt.Key.Key_Z, CTRL)  # one step: the mask, the source, the prompts
     np.testing.assert_array_equal(window.project.mask(ann), saved)
     assert record(window, ann).source == "manual"
+    assert record(window, ann).prompts == old_prompts
     assert window.undo_action.text() == "Undo Accept mask"
     key(qtbot, window, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)
     np.testing.assert_array_equal(window.project.mask(ann), expected)
 
-    # refined again, it starts from the refined prompts (kept for the session: the
-    # store has no operation to replace them), not from the stored single click
+    # refined again, it starts from the refined prompts saved with it, not from the
+    # first single click
     start_refine(qtbot, window, 200, 150, 1)
     assert len(a.points) == 2 and window.canvas.prompt_item_count() == 2
     np.testing.assert_array_equal(a.chosen_candidate.mask, expected)

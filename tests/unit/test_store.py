@@ -349,3 +349,28 @@ def test_an_images_annotations_are_kept_between_reads_and_never_stale(folder: Pa
         except RuntimeError:
             pass
         assert [a.id for a in project.annotations(img)] == sorted(masks)
+
+
+def test_set_prompts_is_one_undo_step_that_survives_reopening(folder: Path) -> None:
+    """A refined mask's prompts and scores are saved with it (`Project.set_prompts`)."""
+    path, masks = _annotated(folder)
+    aid = min(masks)
+    new = {"points": [[3.5, 4.0], [10.0, 20.0]], "labels": [1, 0], "box": None}
+    with Project.open(path) as project:
+        img = project.images()[0].id
+        before = project.annotation(aid)
+        project.set_prompts(aid, new, np.float32(0.91), 0.97)
+        rec = project.annotation(aid)
+        assert rec.prompts == new and rec.predicted_iou == pytest.approx(0.91)
+        assert rec.stability_score == pytest.approx(0.97)
+        assert project.undo_label(img) == "Change prompts"
+        project.set_prompts(aid, new, np.float32(0.91), 0.97)  # nothing changes: no step
+        project.undo(img)
+        assert project.annotation(aid).prompts == before.prompts  # one step back: all of it
+        project.redo(img)
+    with Project.open(path) as project:  # undone from the persisted history
+        project.undo(img)
+        rec = project.annotation(aid)
+        assert (rec.prompts, rec.predicted_iou) == (before.prompts, before.predicted_iou)
+        project.redo(img)
+        assert project.annotation(aid).prompts == new

@@ -199,6 +199,28 @@ class AnnotationEditing:
             op.set(annotation_id, "modified", row[17], time.time())
             self._commit_op(conn, row[1], op)
 
+    def set_prompts(
+        self,
+        annotation_id: int,
+        prompts: dict[str, Any] | None,
+        predicted_iou: float | None = None,
+        stability_score: float | None = None,
+    ) -> None:
+        """Record the prompts (JSON-able dict) a mask was made from, with the model's
+        scores for it, e.g. after it was refined with clicks. One undo step (none when
+        nothing changes); joined to the mask's edit by the caller's outer transaction."""
+        text = prompts_json(self.path, prompts)
+        with self.store.transaction("saving the prompts") as conn:
+            row = self._alive_row(conn, annotation_id)
+            op = history.Operation("Change prompts")
+            op.set(annotation_id, "prompts", row[14], text)
+            op.set(annotation_id, "predicted_iou", row[12], opt_float(predicted_iou))
+            op.set(annotation_id, "stability_score", row[13], opt_float(stability_score))
+            if not op.atoms:
+                return
+            op.set(annotation_id, "modified", row[17], time.time())
+            self._commit_op(conn, row[1], op)
+
     def set_source(self, annotation_id: int, source: str) -> None:
         """Change the source, e.g. accept a proposal (source 'proposal' -> 'auto')."""
         check_source(self.path, source)

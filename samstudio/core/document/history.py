@@ -38,7 +38,14 @@ from samstudio.core.mask_diff import MaskDiff
 
 HISTORY_LIMIT = 100
 HISTORY_SLACK = 20
-SETTABLE_FIELDS = ("category_id", "source", "modified")
+SETTABLE_FIELDS = (
+    "category_id",
+    "source",
+    "modified",
+    "prompts",
+    "predicted_iou",
+    "stability_score",
+)
 
 
 @dataclass
