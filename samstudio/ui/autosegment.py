@@ -85,6 +85,7 @@ class AutoSegmenter(QObject):
         super().__init__(parent)
         self.annotator = annotator
         self.run: AutoSegmentRun | None = None
+        self._run_project: Any = None  # the project the run's proposals belong to
         self.last_cancelled = False
         self.last_params: AmgParams | None = None  # of the latest run started
         # UI work left for later turns of the event loop, one slice per turn
@@ -123,6 +124,7 @@ class AutoSegmenter(QObject):
         run.image_failed.connect(partial(self._image_failed, run))
         run.finished.connect(partial(self._finished, run))
         self.run = run
+        self._run_project = a.project  # its proposals go to this project only
         self.last_cancelled = False
         self.running_changed.emit(True)
         self.progress.emit(0.0, self._text(0, len(images)))
@@ -141,9 +143,17 @@ class AutoSegmenter(QObject):
         if run is self.run and not run.cancelled():
             self.progress.emit(fraction, self._text(index, len(run.images)))
 
+    def project_closing(self) -> None:
+        """The window is about to close its project or open another: a run stops, and
+        nothing it still delivers reaches the next project (image ids restart there)."""
+        if self.run is not None and not self.run.cancelled():
+            self.cancel()
+
     def _image_done(self, run: AutoSegmentRun, image_id: int, batch: ProposalBatch) -> None:
         if run is not self.run or run.cancelled():
             return  # cancelled after the last batch: nothing is added
+        if self.annotator.project is not self._run_project:
+            return  # another project is open now: image_id means another image there
         self.add_proposals(image_id, batch)
 
     def _image_failed(self, run: AutoSegmentRun, image_id: int, message: str) -> None:

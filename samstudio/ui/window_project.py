@@ -94,6 +94,7 @@ class ProjectHandling:
             bool(getattr(project, "read_only", False)),
             self.annotator.image_id,
         )
+        self._stop_auto_segment()
         self.annotator.set_project(None)
         self.project = None
         try:
@@ -115,7 +116,15 @@ class ProjectHandling:
             if any(r.id == image_id for r in project.images()):
                 self.open_image(image_id)
 
+    def _stop_auto_segment(self) -> None:
+        """A run of the project being closed stops (its images are not the next one's)."""
+        menu = getattr(self, "autosegment_menu", None)  # built after the first open?
+        if menu is not None:
+            menu.auto.project_closing()
+
     def set_project(self, project: Any, path: Path | None = None) -> None:
+        if self.project is not project:
+            self._stop_auto_segment()
         if self.project is not None and self.project is not project:
             try:
                 self.project.close()

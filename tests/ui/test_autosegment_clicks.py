@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,3 +205,31 @@ def test_a_model_loaded_during_an_image_segments_it_again(
     assert not menu.auto.last_cancelled
     assert fake.events().count("batch") == 1 and other.batches == GRID * GRID
     assert len(proposal_rows(window, window.annotator.image_id)) == GRID * GRID
+
+
+def test_opening_another_project_stops_the_run_and_adds_nothing_there(
+    qtbot, window, image_folder, tmp_path, monkeypatch, fake
+) -> None:  # noqa: ANN001
+    """Found by review: a run kept going after File ▸ Open of another folder, and its
+    proposals for image 1 went to image 1 of the new project."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(image_folder, other, ignore=shutil.ignore_patterns("*.samstudio*"))
+    open_folder(qtbot, window, image_folder)
+    menu = window.autosegment_menu
+    fake.hold = "first batch"
+    run_dialog(monkeypatch, batch=1)
+    menu.all_action.trigger()
+    qtbot.waitUntil(fake.entered.is_set, timeout=20000)
+    with qtbot.waitSignal(window.annotator.image_opened, timeout=20000):
+        assert window.open_path(other)  # while the run's batch is still in flight
+    fake.gate.set()
+    qtbot.waitUntil(lambda: not menu.auto.running, timeout=20000)
+    assert menu.auto.last_cancelled
+    assert Path(window.project.root) == other.resolve()
+    assert all(
+        a.source != "proposal"
+        for r in window.project.images()
+        for a in window.project.annotations(r.id)
+    )
