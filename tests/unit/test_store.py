@@ -374,3 +374,21 @@ def test_set_prompts_is_one_undo_step_that_survives_reopening(folder: Path) -> N
         assert (rec.prompts, rec.predicted_iou) == (before.prompts, before.predicted_iou)
         project.redo(img)
         assert project.annotation(aid).prompts == new
+
+
+def test_annotations_read_inside_a_transaction_that_rolls_back_are_not_kept(
+    folder: Path,
+) -> None:
+    """Found by review: a list read inside a write transaction was kept, and a rollback
+    moves no counter, so the rolled-back annotation was still listed afterwards."""
+    path, masks = _annotated(folder)
+    with Project.open(path) as project:
+        img = project.images()[0].id
+        try:
+            with project.store.transaction("a write that fails"):
+                new = project.add_annotation(img, np.ones((H, W), bool), None).id
+                assert new in [a.id for a in project.annotations(img)]
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        assert [a.id for a in project.annotations(img)] == sorted(masks)

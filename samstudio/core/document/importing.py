@@ -17,7 +17,10 @@ SA-V) and adds its masks as `source="imported"` annotations (crowd regions keep
 - from a COCO file (instances or results) the file's own ids of the matched images,
   the categories and the added annotations, with their extra keys (`attributes` ...),
   and the file's `info` and `licenses` are remembered, so that an export writes them
-  back (external_ids.py; the newest import wins for the items it touches).
+  back (external_ids.py; the newest import wins for the items it touches). A results
+  list's annotation ids are not remembered: they are made up (by the reader when the
+  list has none, by pycocotools' loadRes anyway) and would clash with the ground
+  truth's.
 """
 
 from __future__ import annotations
@@ -355,7 +358,8 @@ def _write_imports(
             history.record(conn, image_id, op)
             summary.annotations_added += len(items)
         if file_ids is not None:
-            external_ids.remember(conn, "annotation", added)
+            if summary.format != "coco-results":  # a results list's ids are made up
+                external_ids.remember(conn, "annotation", added)  # (pycocotools' too)
             external_ids.remember(conn, "image", file_ids.images)
             external_ids.remember(
                 conn,

@@ -371,10 +371,13 @@ class Project(AnnotationEditing, CategoryEditing):
         by another process (a read-only open beside the writer) SQLite's `data_version`,
         so a kept list is never stale; the records are frozen and shared (their `rle`
         and `prompts` dicts must not be changed in place)."""
+        # inside a transaction a rollback could still undo what is read (and moves no
+        # counter): no list is kept or served then
+        in_transaction = bool(getattr(self.store.conn, "in_transaction", True))
         with self.store.reading() as conn:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             key = (image_id, conn.total_changes, version, len(self._damaged))
-            kept = self._annotations_kept
+            kept = None if in_transaction else self._annotations_kept
             if kept is not None and kept[0] == key:
                 return list(kept[1])
             rows = conn.execute(
@@ -383,7 +386,7 @@ class Project(AnnotationEditing, CategoryEditing):
             ).fetchall()
             out = [self._annotation_of(row) for row in rows if row[0] not in self._damaged]
             key = (image_id, conn.total_changes, version, len(self._damaged))
-            self._annotations_kept = (key, out)
+            self._annotations_kept = None if in_transaction else (key, out)
         return list(out)
 
     def annotation(self, annotation_id: int) -> Annotation:
