@@ -49,18 +49,26 @@ class InstanceEditing:
         """Select the topmost instance drawn over pixel (x, y), or none (Ctrl+click).
 
         The canvas's drawing order decides (`canvas.drawn_instances`): a hidden mask, or
-        every mask while View ▸ Hide all masks is on, cannot be picked.
+        every mask while View ▸ Hide all masks is on, cannot be picked. Ctrl+click again
+        on the selected one picks the next one under it there (wrapping round): the
+        selected mask is drawn on top, and a part under its whole is reached this way.
         """
         if self.project is None or self.image_id is None:
             return
         xi, yi = math.floor(x), math.floor(y)  # int() would take -0.5 to pixel 0
         records = {rec.id: rec for rec in self.project.annotations(self.image_id)}
-        hit = None
-        for ann_id in self.canvas.drawn_instances():
-            rec = records.get(ann_id)
-            if rec is not None and _covers(rec, self._pictures.get(ann_id), xi, yi, self.project):
-                hit = ann_id
-                break
+        hits = [
+            ann_id
+            for ann_id in self.canvas.drawn_instances()
+            if (rec := records.get(ann_id)) is not None
+            and _covers(rec, self._pictures.get(ann_id), xi, yi, self.project)
+        ]
+        hit = hits[0] if hits else None
+        if self.selected in hits and len(hits) > 1:
+            hit = hits[(hits.index(self.selected) + 1) % len(hits)]
+            self.message.emit(
+                f"Mask {hits.index(hit) + 1} of {len(hits)} here (Ctrl+click again: the next)"
+            )
         if hit is None and not self.canvas.instances_shown():
             self.message.emit("All masks are hidden: View ▸ Hide all masks (M) shows them.")
         self.select_instance(hit)

@@ -75,7 +75,13 @@ def test_ctrl_click_picks_the_mask_drawn_on_top_after_brushing_the_older(
     assert window.project.mask(a)[100, 64]  # A grew
     assert canvas.drawn_instances() == [a, b]
     np.testing.assert_allclose(shown_rgb(window, *OVERLAP), mask_rgb(window, a), atol=3)
-    click_image(qtbot, window, *OVERLAP, modifiers=CTRL)  # the selected one is on top
+    # Ctrl+click again on the selected one (drawn on top): the one under it, and round
+    click_image(qtbot, window, *OVERLAP, modifiers=CTRL)
+    assert window.annotator.selected == b
+    assert window.statusBar().currentMessage().startswith("Mask 2 of 2 here")
+    click_image(qtbot, window, *OVERLAP, modifiers=CTRL)
+    assert window.annotator.selected == a
+    click_image(qtbot, window, *A_ONLY, modifiers=CTRL)  # only A there: A stays
     assert window.annotator.selected == a
     # let it go: B, the newer, is drawn on top again, and Ctrl+click there picks B
     key(qtbot, window, Qt.Key.Key_Escape)
