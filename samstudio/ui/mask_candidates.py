@@ -77,6 +77,11 @@ class CandidateSet:
         return done
 
 
+# The mask being made is edged in this colour, 2 px: a saved mask is edged in its own
+# colour (1 px) or, selected, in white (2 px), so the candidate is never taken for one.
+CANDIDATE_EDGE = (255, 214, 0)
+
+
 def complete_candidate(
     cand: MaskCandidate, prediction: Any, color: tuple[int, int, int], draft: bool = False
 ) -> MaskCandidate:
@@ -96,7 +101,13 @@ def complete_candidate(
         pixels = (box[2] - box[0]) * (box[3] - box[1])
         step = max(1, int(np.ceil(np.sqrt(pixels / DRAFT_PIXELS))))
     picture = render_mask(
-        mask, color, fill_alpha=120, box=box, outline_color=(255, 255, 255), step=step
+        mask,
+        color,
+        fill_alpha=120,
+        box=box,
+        outline_color=CANDIDATE_EDGE,
+        outline_width=2,
+        step=step,
     )
     picture_qimage(picture)  # convert here, in whichever thread completes it
     return replace(cand, mask=mask, box=box, picture=picture, area=int(np.count_nonzero(mask)))

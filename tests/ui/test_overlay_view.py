@@ -176,3 +176,21 @@ def test_hidden_ticks_are_kept_per_image(qtbot, window, image_folder) -> None:  
     assert window.instances_panel.list.item(0).checkState() == Qt.CheckState.Unchecked
     assert not window.canvas._instances[a].isVisible()
     assert window.canvas.drawn_instances() == []
+
+
+def test_the_mask_being_made_is_edged_unlike_any_saved_mask(
+    qtbot, window, image_folder
+) -> None:  # noqa: ANN001
+    """Found by review: the candidate was drawn like a saved mask of its category (fill
+    in the category colour, a thin white edge like the selected one's)."""
+    from samstudio.ui.mask_candidates import CANDIDATE_EDGE
+
+    a, _ = two_overlapping(qtbot, window, image_folder)
+    click_image(qtbot, window, *A_ONLY, modifiers=CTRL)  # a selected saved mask: white edge
+    click_image(qtbot, window, 250, 200)  # and a new mask being made
+    qtbot.waitUntil(lambda: len(window.candidates_panel.candidates) == 3, timeout=15000)
+    edge = window.annotator.chosen_candidate.picture.edge[:3]
+    assert tuple(edge) == CANDIDATE_EDGE
+    saved = {tuple(pic.edge[:3]) for _key, pic in window.annotator._pictures.values()}
+    saved |= {(255, 255, 255)}  # the selected one's
+    assert tuple(edge) not in saved
