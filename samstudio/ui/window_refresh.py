@@ -43,11 +43,12 @@ class PanelRefresh:
 
         counts = masks_per_image(self.project)  # one query, no mask read
         rows = []
-        for rec in self.project.images():
+        records = self.project.images()
+        for rec in records:
             n, proposals = (0, 0) if getattr(rec, "error", None) else counts.get(rec.id, (0, 0))
             rows.append(self.image_checks.row(rec, n, proposals=proposals))
         self.images_panel.set_rows(rows, self.annotator.image_id)
-        self.update_title()
+        self.update_title(records)
 
     def _refresh_categories(self) -> None:
         if self.project is None:
@@ -84,11 +85,12 @@ class PanelRefresh:
         self._update_undo_actions()
 
     def _update_image_row(self, image_id: int, count: int, proposals: int = 0) -> None:
-        rec = next((r for r in self.project.images() if r.id == image_id), None)
+        records = self.project.images()
+        rec = next((r for r in records if r.id == image_id), None)
         if rec is not None:
             row = self.image_checks.row(rec, count, live=True, proposals=proposals)
             self.images_panel.update_row(row)
-        self.update_title()  # the done count
+        self.update_title(records)  # the done count
 
     def _show_candidates(self) -> None:
         cs = self.annotator.candidate_set

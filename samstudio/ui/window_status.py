@@ -85,8 +85,9 @@ class StatusBarWidgets:
             )
         )
 
-    def update_title(self) -> None:
-        """The window title: image, its place in the project and the done count, project."""
+    def update_title(self, records: list[Any] | None = None) -> None:
+        """The window title: image, its place in the project and the done count, project.
+        `records`: `project.images()` when the caller has just read them."""
         project = self.project
         if project is None:
             self.setWindowTitle("SAM Studio")
@@ -97,7 +98,7 @@ class StatusBarWidgets:
         image_id = self.annotator.image_id
         image, position = None, ""
         try:
-            records = project.images()
+            records = project.images() if records is None else records
             ids = [r.id for r in records]
             done = sum(r.status == "done" for r in records)
             if image_id in ids:

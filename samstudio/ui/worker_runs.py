@@ -233,20 +233,7 @@ class ModelRuns:
                     job.image_id, job.request, generation, error_message(exc)
                 )
                 return
-        self.candidates_completed.emit(
-            CandidateSet(
-                job.image_id,
-                job.request,
-                job.prompts,
-                rest,
-                decode_ms,
-                total_ms,
-                job.submitted_at,
-                pred,
-                job.color,
-                generation,
-            )
-        )
+        self.candidates_completed.emit(replace(first, candidates=rest))
 
 
 def reduced(image: np.ndarray, long_side: int) -> np.ndarray:

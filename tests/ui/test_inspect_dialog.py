@@ -93,6 +93,18 @@ def test_mask_statistics_of_the_project(qtbot, window, image_folder) -> None:  #
     assert window.isVisible()
 
 
+def compare_with_file(qtbot, window, path):  # noqa: ANN001,ANN201
+    """Inspect ▸ Compare with an annotation file…, the file dialog answered with `path`;
+    the dialog once the comparison is shown."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(path), "")))
+        dialog = window.inspect_menu.open_dialog()
+        settle(qtbot, dialog, window.inspect_menu.compare_action.trigger)
+    return dialog
+
+
 def test_compare_with_the_projects_own_coco_export(
     qtbot, window, image_folder, tmp_path, monkeypatch
 ) -> None:  # noqa: ANN001
@@ -102,11 +114,7 @@ def test_compare_with_the_projects_own_coco_export(
     add_known_masks(window)
     exported = run_export(window, "coco-rle", tmp_path / "export" / "coco.json")
     assert exported is not None and exported.exists()
-    monkeypatch.setattr(
-        QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(exported), ""))
-    )
-    dialog = window.inspect_menu.open_dialog()
-    settle(qtbot, dialog, window.inspect_menu.compare_action.trigger)
+    dialog = compare_with_file(qtbot, window, exported)
     text = dialog.table_text()
     assert "matched pairs     3 (unmatched: a 0, b 0)" in text
     assert "pair IoU          mean 1.000, median 1.000" in text
@@ -137,12 +145,7 @@ def test_compare_with_a_coco_results_list_pairs_by_image_id(
     ]  # fmt: skip
     results_file = tmp_path / "results.json"
     results_file.write_text(json.dumps(results))
-    monkeypatch.setattr(
-        QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(results_file), ""))
-    )
-    dialog = window.inspect_menu.open_dialog()
-    settle(qtbot, dialog, window.inspect_menu.compare_action.trigger)
-    text = dialog.table_text()
+    text = compare_with_file(qtbot, window, results_file).table_text()
     assert "matched pairs     3 (unmatched: a 0, b 0)" in text
     assert "image id" in text
 

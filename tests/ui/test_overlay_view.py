@@ -178,9 +178,7 @@ def test_hidden_ticks_are_kept_per_image(qtbot, window, image_folder) -> None:  
     assert window.canvas.drawn_instances() == []
 
 
-def test_the_mask_being_made_is_edged_unlike_any_saved_mask(
-    qtbot, window, image_folder
-) -> None:  # noqa: ANN001
+def test_the_mask_being_made_is_edged_unlike_any_saved_mask(qtbot, window, image_folder) -> None:  # noqa: ANN001
     """Found by review: the candidate was drawn like a saved mask of its category (fill
     in the category colour, a thin white edge like the selected one's)."""
     from samstudio.ui.mask_candidates import CANDIDATE_EDGE
